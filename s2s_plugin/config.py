@@ -1,0 +1,222 @@
+"""Strict YAML configs with dotted command-line overrides.
+
+A stage's config is a dataclass (its schema). Loading checks everything
+before any work starts: duplicate YAML keys, unknown keys (with the closest
+known key), missing required keys, value types, and component blocks
+``{name: ..., **kwargs}`` against the plugin registry::
+
+    @dataclass
+    class ScheduleConfig:
+        scheduler: dict = component("interleave_scheduler")
+        total_steps: int = 3000
+
+    cfg = load_config(ScheduleConfig, "conf/scheduler.yaml", ["scheduler.every=100"])
+
+Overrides are ``dotted.key=value`` with the value parsed as YAML
+(``scheduler.p_init=0.8``, ``sides=[src,tgt]``, ``name=null``).
+"""
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import types
+import typing
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+from s2s_plugin.errors import ConfigError, PluginError
+
+T = TypeVar("T")
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses duplicate keys in a mapping."""
+
+
+def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    seen: dict[Any, yaml.Mark] = {}
+    for key_node, _ in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        if key in seen:
+            first = seen[key]
+            raise ConfigError(f"{key_node.start_mark.name}:{key_node.start_mark.line + 1}: duplicate key "
+                              f"'{key}' (first defined at line {first.line + 1}); keep one of them")
+        seen[key] = key_node.start_mark
+    return loader.construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    """Load a YAML mapping, refusing duplicate keys.
+
+    Raises:
+        ConfigError: missing file, YAML syntax error or duplicate key (file and line named).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as f:
+        try:
+            data = yaml.load(f, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+        except yaml.MarkedYAMLError as e:
+            mark = e.problem_mark
+            where = f"{path}:{mark.line + 1}" if mark else str(path)
+            raise ConfigError(f"{where}: invalid YAML: {e.problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the top level must be a mapping of keys, got {type(data).__name__}")
+    return data
+
+
+def apply_overrides(cfg: dict[str, Any], overrides: Iterable[str]) -> dict[str, Any]:
+    """Apply ``a.b.c=value`` overrides (value parsed as YAML) to a nested dict, in place.
+
+    Raises:
+        ConfigError: an override without ``=`` or one that descends into a non-mapping.
+    """
+    for item in overrides:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"override {item!r} must look like key.subkey=value")
+        try:
+            value = yaml.safe_load(raw) if raw != "" else ""
+        except yaml.YAMLError:
+            value = raw
+        node = cfg
+        parts = key.split(".")
+        for i, part in enumerate(parts[:-1]):
+            child = node.setdefault(part, {})
+            if not isinstance(child, dict):
+                raise ConfigError(f"override {item!r}: '{'.'.join(parts[:i + 1])}' is "
+                                  f"{child!r}, not a mapping")
+            node = child
+        node[parts[-1]] = value
+    return cfg
+
+
+def component(kind: str, default: Mapping[str, Any] | None = None, optional: bool = False) -> Any:
+    """A dataclass field holding a plugin block ``{name: ..., **kwargs}`` of ``kind``.
+
+    Args:
+        kind: the plugin kind (a key of ``s2s_plugin.hookspecs.KINDS``).
+        default: the block used when the config omits the field.
+        optional: ``null`` turns the component off.
+    """
+    meta = {"kind": kind, "optional": optional}
+    if default is None:
+        if optional:
+            return dataclasses.field(default=None, metadata=meta)
+        return dataclasses.field(metadata=meta)
+    return dataclasses.field(default_factory=lambda: dict(default), metadata=meta)
+
+
+def _type_ok(value: Any, tp: Any) -> bool:
+    """A light check of ``value`` against a field annotation."""
+    if tp is Any or tp is typing.Any:
+        return True
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return any(_type_ok(value, a) for a in typing.get_args(tp))
+    if tp is type(None):
+        return value is None
+    if origin in (list, tuple):
+        args = typing.get_args(tp)
+        return isinstance(value, (list, tuple)) and (not args or all(_type_ok(v, args[0]) for v in value))
+    if origin is dict:
+        return isinstance(value, dict)
+    if origin is typing.Literal:
+        return value in typing.get_args(tp)
+    if tp is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if tp is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if isinstance(tp, type):
+        return isinstance(value, tp)
+    return True
+
+
+def from_dict(schema: type[T], data: Mapping[str, Any], where: str = "config") -> T:
+    """Build the dataclass ``schema`` from ``data``, strictly.
+
+    Raises:
+        ConfigError: unknown key, missing required key or wrong type, naming ``where`` and the key.
+        PluginError: a component block with an unknown name or arguments its plugin does not take.
+    """
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{where}: expected a mapping, got {data!r}")
+    fields = {f.name: f for f in dataclasses.fields(schema)}
+    hints = typing.get_type_hints(schema)
+    for key in data:
+        if key not in fields:
+            close = difflib.get_close_matches(str(key), list(fields), n=1, cutoff=0.5)
+            hint = f"; did you mean '{close[0]}'?" if close else ""
+            raise ConfigError(f"{where}: unknown key '{key}'{hint} Known keys: {', '.join(fields)}")
+    kwargs: dict[str, Any] = {}
+    for name, f in fields.items():
+        key_where = f"{where}:{name}"
+        if name not in data:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(f"{where}: missing required key '{name}'")
+            continue
+        value = data[name]
+        tp = hints[name]
+        if "kind" in f.metadata:
+            if value is None and f.metadata.get("optional"):
+                kwargs[name] = None
+                continue
+            from s2s_plugin.registry import get_registry
+
+            try:
+                get_registry().check(f.metadata["kind"], value, key_where)
+            except PluginError:
+                raise
+            kwargs[name] = dict(value)
+        elif dataclasses.is_dataclass(tp):
+            kwargs[name] = from_dict(tp, value, key_where)
+        else:
+            if not _type_ok(value, tp):
+                raise ConfigError(f"{key_where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
+            kwargs[name] = value
+    try:
+        return schema(**kwargs)
+    except (TypeError, ValueError) as e:
+        if isinstance(e, ConfigError):
+            raise
+        raise ConfigError(f"{where}: {e}") from None
+
+
+def load_config(schema: type[T], path: str | Path, overrides: Iterable[str] = ()) -> T:
+    """Load ``path`` strictly, apply dotted ``overrides``, and validate against ``schema``."""
+    data = apply_overrides(load_yaml(path), overrides)
+    return from_dict(schema, data, where=str(path))
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A plain dict of a config dataclass (for saving)."""
+    return dataclasses.asdict(cfg)
+
+
+def save_resolved(cfg: Any, exp_dir: str | Path, name: str = "config.yaml") -> Path:
+    """Write the resolved config and the versions of every plugin it can use into ``exp_dir``.
+
+    Writes ``exp_dir/name`` and ``exp_dir/plugins.yaml`` (kind -> name -> provider and version).
+    """
+    from s2s_plugin.data.io import atomic_write
+    from s2s_plugin.registry import get_registry
+
+    exp_dir = Path(exp_dir)
+    out = exp_dir / name
+    with atomic_write(out) as f:
+        yaml.safe_dump(to_dict(cfg) if dataclasses.is_dataclass(cfg) else dict(cfg), f, sort_keys=False)
+    versions: dict[str, dict[str, str]] = {}
+    for info in get_registry().table():
+        versions.setdefault(info.kind, {})[info.name] = f"{info.provider} {info.version}"
+    with atomic_write(exp_dir / "plugins.yaml") as f:
+        yaml.safe_dump(versions, f, sort_keys=False)
+    return out

@@ -1,0 +1,1 @@
+"""Data directories, Kaldi-style file I/O, validation and audio formatting."""

@@ -1,0 +1,149 @@
+"""Reading and writing Kaldi-style text files, CTMs, and atomic outputs.
+
+    from s2s_plugin.data.io import read_kaldi_text, write_kaldi_text, read_ctm, atomic_write
+
+    texts = read_kaldi_text("data/train_fr/text.fr")       # {utt: "le chat ..."}
+    with atomic_write("dump/train_fr/units.en") as f:        # temp file, renamed on success
+        f.write("utt1 5 5 17\\n")
+
+Every reader names the file and line of a malformed entry in its
+:class:`~s2s_plugin.errors.DataError`.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO
+
+from s2s_plugin.errors import DataError
+
+PathLike = str | os.PathLike
+
+
+@contextmanager
+def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
+    """Open a temporary file next to ``path``; rename it to ``path`` only on success.
+
+    A failure inside the ``with`` block removes the temporary file, so no
+    half-written output is ever left under the final name.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as f:
+            yield f
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def iter_kaldi_lines(path: PathLike, allow_empty_value: bool = False) -> Iterator[tuple[int, str, str]]:
+    """Yield ``(line_number, key, value)`` for each line ``key value...`` of ``path``.
+
+    Raises:
+        DataError: missing file, a line without a key, or an empty value
+            (unless ``allow_empty_value``).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            line = line.rstrip("\n")
+            if not line.strip():
+                raise DataError(f"{path}:{lineno}: empty line; remove it")
+            key, _, value = line.partition(" ")
+            value = value.strip()
+            if not key:
+                raise DataError(f"{path}:{lineno}: line starts with a space; expected 'utt_id value'")
+            if not value and not allow_empty_value:
+                raise DataError(f"{path}:{lineno}: utterance '{key}' has an empty value")
+            yield lineno, key, value
+
+
+def read_kaldi_text(path: PathLike, allow_empty_value: bool = False) -> dict[str, str]:
+    """Read a Kaldi ``key value`` file (wav.scp, text, utt2spk) into a dict.
+
+    Raises:
+        DataError: malformed line or duplicate key, naming file and line.
+    """
+    out: dict[str, str] = {}
+    first_line: dict[str, int] = {}
+    for lineno, key, value in iter_kaldi_lines(path, allow_empty_value):
+        if key in out:
+            raise DataError(f"{path}:{lineno}: utterance '{key}' appears twice "
+                            f"(first at line {first_line[key]})")
+        out[key] = value
+        first_line[key] = lineno
+    return out
+
+
+def write_kaldi_text(path: PathLike, entries: Mapping[str, str] | Iterable[tuple[str, str]],
+                     sort: bool = True) -> None:
+    """Write ``key value`` lines atomically (sorted by key unless ``sort=False``)."""
+    items = list(entries.items() if isinstance(entries, Mapping) else entries)
+    if sort:
+        items.sort(key=lambda kv: kv[0])
+    with atomic_write(path) as f:
+        for key, value in items:
+            if not key or any(c.isspace() for c in key):
+                raise DataError(f"{path}: invalid utterance id {key!r} (empty or has whitespace)")
+            f.write(f"{key} {value}\n")
+
+
+@dataclass(frozen=True)
+class WordSpan:
+    """One word with its time span in seconds (a CTM line)."""
+
+    word: str
+    start: float
+    duration: float
+
+    @property
+    def end(self) -> float:
+        return self.start + self.duration
+
+
+def read_ctm(path: PathLike) -> dict[str, list[WordSpan]]:
+    """Read a CTM file (``utt channel start duration word [confidence]``).
+
+    Returns:
+        Word spans per utterance, in file order.
+
+    Raises:
+        DataError: a malformed line (file and line named), negative times.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise DataError(f"{path}: file not found")
+    out: dict[str, list[WordSpan]] = {}
+    with open(path, encoding="utf-8") as f:
+        for lineno, line in enumerate(f, 1):
+            fields = line.split()
+            if not fields:
+                continue
+            if len(fields) not in (5, 6):
+                raise DataError(f"{path}:{lineno}: expected 'utt channel start duration word "
+                                f"[confidence]', got {line.strip()!r}")
+            try:
+                start, dur = float(fields[2]), float(fields[3])
+            except ValueError:
+                raise DataError(f"{path}:{lineno}: start/duration are not numbers: {line.strip()!r}") from None
+            if start < 0 or dur < 0:
+                raise DataError(f"{path}:{lineno}: negative start or duration in utterance '{fields[0]}'")
+            out.setdefault(fields[0], []).append(WordSpan(fields[4], start, dur))
+    return out
+
+
+def write_ctm(path: PathLike, spans: Mapping[str, Iterable[WordSpan]]) -> None:
+    """Write word spans as CTM (channel 1, times in seconds with 3 decimals), atomically."""
+    with atomic_write(path) as f:
+        for utt in sorted(spans):
+            for w in spans[utt]:
+                f.write(f"{utt} 1 {w.start:.3f} {w.duration:.3f} {w.word}\n")

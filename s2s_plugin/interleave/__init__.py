@@ -1,0 +1,1 @@
+"""Word-level speech-text interleaving and the schedulers of its text ratio."""

@@ -14,6 +14,7 @@ install: $(STAMP)
 
 $(STAMP): tools/install.sh tools/requirements.txt tools/constraints.txt setup.py
 	bash tools/install.sh
+	touch $(STAMP)
 
 demo: install
 	source $(VENV)/bin/activate && bash egs/mini_s2st/s2st1/demo.sh

@@ -27,7 +27,7 @@ from typing import Any, TypeVar
 
 import yaml
 
-from s2s_plugin.errors import ConfigError, PluginError
+from s2s_plugin.errors import ConfigError
 
 T = TypeVar("T")
 
@@ -141,6 +141,18 @@ def _type_ok(value: Any, tp: Any) -> bool:
     return True
 
 
+def _coerce_float(value: Any, tp: Any) -> Any:
+    """YAML 1.1 reads ``5e-5`` as a string: accept it where a float is expected."""
+    wants_float = tp is float or (typing.get_origin(tp) in (typing.Union, types.UnionType)
+                                  and float in typing.get_args(tp))
+    if wants_float and isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
+
+
 def from_dict(schema: type[T], data: Mapping[str, Any], where: str = "config") -> T:
     """Build the dataclass ``schema`` from ``data``, strictly.
 
@@ -172,14 +184,12 @@ def from_dict(schema: type[T], data: Mapping[str, Any], where: str = "config") -
                 continue
             from s2s_plugin.registry import get_registry
 
-            try:
-                get_registry().check(f.metadata["kind"], value, key_where)
-            except PluginError:
-                raise
+            get_registry().check(f.metadata["kind"], value, key_where)
             kwargs[name] = dict(value)
         elif dataclasses.is_dataclass(tp):
             kwargs[name] = from_dict(tp, value, key_where)
         else:
+            value = _coerce_float(value, tp)
             if not _type_ok(value, tp):
                 raise ConfigError(f"{key_where}: expected {getattr(tp, '__name__', tp)}, got {value!r}")
             kwargs[name] = value

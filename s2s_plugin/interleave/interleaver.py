@@ -85,8 +85,8 @@ class Interleaver:
         lam: the Poisson mean of the extra span length (a span covers 1 + Poisson(lam) words).
         mode: ``"text"`` replaces a span by its words' text tokens, ``"mask"`` by one ``mask_id``.
         mask_id: the token id used in ``"mask"`` mode.
-        text_switch_id: if set, inserted before every replaced span (modality switch to text).
-        speech_switch_id: if set, inserted after every replaced span that units follow.
+        text_switch_id: if set, inserted where units switch to text (adjacent spans share one region).
+        speech_switch_id: if set, inserted where text switches back to units.
         seed: the base seed; (seed, key, step, side) fixes the random stream.
 
     Raises:
@@ -121,12 +121,16 @@ class Interleaver:
         target = p * n_words
         replaced = 0
         spans: list[tuple[int, int]] = []
-        while replaced < target and eligible:
-            k = int(rng.integers(len(eligible)))
+        # at most n_words spans: draw every random number in two vectorised calls
+        picks = rng.random(n_words).tolist()
+        extra = rng.poisson(self.lam, n_words).tolist() if self.lam > 0 else [0] * n_words
+        for u, more in zip(picks, extra):
+            if replaced >= target or not eligible:
+                break
+            k = min(int(u * len(eligible)), len(eligible) - 1)
             j = eligible[k]
-            length = 1 + int(rng.poisson(self.lam)) if self.lam > 0 else 1
             end = j
-            while end < n_words and end - j < length and not used[end]:
+            while end < n_words and end - j <= more and not used[end]:
                 used[end] = True
                 end += 1
             # the span's words are consecutive in `eligible`, starting at k
@@ -164,25 +168,32 @@ class Interleaver:
         tokens: list[int] = []
         is_text: list[bool] = []
         pos = 0  # next unit frame to copy
+        in_text = False  # inside a text region (switch tokens mark region borders only)
         for first, last in chosen:
             a, b = spans[first][0], spans[last - 1][1]
-            tokens += units[pos:a]
-            is_text += [False] * (a - pos)
-            text: list[int] = []
-            if self.text_switch_id is not None:
-                text.append(self.text_switch_id)
+            if a > pos or not in_text:
+                if in_text and self.speech_switch_id is not None:
+                    tokens.append(self.speech_switch_id)
+                    is_text.append(True)
+                tokens += units[pos:a]
+                is_text += [False] * (a - pos)
+                if self.text_switch_id is not None:
+                    tokens.append(self.text_switch_id)
+                    is_text.append(True)
+                in_text = True
             if self.mode == "mask":
-                text.append(self.mask_id)  # type: ignore[arg-type]
+                text = [self.mask_id]
             else:
-                for w in range(first, last):
-                    text += word_tokens[w]
-            if self.speech_switch_id is not None and b < len(units):
-                text.append(self.speech_switch_id)
-            tokens += text
+                text = [t for w in range(first, last) for t in word_tokens[w]]
+            tokens += text  # type: ignore[arg-type]
             is_text += [True] * len(text)
             pos = b
-        tokens += units[pos:]
-        is_text += [False] * (len(units) - pos)
+        if pos < len(units):
+            if in_text and self.speech_switch_id is not None:
+                tokens.append(self.speech_switch_id)
+                is_text.append(True)
+            tokens += units[pos:]
+            is_text += [False] * (len(units) - pos)
         replaced = [w for first, last in chosen for w in range(first, last)]
         return Interleaved(tokens, is_text, replaced, chosen)
 

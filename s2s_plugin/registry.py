@@ -38,6 +38,7 @@ DISABLE_ENV = "S2S_PLUGIN_DISABLE_ENTRYPOINTS"
 #: Each concern adds its module here when it provides components.
 BUILTIN_PLUGIN_MODULES: tuple[str, ...] = (
     "s2s_plugin.interleave.schedulers",
+    "s2s_plugin.llm",
 )
 
 

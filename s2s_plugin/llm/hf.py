@@ -1,0 +1,157 @@
+"""The ``hf`` LLM decoder: a transformers causal LM, extended with units and specials.
+
+From a local directory (the real recipe: Llama-3.2-1B) or from a config with
+random weights (the embedded recipe's model before its text pretraining, and
+tests). Nothing is ever fetched from a hub::
+
+    dec = HFDecoder(path="/models/Llama-3.2-1B", dropout=0.2)
+    model = dec.build(vocab)            # embeddings: [kept text | specials | units]
+
+    dec = HFDecoder(config={"model_type": "llama", "hidden_size": 128, "num_hidden_layers": 2,
+                            "num_attention_heads": 4, "intermediate_size": 256})
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from s2s_plugin.errors import ConfigError
+
+#: config attributes that hold dropout probabilities, by model family
+_DROPOUT_KEYS = ("attention_dropout", "hidden_dropout", "resid_pdrop", "embd_pdrop", "attn_pdrop",
+                 "dropout", "activation_dropout", "hidden_dropout_prob", "attention_probs_dropout_prob")
+
+
+class HFDecoder:
+    """A transformers causal LM as the S2ST decoder.
+
+    Args:
+        path: a local model directory (``config.json`` + weights). Mutually exclusive with ``config``.
+        config: a transformers config as a dict with ``model_type`` (random initialisation).
+        dropout: set on every dropout attribute the model's config has (the paper: 0.2).
+            Llama-family models only have attention dropout.
+        init_new: how new (unit and special) embedding rows start: ``mean`` of the existing rows,
+            or ``normal`` with the config's ``initializer_range``.
+        lora: ``{r, alpha, dropout, target_modules}`` to train LoRA adapters (peft) instead of all
+            weights; the embedding and output rows stay trainable so the new tokens can be learnt.
+        gradient_checkpointing: trade compute for activation memory.
+        dtype: ``float32`` or ``bfloat16`` weights.
+    """
+
+    name = "hf"
+
+    def __init__(self, path: str | None = None, config: dict[str, Any] | None = None, dropout: float = 0.2,
+                 init_new: Literal["mean", "normal"] = "mean", lora: dict[str, Any] | None = None,
+                 gradient_checkpointing: bool = False, dtype: str = "float32") -> None:
+        if (path is None) == (config is None):
+            raise ConfigError("llm 'hf': give exactly one of 'path' (a local model directory) or "
+                              "'config' (a transformers config dict for random initialisation)")
+        if init_new not in ("mean", "normal"):
+            raise ConfigError(f"llm 'hf': init_new must be 'mean' or 'normal', got {init_new!r}")
+        if dtype not in ("float32", "bfloat16"):
+            raise ConfigError(f"llm 'hf': dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+        self.path, self.config, self.dropout = path, config, float(dropout)
+        self.init_new, self.lora, self.gradient_checkpointing, self.dtype = init_new, lora, \
+            gradient_checkpointing, dtype
+
+    # -- loading --------------------------------------------------------------
+    def load_base(self):
+        """The model as it comes: from ``path`` or randomly initialised from ``config``."""
+        import torch
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        dtype = getattr(torch, self.dtype)
+        if self.path is not None:
+            p = Path(self.path)
+            if not (p / "config.json").is_file():
+                raise ConfigError(
+                    f"llm 'hf': no model at {p} (expected {p}/config.json and its weights). Put a "
+                    "transformers causal LM directory there, e.g. Llama-3.2-1B downloaded from its model "
+                    "page with `huggingface-cli download meta-llama/Llama-3.2-1B --local-dir "
+                    f"{p}` on a machine with access; this toolkit never downloads at run time.")
+            cfg = AutoConfig.from_pretrained(p, local_files_only=True)
+            self._set_dropout(cfg)
+            return AutoModelForCausalLM.from_pretrained(p, config=cfg, local_files_only=True, dtype=dtype)
+        cfg_dict = dict(self.config)  # type: ignore[arg-type]
+        model_type = cfg_dict.pop("model_type", None)
+        if model_type is None:
+            raise ConfigError("llm 'hf': config needs 'model_type' (e.g. llama)")
+        cfg = AutoConfig.for_model(model_type, **cfg_dict)
+        self._set_dropout(cfg)
+        torch.manual_seed(int(cfg_dict.get("seed", 0)) if "seed" in cfg_dict else 0)
+        return AutoModelForCausalLM.from_config(cfg, dtype=dtype)
+
+    def _set_dropout(self, cfg) -> None:
+        for key in _DROPOUT_KEYS:
+            if hasattr(cfg, key) and isinstance(getattr(cfg, key), (int, float)):
+                setattr(cfg, key, self.dropout)
+
+    def build(self, vocab) -> Any:
+        """The base model with its vocabulary laid out as ``vocab`` (pruned text, specials, units)."""
+        model = self.load_base()
+        n_rows = model.get_input_embeddings().weight.shape[0]
+        if n_rows < vocab.text_size:
+            raise ConfigError(f"llm 'hf': the model has {n_rows} embedding rows but its text tokenizer "
+                              f"has {vocab.text_size} tokens; the tokenizer and model do not match")
+        resize_vocab(model, vocab.kept_text if vocab.kept_text is not None else list(range(vocab.text_size)),
+                     len(vocab), self.init_new)
+        return self.finish(model)
+
+    def finish(self, model):
+        """Gradient checkpointing and LoRA on a model whose vocabulary is final."""
+        if self.gradient_checkpointing:
+            model.gradient_checkpointing_enable()
+            model.config.use_cache = False
+        if self.lora:
+            from peft import LoraConfig, get_peft_model
+
+            lora = dict(self.lora)
+            peft_cfg = LoraConfig(r=int(lora.pop("r", 16)), lora_alpha=int(lora.pop("alpha", 32)),
+                                  lora_dropout=float(lora.pop("dropout", 0.05)),
+                                  target_modules=lora.pop("target_modules", ["q_proj", "k_proj", "v_proj",
+                                                                             "o_proj"]),
+                                  modules_to_save=["embed_tokens", "lm_head"], task_type="CAUSAL_LM", **lora)
+            model = get_peft_model(model, peft_cfg)
+        return model
+
+
+def resize_vocab(model, keep_rows: list[int], new_size: int, init_new: str = "mean") -> None:
+    """Give ``model`` a vocabulary of ``new_size``: rows ``keep_rows`` first, then new rows.
+
+    Works for tied and untied input/output embeddings; new rows are the mean of
+    the existing rows (``mean``) or drawn from N(0, initializer_range).
+    """
+    import torch
+
+    emb = model.get_input_embeddings()
+    out = model.get_output_embeddings()
+    tied = out is not None and out.weight.data_ptr() == emb.weight.data_ptr()
+    std = float(getattr(model.config, "initializer_range", 0.02))
+
+    def grow(weight: torch.Tensor) -> torch.Tensor:
+        kept = weight[keep_rows]
+        n_new = new_size - len(keep_rows)
+        if init_new == "mean":
+            new = weight.mean(dim=0, keepdim=True).expand(n_new, -1).clone()
+        else:
+            new = torch.randn(n_new, weight.shape[1], dtype=weight.dtype) * std
+        return torch.cat([kept, new.to(weight.dtype)], dim=0)
+
+    with torch.no_grad():
+        new_emb = torch.nn.Embedding(new_size, emb.weight.shape[1], dtype=emb.weight.dtype)
+        new_emb.weight.copy_(grow(emb.weight))
+        model.set_input_embeddings(new_emb)
+        if out is not None:
+            bias = getattr(out, "bias", None)
+            new_out = torch.nn.Linear(out.weight.shape[1], new_size, bias=bias is not None,
+                                      dtype=out.weight.dtype)
+            if tied:
+                new_out.weight = new_emb.weight
+            else:
+                new_out.weight.copy_(grow(out.weight))
+            if bias is not None:
+                new_out.bias.copy_(torch.cat([bias[keep_rows], bias.new_zeros(new_size - len(keep_rows))]))
+            model.set_output_embeddings(new_out)
+    model.config.vocab_size = new_size
+    for attr in ("pad_token_id", "bos_token_id", "eos_token_id"):
+        setattr(model.config, attr, None)  # the tokenizer's ids no longer apply; our specials do

@@ -1,0 +1,202 @@
+"""Token sequences of the chain of thought, with scheduled interleaving.
+
+One stream per utterance (PAPER.md; the token layout is ours)::
+
+    <s_src> <lang_xx> I_src <t_src> T_src <t_tgt> T_tgt <s_tgt> I_tgt <eos>
+    '--------- prompt (no loss) -------'  '-------- loss on every token ---------'
+
+``I_src``/``I_tgt`` are the source/target units, interleaved with text at the
+scheduler's ratio p on the configured sides; ``T_src``/``T_tgt`` are the whole
+transcripts. Without chain of thought (``cot: false``) the stream is
+``<s_src> <lang_xx> I_src <s_tgt> I_tgt <eos>``. Each token carries the segment
+the model was producing when it predicted that token, for per-segment losses::
+
+    builder = SequenceBuilder(vocab, SequenceConfig(interleave_sides=["src", "tgt"]))
+    seq = builder.build(example, step=1200, p=0.5)
+    batch = collate([seq, ...], pad_id=vocab.pad_id)   # input_ids, labels, attention_mask, segments
+"""
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Literal
+
+from s2s_plugin.errors import ConfigError
+from s2s_plugin.interleave.interleaver import Interleaver, check_spans
+from s2s_plugin.llm.vocab import Vocabulary, lang_token
+
+IGNORE = -100
+#: Segment names, indexed by the ``segments`` ids of a sequence.
+SEGMENTS = ("src_speech", "src_text", "tgt_text", "tgt_speech")
+SRC_SPEECH, SRC_TEXT, TGT_TEXT, TGT_SPEECH = range(4)
+
+
+@dataclass
+class Side:
+    """One side (source or target) of an utterance.
+
+    Attributes:
+        lang: language code.
+        units: unit labels ``0..K-1`` (not yet vocabulary ids).
+        words: the transcript's words.
+        spans: each word's unit frames ``[start, end)``; ``None`` when there is no alignment.
+    """
+
+    lang: str
+    units: list[int]
+    words: list[str]
+    spans: list[tuple[int, int]] | None = None
+
+
+@dataclass
+class Example:
+    """A parallel utterance: source and target sides sharing an id."""
+
+    utt: str
+    src: Side
+    tgt: Side
+
+
+@dataclass
+class SequenceConfig:
+    """How training sequences are laid out and interleaved (the paper's ablations are switches here).
+
+    Attributes:
+        cot: chain of thought (T_src and T_tgt between the speech segments).
+        lang_tags: put ``<lang_xx>`` of the source language after ``<s_src>``.
+        interleave_sides: which unit sequences are interleaved: ``[src, tgt]`` (the paper),
+            ``[src]`` (input only), ``[tgt]`` (output only), ``[]`` (no interleaving: baseline).
+        mode: ``text`` (words' text tokens) or ``mask`` (one ``<mask>`` per span).
+        lam: Poisson mean of the extra span length.
+        switch_tokens: mark modality changes inside interleaved segments with ``<to_text>``/``<to_speech>``.
+        seed: base seed of the interleaving random stream.
+    """
+
+    cot: bool = True
+    lang_tags: bool = True
+    interleave_sides: list[str] = field(default_factory=lambda: ["src", "tgt"])
+    mode: Literal["text", "mask"] = "text"
+    lam: float = 1.0
+    switch_tokens: bool = False
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        bad = [s for s in self.interleave_sides if s not in ("src", "tgt")]
+        if bad:
+            raise ConfigError(f"interleave_sides may hold 'src' and 'tgt' only, got {bad}")
+
+
+@dataclass
+class TokenSequence:
+    """One training (or prompt) sequence.
+
+    Attributes:
+        input_ids: vocabulary ids.
+        labels: ``input_ids`` where the loss applies, ``-100`` elsewhere (unshifted).
+        segments: per token, the index into :data:`SEGMENTS`.
+        is_text: per token, True for text/special tokens, False for units (for display).
+        n_prompt: length of the prompt (tokens without loss).
+        p: the text ratio the sequence was built with.
+    """
+
+    input_ids: list[int]
+    labels: list[int]
+    segments: list[int]
+    is_text: list[bool]
+    n_prompt: int
+    p: float = 0.0
+
+
+class SequenceBuilder:
+    """Builds :class:`TokenSequence` s from :class:`Example` s.
+
+    Args:
+        vocab: the joint vocabulary.
+        cfg: the sequence layout and interleaving switches.
+    """
+
+    def __init__(self, vocab: Vocabulary, cfg: SequenceConfig | None = None) -> None:
+        self.vocab = vocab
+        self.cfg = cfg or SequenceConfig()
+        sw = self.cfg.switch_tokens
+        self.interleaver = Interleaver(
+            lam=self.cfg.lam, mode=self.cfg.mode,
+            mask_id=vocab.special("<mask>") if self.cfg.mode == "mask" else None,
+            text_switch_id=vocab.special("<to_text>") if sw else None,
+            speech_switch_id=vocab.special("<to_speech>") if sw else None, seed=self.cfg.seed)
+        self.sp = {t: vocab.special(t) for t in ("<s_src>", "<t_src>", "<t_tgt>", "<s_tgt>", "<eos>")}
+
+    def _speech(self, utt: str, side: Side, name: str, p: float, step: int,
+                word_ids: list[list[int]]) -> tuple[list[int], list[bool]]:
+        units = [self.vocab.unit_id(u) for u in side.units]
+        if name not in self.cfg.interleave_sides or p <= 0.0:
+            return units, [False] * len(units)
+        if side.spans is None:
+            raise ConfigError(f"utterance '{utt}': interleaving the {name} side needs word alignments "
+                              f"(align.{side.lang}.ctm from stage 5), but none were loaded")
+        check_spans(side.spans, len(units), key=f"{utt} ({name})")
+        out = self.interleaver(units, side.spans, word_ids, p, key=utt, step=step, side=name)
+        return out.tokens, out.is_text
+
+    def prompt(self, ex: Example, p: float = 0.0, step: int = 0) -> list[int]:
+        """The decoding prompt: source speech up to the first generated segment's marker."""
+        return self.build(ex, step=step, p=p, prompt_only=True).input_ids
+
+    def build(self, ex: Example, step: int, p: float, prompt_only: bool = False) -> TokenSequence:
+        """The sequence of ``ex`` at global step ``step`` with text ratio ``p``."""
+        where = f"utterance '{ex.utt}'"
+        src_words = self.vocab.encode_words(ex.src.words, where)
+        ids: list[int] = [self.sp["<s_src>"]]
+        if self.cfg.lang_tags:
+            ids.append(self.vocab.special(lang_token(ex.src.lang)))
+        src_tokens, src_is_text = self._speech(ex.utt, ex.src, "src", p, step, src_words)
+        ids += src_tokens
+        is_text = [True] * (len(ids) - len(src_tokens)) + src_is_text
+        ids.append(self.sp["<t_src>"] if self.cfg.cot else self.sp["<s_tgt>"])
+        is_text.append(True)
+        n_prompt = len(ids)
+        segments = [SRC_SPEECH] * n_prompt
+        if prompt_only:
+            return TokenSequence(ids, [IGNORE] * n_prompt, segments, is_text, n_prompt, p)
+
+        def add(tokens: Sequence[int], seg: int, text: bool | Sequence[bool] = True) -> None:
+            ids.extend(tokens)
+            segments.extend([seg] * len(tokens))
+            is_text.extend([text] * len(tokens) if isinstance(text, bool) else text)
+
+        if self.cfg.cot:
+            add([t for w in src_words for t in w] + [self.sp["<t_tgt>"]], SRC_TEXT)
+            tgt_words = self.vocab.encode_words(ex.tgt.words, where)
+            add([t for w in tgt_words for t in w] + [self.sp["<s_tgt>"]], TGT_TEXT)
+        else:
+            tgt_words = self.vocab.encode_words(ex.tgt.words, where) if ex.tgt.spans is not None else []
+        tgt_tokens, tgt_is_text = self._speech(ex.utt, ex.tgt, "tgt", p, step, tgt_words)
+        add(tgt_tokens, TGT_SPEECH, tgt_is_text)
+        add([self.sp["<eos>"]], TGT_SPEECH)
+        labels = [IGNORE] * n_prompt + ids[n_prompt:]
+        return TokenSequence(ids, labels, segments, is_text, n_prompt, p)
+
+
+def collate(seqs: Sequence[TokenSequence], pad_id: int) -> dict:
+    """Right-pad sequences into a batch of tensors.
+
+    Returns:
+        ``input_ids``, ``labels`` (-100 on padding and prompts), ``attention_mask``,
+        ``segments`` (-1 on padding), all ``(batch, max_len)`` int64 tensors.
+    """
+    import torch
+
+    n = max(len(s.input_ids) for s in seqs)
+    batch = {
+        "input_ids": torch.full((len(seqs), n), pad_id, dtype=torch.long),
+        "labels": torch.full((len(seqs), n), IGNORE, dtype=torch.long),
+        "attention_mask": torch.zeros((len(seqs), n), dtype=torch.long),
+        "segments": torch.full((len(seqs), n), -1, dtype=torch.long),
+    }
+    for i, s in enumerate(seqs):
+        k = len(s.input_ids)
+        batch["input_ids"][i, :k] = torch.tensor(s.input_ids)
+        batch["labels"][i, :k] = torch.tensor(s.labels)
+        batch["attention_mask"][i, :k] = 1
+        batch["segments"][i, :k] = torch.tensor(s.segments)
+    return batch

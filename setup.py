@@ -38,6 +38,7 @@ setup(
         "sacrebleu>=2.3",
         "jiwer>=3.0",
         "scikit-learn>=1.3",
+        "scipy>=1.10",
         "matplotlib",
     ],
     extras_require=extras,

@@ -1,0 +1,119 @@
+"""Check and format data directories.
+
+    s2s data validate data/train_fr [--tgt_lang en] [--no-audio] [--max-problems 50]
+    s2s data format data/train_fr dump/train_fr [--config conf/format.yaml] [--fs 16000] [key=value ...]
+
+    # recipe stage 2, Kaldi-style parallel jobs then a merge:
+    run.pl JOB=1:4 dump/train_fr/logs/format.JOB.log \\
+        s2s data format data/train_fr dump/train_fr --config conf/format.yaml --nj 4 --job JOB
+    s2s data format data/train_fr dump/train_fr --config conf/format.yaml --nj 4 --merge
+
+`validate` prints one summary line and exits 0, or lists every problem (file,
+line, utterance) and exits 2. `format` without --job/--merge runs all --nj
+jobs in this process and merges; the merge writes DUMP_DIR/.format.done last.
+"""
+from __future__ import annotations
+
+import argparse
+
+COMMAND = "data"
+HELP = "validate a data directory; resample, filter and dump its audio (stage 2)"
+
+
+_FORMAT_DESCRIPTION = """\
+Stage 2: resample every utterance of both languages to one rate (mono), drop
+pairs with an empty, silent, too short or too long side, and dump the rest.
+
+Job J of --nj N formats the contiguous part J of the sorted utterance ids
+(the utils/split_scp.sh contract); --merge checks all N jobs finished with the
+same config and data, then writes DUMP_DIR/{wav.scp,utt2dur,utt2num_samples,
+text}.<lang>, utt2spk, oracle CTMs, filter_report.txt and, last, .format.done.
+Audio goes to DUMP_DIR/audio/<lang>/<utt>.flac.
+
+Config keys (defaults): fs 16000, min_duration 0.1, max_duration 20.0 (seconds),
+silence_threshold_db -60.0 (peak dBFS), audio_format flac|wav, subtype PCM_16.
+"""
+
+
+class _IntermixedParser(argparse.ArgumentParser):
+    """Accepts ``KEY=VALUE`` overrides after options (``--config c.yaml max_duration=30``).
+
+    Plain argparse takes every positional in the first run of them, so an
+    override after an option is "unrecognized"; intermixed parsing fixes that.
+    """
+
+    _intermixed = False
+
+    def parse_known_args(self, args=None, namespace=None):
+        if self._intermixed:  # parse_known_intermixed_args calls back into parse_known_args
+            return super().parse_known_args(args, namespace)
+        self._intermixed = True
+        try:
+            return self.parse_known_intermixed_args(args, namespace)
+        finally:
+            self._intermixed = False
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True,
+                                parser_class=_IntermixedParser)
+
+    v = sub.add_parser("validate", help="check a data or dump directory, reporting every problem",
+                       description="Check ids (sorted, unique, in every file), text, utt2spk, "
+                                   "audio headers, segments and oracle CTM words.")
+    v.add_argument("dir", metavar="DIR", help="data/<set> or dump/<set>")
+    v.add_argument("--tgt_lang", default="en", help="target language; the other one is the source")
+    v.add_argument("--no-audio", dest="check_audio", action="store_false",
+                   help="do not open the audio files")
+    v.add_argument("--max-problems", type=int, default=50, help="print at most this many problems")
+    v.set_defaults(_data_main=_validate)
+
+    f = sub.add_parser("format", help="resample to one rate, downmix, filter and dump the audio",
+                       description=_FORMAT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    f.add_argument("data_dir", metavar="DATA_DIR")
+    f.add_argument("dump_dir", metavar="DUMP_DIR")
+    f.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="config overrides, e.g. max_duration=30")
+    f.add_argument("--config", help="YAML with the FormatConfig keys (defaults when omitted)")
+    f.add_argument("--fs", type=int, help="output sample rate; overrides the config's fs")
+    f.add_argument("--tgt_lang", default="en", help="target language; the other one is the source")
+    f.add_argument("--nj", type=int, default=1, help="number of jobs the utterances are split into")
+    mode = f.add_mutually_exclusive_group()
+    mode.add_argument("--job", type=int, help="run only job J (1-based) of --nj")
+    mode.add_argument("--merge", action="store_true", help="combine the --nj finished jobs")
+    f.set_defaults(_data_main=_format)
+
+
+def main(args: argparse.Namespace) -> int:
+    return args._data_main(args)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from s2s_plugin.data.validate import validate_datadir
+
+    report = validate_datadir(args.dir, tgt_lang=args.tgt_lang, check_audio=args.check_audio,
+                              max_problems=args.max_problems)
+    report.raise_if_failed()
+    print(report.summary())
+    return 0
+
+
+def _format(args: argparse.Namespace) -> int:
+    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
+    from s2s_plugin.data.format import FormatConfig, format_datadir, format_job, merge_jobs
+    from s2s_plugin.errors import ConfigError
+
+    data = load_yaml(args.config) if args.config else {}
+    overrides = list(args.overrides) + ([f"fs={args.fs}"] if args.fs is not None else [])
+    cfg = from_dict(FormatConfig, apply_overrides(data, overrides), where=args.config or "format config")
+    if args.nj < 1:
+        raise ConfigError(f"--nj must be >= 1, got {args.nj}")
+    if args.job is not None:
+        if not 1 <= args.job <= args.nj:
+            raise ConfigError(f"--job must be in 1..{args.nj} (--nj), got {args.job}")
+        format_job(args.data_dir, args.dump_dir, cfg, args.nj, args.job, args.tgt_lang)
+    elif args.merge:
+        merge_jobs(args.data_dir, args.dump_dir, cfg, args.nj, args.tgt_lang)
+    else:
+        format_datadir(args.data_dir, args.dump_dir, cfg, args.nj, args.tgt_lang)
+    return 0

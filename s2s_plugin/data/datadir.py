@@ -1,0 +1,366 @@
+"""A Kaldi/ESPnet-style S2ST data directory: read utterances and their audio.
+
+    from s2s_plugin.data.datadir import DataDir
+
+    dd = DataDir("data/train_fr", tgt_lang="en")   # finds the languages from the file suffixes
+    dd.src_lang, dd.tgt_lang                        # ('fr', 'en')
+    for utt in dd.utterances("fr"):                 # Utterance records, sorted by id
+        wave, fs = dd.load_audio(utt.utt_id, "fr")  # float32 mono samples in [-1, 1]
+
+A directory holds, for exactly two languages (a source and the target):
+
+- ``wav.scp.<lang>``: ``utt path``, where ``path`` is an audio file soundfile
+  can read (wav, flac, mp3, ...) or a kaldiio ark entry ``file.ark:offset``
+  (optionally with a ``[start:end]`` sample slice);
+- ``text.<lang>``: ``utt words ...``;
+- ``utt2spk``: ``utt speaker``;
+- optional ``segments`` (``utt recording start end``, seconds): then every
+  ``wav.scp.<lang>`` is keyed by recording id. ``segments.<lang>`` applies to
+  one language only and takes precedence over ``segments``;
+- optional oracle word timings ``oracle.<lang>.ctm``.
+
+Source and target share utterance ids. Ids are sorted in Kaldi order (the C
+locale's byte order; for UTF-8 this is Python's ``sorted`` on ``str``).
+:class:`DataDir` is strict and stops at the first inconsistency; run
+``s2s data validate DIR`` to see every problem at once. Audio goes through
+soundfile or kaldiio, never ``torchaudio.load``.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from s2s_plugin.data.io import PathLike, WordSpan, iter_kaldi_lines, read_ctm, read_kaldi_text
+from s2s_plugin.errors import DataError
+
+#: ``wav.scp.<lang>`` / ``text.<lang>``: the files that name a set's languages.
+LANG_FILE_RE = re.compile(r"^(wav\.scp|text)\.([A-Za-z0-9][A-Za-z0-9_-]*)$")
+_ARK_RE = re.compile(r"^(?P<ark>.+):(?P<offset>\d+)(?P<slice>\[[^\]]*\])?$")
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A span of a recording, in seconds (one line of a ``segments`` file)."""
+
+    recording: str
+    start: float
+    end: float
+
+    @property
+    def duration(self) -> float:
+        return self.end - self.start
+
+
+@dataclass(frozen=True)
+class Utterance:
+    """One utterance in one language.
+
+    Example::
+
+        Utterance(utt_id="spk1_0003", lang="fr", audio="wav/fr/spk1_0003.wav",
+                  text="le chat ne dort pas", speaker="spk1")
+
+    Attributes:
+        utt_id: the utterance id, shared by source and target.
+        lang: the language code (the file suffix).
+        audio: the ``wav.scp`` value: a file path or ``file.ark:offset``; with
+            segments, the recording's entry.
+        text: the transcript.
+        speaker: the speaker id from ``utt2spk``.
+        segment: the span of the recording, when the set has segments.
+    """
+
+    utt_id: str
+    lang: str
+    audio: str
+    text: str
+    speaker: str
+    segment: Segment | None = None
+
+
+def kaldi_sorted(ids: Sequence[str]) -> list[str]:
+    """Ids in Kaldi order: the C locale's byte order (UTF-8 bytes order like code points)."""
+    return sorted(ids)
+
+
+def split_ids(ids: Sequence[str], nj: int, job: int) -> list[str]:
+    """Part ``job`` (1-based) of ``nj`` contiguous parts of ``ids``.
+
+    Part j of n over L ids is ``ids[floor((j-1)*L/n) : floor(j*L/n)]``, the
+    contract of ``utils/split_scp.sh``; some parts are empty when n > L.
+
+    Raises:
+        DataError: ``nj < 1`` or ``job`` outside ``1..nj``.
+    """
+    if nj < 1 or not 1 <= job <= nj:
+        raise DataError(f"job {job} of {nj}: need nj >= 1 and 1 <= job <= nj")
+    n = len(ids)
+    return list(ids[(job - 1) * n // nj: job * n // nj])
+
+
+def find_languages(path: PathLike) -> dict[str, set[str]]:
+    """The languages of a directory: ``{lang: {"wav.scp", "text"} ∩ files present}``."""
+    langs: dict[str, set[str]] = {}
+    for f in Path(path).iterdir():
+        m = LANG_FILE_RE.match(f.name)
+        if m and f.is_file():
+            langs.setdefault(m.group(2), set()).add(m.group(1))
+    return langs
+
+
+def is_ark_entry(spec: str) -> bool:
+    """True for a kaldiio ark entry ``file.ark:offset[slice]`` whose ark file exists."""
+    m = _ARK_RE.match(spec)
+    return bool(m) and Path(m.group("ark")).is_file()
+
+
+def _check_spec(spec: str) -> None:
+    s = spec.strip()
+    if s.endswith("|") or s.startswith("|"):
+        raise DataError(f"'{spec}': Kaldi pipe commands are not supported; write the audio to "
+                        f"files (wav/flac) or a kaldiio ark first")
+
+
+def _load_ark(spec: str) -> tuple[np.ndarray, int]:
+    import kaldiio
+
+    loaded = kaldiio.load_mat(spec)
+    if not isinstance(loaded, tuple):
+        raise DataError(f"'{spec}' holds a matrix of shape {loaded.shape}, not audio "
+                        f"(expected a wav entry written as (rate, samples))")
+    fs, data = loaded
+    data = np.asarray(data)
+    if np.issubdtype(data.dtype, np.integer):
+        data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
+    return data.astype(np.float32, copy=False), int(fs)
+
+
+def audio_info(spec: str) -> tuple[int, int]:
+    """``(num_frames, sample_rate)`` of a wav.scp entry, reading only the header of a file.
+
+    Raises:
+        DataError: a pipe command. Anything soundfile or kaldiio raises passes through.
+    """
+    _check_spec(spec)
+    if is_ark_entry(spec):
+        data, fs = _load_ark(spec)
+        return data.shape[0], fs
+    import soundfile as sf
+
+    info = sf.info(spec)
+    return info.frames, info.samplerate
+
+
+def read_audio(spec: str, segment: Segment | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
+    """Read a wav.scp entry (file or ark), optionally one segment of it.
+
+    Args:
+        spec: a path soundfile can read, or ``file.ark:offset[slice]``.
+        segment: read only ``[start, end)`` seconds of the recording.
+        mono: average the channels; else return ``(frames, channels)``.
+
+    Returns:
+        ``(samples, sample_rate)``: float32 in [-1, 1], 1-D when ``mono``.
+
+    Raises:
+        DataError: a pipe command or a segment outside the recording.
+    """
+    _check_spec(spec)
+    if is_ark_entry(spec):
+        data, fs = _load_ark(spec)
+        data = data.reshape(data.shape[0], -1)
+        if segment is not None:
+            start, stop = _segment_frames(segment, fs, data.shape[0], spec)
+            data = data[start:stop]
+    else:
+        import soundfile as sf
+
+        start = stop = None
+        if segment is not None:
+            info = sf.info(spec)
+            start, stop = _segment_frames(segment, info.samplerate, info.frames, spec)
+        data, fs = sf.read(spec, dtype="float32", always_2d=True, start=start or 0, stop=stop)
+    if mono:
+        data = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
+    return data, int(fs)
+
+
+def _segment_frames(seg: Segment, fs: int, frames: int, spec: str) -> tuple[int, int]:
+    start, stop = int(round(seg.start * fs)), int(round(seg.end * fs))
+    # Kaldi tolerates segment ends slightly past the end of the recording.
+    if start >= frames or stop > frames + int(0.1 * fs):
+        raise DataError(f"segment {seg.start:.3f}-{seg.end:.3f} s of recording '{seg.recording}' lies "
+                        f"outside its audio '{spec}' ({frames / fs:.3f} s)")
+    return start, min(stop, frames)
+
+
+def read_segments(path: PathLike) -> dict[str, Segment]:
+    """Read a ``segments`` file (``utt recording start end``).
+
+    Raises:
+        DataError: a malformed line, non-numeric or reversed times (file and line named).
+    """
+    out: dict[str, Segment] = {}
+    first: dict[str, int] = {}
+    for lineno, utt, value in iter_kaldi_lines(path):
+        seg = parse_segment(value)
+        if isinstance(seg, str):
+            raise DataError(f"{path}:{lineno}: utterance '{utt}': {seg}")
+        if utt in out:
+            raise DataError(f"{path}:{lineno}: utterance '{utt}' appears twice (first at line {first[utt]})")
+        out[utt], first[utt] = seg, lineno
+    return out
+
+
+def parse_segment(value: str) -> Segment | str:
+    """Parse ``recording start end``; return a :class:`Segment` or a message saying what is wrong."""
+    fields = value.split()
+    if len(fields) != 3:
+        return f"expected 'recording start end', got {value!r}"
+    try:
+        start, end = float(fields[1]), float(fields[2])
+    except ValueError:
+        return f"start/end are not numbers: {value!r}"
+    if not 0 <= start < end:
+        return f"need 0 <= start < end, got start {start} end {end}"
+    return Segment(fields[0], start, end)
+
+
+class DataDir:
+    """A read-only view of ``data/<set>/`` (see the module docstring for the files).
+
+    Example::
+
+        dd = DataDir("data/test_fr")
+        utt = dd.utterance(dd.utt_ids[0], dd.tgt_lang)
+        wave, fs = dd.load_audio(utt.utt_id, dd.tgt_lang)
+
+    Args:
+        path: the directory.
+        tgt_lang: the target language; the other language is the source.
+
+    Raises:
+        DataError: a missing or malformed file, languages other than exactly
+            two including ``tgt_lang``, or utterance ids that differ between files.
+    """
+
+    def __init__(self, path: PathLike, tgt_lang: str = "en") -> None:
+        self.path = Path(path)
+        if not self.path.is_dir():
+            raise DataError(f"{self.path}: data directory not found")
+        self.src_lang, self.tgt_lang = _source_target(self.path, tgt_lang)
+        self.langs = (self.src_lang, self.tgt_lang)
+        self._text = {lang: read_kaldi_text(self.path / f"text.{lang}") for lang in self.langs}
+        self._wav = {lang: read_kaldi_text(self.path / f"wav.scp.{lang}") for lang in self.langs}
+        self.utt2spk = read_kaldi_text(self.path / "utt2spk")
+        self._segments = {lang: self._read_segments(lang) for lang in self.langs}
+        self.utt_ids = kaldi_sorted(list(self._text[self.src_lang]))
+        self._check_ids()
+
+    def _read_segments(self, lang: str) -> dict[str, Segment] | None:
+        path = self.segments_file(lang)
+        return read_segments(path) if path else None
+
+    def segments_file(self, lang: str) -> Path | None:
+        """The segments file that applies to ``lang`` (``segments.<lang>`` or ``segments``), if any."""
+        for name in (f"segments.{lang}", "segments"):
+            if (self.path / name).is_file():
+                return self.path / name
+        return None
+
+    def _check_ids(self) -> None:
+        ref = set(self.utt_ids)
+        keyed: list[tuple[str, set[str]]] = [("utt2spk", set(self.utt2spk))]
+        for lang in self.langs:
+            keyed.append((f"text.{lang}", set(self._text[lang])))
+            segs = self._segments[lang]
+            if segs is None:
+                keyed.append((f"wav.scp.{lang}", set(self._wav[lang])))
+            else:
+                keyed.append((self.segments_file(lang).name, set(segs)))
+                lost = sorted({s.recording for s in segs.values()} - set(self._wav[lang]))
+                if lost:
+                    raise DataError(f"{self.path}/wav.scp.{lang}: recording '{lost[0]}' used in "
+                                    f"{self.segments_file(lang).name} is missing ({len(lost)} recordings "
+                                    f"missing); run `s2s data validate {self.path}`")
+        src_text = f"text.{self.src_lang}"
+        for name, ids in keyed:
+            missing, extra = sorted(ref - ids), sorted(ids - ref)
+            if missing:
+                raise DataError(f"{self.path}/{name}: utterance '{missing[0]}' of {src_text} is missing "
+                                f"({len(missing)} missing); run `s2s data validate {self.path}`")
+            if extra:
+                raise DataError(f"{self.path}/{name}: utterance '{extra[0]}' is not in {src_text} "
+                                f"({len(extra)} extra); run `s2s data validate {self.path}`")
+
+    def __len__(self) -> int:
+        return len(self.utt_ids)
+
+    def __repr__(self) -> str:
+        return f"DataDir({str(self.path)!r}, {self.src_lang}->{self.tgt_lang}, {len(self)} utterances)"
+
+    def utterance(self, utt_id: str, lang: str) -> Utterance:
+        """The record of ``utt_id`` in ``lang``.
+
+        Raises:
+            DataError: an unknown utterance or language.
+        """
+        if lang not in self._text:
+            raise DataError(f"{self.path}: no language '{lang}' (languages: {', '.join(self.langs)})")
+        if utt_id not in self.utt2spk:
+            raise DataError(f"{self.path}: no utterance '{utt_id}'")
+        seg = self._segments[lang][utt_id] if self._segments[lang] is not None else None
+        audio = self._wav[lang][seg.recording if seg else utt_id]
+        return Utterance(utt_id, lang, audio, self._text[lang][utt_id], self.utt2spk[utt_id], seg)
+
+    def utterances(self, lang: str) -> Iterator[Utterance]:
+        """Every utterance in ``lang``, in sorted id order."""
+        for utt_id in self.utt_ids:
+            yield self.utterance(utt_id, lang)
+
+    def load_audio(self, utt_id: str, lang: str, mono: bool = True) -> tuple[np.ndarray, int]:
+        """The samples of ``utt_id`` in ``lang`` (its segment, with segments).
+
+        Returns:
+            ``(samples, sample_rate)``, float32.
+
+        Raises:
+            DataError: unreadable audio, naming the directory, utterance and path.
+        """
+        utt = self.utterance(utt_id, lang)
+        try:
+            return read_audio(utt.audio, utt.segment, mono=mono)
+        except DataError as e:
+            raise DataError(f"{self.path}/wav.scp.{lang}: utterance '{utt_id}': {e}") from None
+        except Exception as e:  # soundfile/kaldiio raise many kinds; name what failed
+            raise DataError(f"{self.path}/wav.scp.{lang}: utterance '{utt_id}': cannot read audio "
+                            f"'{utt.audio}': {type(e).__name__}: {e}") from None
+
+    def oracle_ctm_path(self, lang: str) -> Path | None:
+        """``oracle.<lang>.ctm`` when present."""
+        p = self.path / f"oracle.{lang}.ctm"
+        return p if p.is_file() else None
+
+    def oracle_ctm(self, lang: str) -> dict[str, list[WordSpan]] | None:
+        """The oracle word timings of ``lang``, or None without an oracle CTM."""
+        p = self.oracle_ctm_path(lang)
+        return read_ctm(p) if p else None
+
+
+def _source_target(path: Path, tgt_lang: str) -> tuple[str, str]:
+    langs = find_languages(path)
+    if len(langs) != 2 or tgt_lang not in langs:
+        found = ", ".join(sorted(langs)) or "none"
+        raise DataError(f"{path}: expected exactly two languages (a source and the target "
+                        f"'{tgt_lang}') from wav.scp.<lang>/text.<lang>, found: {found}")
+    for lang, kinds in sorted(langs.items()):
+        for kind in ("wav.scp", "text"):
+            if kind not in kinds:
+                raise DataError(f"{path}/{kind}.{lang}: file not found (the set has "
+                                f"{'/'.join(sorted(kinds))}.{lang})")
+    src = next(lang for lang in langs if lang != tgt_lang)
+    return src, tgt_lang

@@ -1,0 +1,111 @@
+"""DataDir: languages, Utterance records, audio by id (files, segments, arks), job splits."""
+from __future__ import annotations
+
+import kaldiio
+import numpy as np
+import pytest
+import soundfile as sf
+from data_testutils import FS, tone, write_lines
+
+from s2s_plugin.data.datadir import DataDir, Segment, Utterance, read_audio, split_ids
+from s2s_plugin.errors import DataError
+
+
+def test_languages_records_and_audio(make_datadir):
+    d = make_datadir()
+    dd = DataDir(d, tgt_lang="en")
+    assert (dd.src_lang, dd.tgt_lang, dd.langs) == ("fr", "en", ("fr", "en"))
+    assert dd.utt_ids == ["spk1_a", "spk1_b", "spk2_c"]
+    assert len(dd) == 3
+    utt = dd.utterance("spk1_b", "en")
+    assert utt == Utterance("spk1_b", "en", str(d / "wav" / "en" / "spk1_b.wav"),
+                            "the cat does", "spk1", None)
+    assert [u.text for u in dd.utterances("fr")] == ["le chat", "le chat ne", "le chat ne dort"]
+    wave, fs = dd.load_audio("spk1_a", "fr")
+    assert fs == FS and wave.dtype == np.float32 and wave.shape == (int(0.5 * FS),)
+    np.testing.assert_allclose(wave, sf.read(d / "wav" / "fr" / "spk1_a.wav", dtype="float32")[0])
+    assert dd.oracle_ctm("en")["spk2_c"][0].word == "the"
+
+
+def test_tgt_lang_picks_the_source(make_datadir):
+    dd = DataDir(make_datadir(src="de", tgt="es"), tgt_lang="es")
+    assert (dd.src_lang, dd.tgt_lang) == ("de", "es")
+
+
+def test_segments_read_a_span_of_the_recording(make_datadir, tmp_path):
+    d = make_datadir()
+    rec = {lang: tone(2.0, freq=300 if lang == "fr" else 500) for lang in ("fr", "en")}
+    for lang, wave in rec.items():
+        sf.write(tmp_path / f"rec_{lang}.wav", wave, FS)
+        write_lines(d / f"wav.scp.{lang}", [f"rec1 {tmp_path / f'rec_{lang}.wav'}"])
+    write_lines(d / "segments", ["spk1_a rec1 0.00 0.50", "spk1_b rec1 0.50 1.25", "spk2_c rec1 1.25 2.00"])
+    write_lines(d / "segments.en", ["spk1_a rec1 0.10 0.30", "spk1_b rec1 0.30 1.00", "spk2_c rec1 1.00 2.00"])
+    dd = DataDir(d)
+    assert dd.utterance("spk1_b", "fr").segment == Segment("rec1", 0.5, 1.25)
+    assert dd.utterance("spk1_b", "en").segment == Segment("rec1", 0.3, 1.0)   # segments.<lang> wins
+    wave, _ = dd.load_audio("spk1_b", "fr")
+    np.testing.assert_allclose(wave, rec["fr"][int(0.5 * FS):int(1.25 * FS)], atol=1e-4)
+    wave, _ = dd.load_audio("spk1_a", "en")
+    np.testing.assert_allclose(wave, rec["en"][int(0.1 * FS):int(0.3 * FS)], atol=1e-4)
+
+
+def test_kaldi_ark_audio(tmp_path):
+    samples = (tone(0.25) * 32767).astype(np.int16)
+    ark = tmp_path / "a.ark"
+    kaldiio.save_ark(str(ark), {"u1": (FS, samples)}, scp=str(tmp_path / "a.scp"))
+    spec = (tmp_path / "a.scp").read_text().split()[1]
+    wave, fs = read_audio(spec)
+    assert fs == FS
+    np.testing.assert_allclose(wave, samples / 32768.0, atol=1e-7)
+    wave, _ = read_audio(spec, Segment("rec", 0.1, 0.2))
+    assert wave.shape == (int(round(0.2 * FS)) - int(round(0.1 * FS)),)
+
+
+def test_stereo_is_averaged(tmp_path):
+    left, right = tone(0.2, freq=100), tone(0.2, freq=700)
+    sf.write(tmp_path / "s.wav", np.stack([left, right], axis=1), FS, subtype="FLOAT")
+    wave, _ = read_audio(str(tmp_path / "s.wav"))
+    np.testing.assert_allclose(wave, (left + right) / 2, atol=1e-6)
+    assert read_audio(str(tmp_path / "s.wav"), mono=False)[0].shape == (left.size, 2)
+
+
+def test_pipe_entries_are_refused():
+    with pytest.raises(DataError, match="pipe commands are not supported"):
+        read_audio("sox a.wav -t wav - |")
+
+
+def test_unreadable_audio_names_utterance_and_path(make_datadir):
+    d = make_datadir()
+    (d / "wav" / "en" / "spk1_b.wav").write_bytes(b"not audio at all")
+    with pytest.raises(DataError, match=r"wav.scp.en: utterance 'spk1_b': cannot read audio '.*spk1_b.wav'"):
+        DataDir(d).load_audio("spk1_b", "en")
+
+
+def test_three_languages_is_an_error(make_datadir):
+    d = make_datadir()
+    (d / "text.de").write_text((d / "text.en").read_text())
+    with pytest.raises(DataError, match="expected exactly two languages .* found: de, en, fr"):
+        DataDir(d)
+
+
+def test_inconsistent_ids_point_to_validate(make_datadir):
+    d = make_datadir()
+    write_lines(d / "utt2spk", ["spk1_a spk1", "spk2_c spk2"])
+    with pytest.raises(DataError, match=r"utt2spk: utterance 'spk1_b' of text.fr is missing "
+                                        r"\(1 missing\); run `s2s data validate"):
+        DataDir(d)
+
+
+@pytest.mark.parametrize("n_ids", [0, 1, 5, 10, 11])
+@pytest.mark.parametrize("nj", [1, 3, 4])
+def test_split_ids_contract(n_ids, nj):
+    ids = [f"u{i:02d}" for i in range(n_ids)]
+    parts = [split_ids(ids, nj, j) for j in range(1, nj + 1)]
+    assert sum(parts, []) == ids
+    assert [len(p) for p in parts] == [j * n_ids // nj - (j - 1) * n_ids // nj for j in range(1, nj + 1)]
+
+
+def test_split_ids_sizes_and_bad_job():
+    assert [len(split_ids(list("abcdefghij"), 3, j)) for j in (1, 2, 3)] == [3, 3, 4]
+    with pytest.raises(DataError, match="job 4 of 3"):
+        split_ids(["a"], 3, 4)

@@ -1,0 +1,1 @@
+"""Stage 9: chain-of-thought decoding with per-segment token constraints."""

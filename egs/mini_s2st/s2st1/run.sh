@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# run.sh: the embedded recipe. local/data.sh makes a synthetic parallel corpus
+# (a small grammar, spoken by espeak-ng) from three source languages into
+# English, with unequal amounts: fr high-resource, es in between, pt
+# low-resource. Runs on CPU; options given here are passed on and win
+# (./run.sh --stage 2 --stop_stage 2). See ./s2st.sh --help.
+set -euo pipefail
+
+src_langs="fr es pt"          # source languages
+tgt_lang="en"                 # target language
+
+train_sets="train_fr train_es train_pt"
+valid_sets="dev_fr dev_es dev_pt"
+test_sets="test_fr test_es test_pt"
+
+format_conf=conf/format.yaml  # stage 2
+local_data_opts=""            # passed to local/data.sh
+nj=2                          # jobs per set: the embedded setting has 2 CPU cores
+
+./s2st.sh \
+    --nj "${nj}" \
+    --src_langs "${src_langs}" \
+    --tgt_lang "${tgt_lang}" \
+    --train_sets "${train_sets}" \
+    --valid_sets "${valid_sets}" \
+    --test_sets "${test_sets}" \
+    --format_conf "${format_conf}" \
+    --local_data_opts "${local_data_opts}" \
+    "$@"

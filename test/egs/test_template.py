@@ -1,0 +1,250 @@
+"""egs/TEMPLATE/s2st1: setup.sh makes a working recipe; s2st.sh stages, done markers, resume hints."""
+from __future__ import annotations
+
+import filecmp
+import os
+import re
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+ROOT = Path(__file__).resolve().parents[2]
+TEMPLATE = ROOT / "egs" / "TEMPLATE" / "s2st1"
+
+# A local/data.sh that counts its calls and copies a prepared data dir into place.
+FAKE_DATA_SH = """#!/usr/bin/env bash
+set -euo pipefail
+echo "$*" >> calls.txt
+echo "preparing the fake corpus"
+mkdir -p data
+cp -r ../prepared/train_xx data/
+"""
+
+
+def sh(args, cwd, **env):
+    return subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=300,
+                          env={**os.environ, **env})
+
+
+def make_recipe(tmp_path: Path) -> Path:
+    recipe = tmp_path / "egs" / "mycorpus" / "s2st1"
+    p = sh([str(TEMPLATE / "setup.sh"), str(recipe)], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    return recipe
+
+
+def write_prepared_set(root: Path, n: int = 3) -> None:
+    d = root / "train_xx"
+    (d / "wav").mkdir(parents=True)
+    ids = [f"spk1-{i:02d}" for i in range(n)]
+    t = np.arange(8000) / 8000
+    for lang, freq in (("xx", 220.0), ("en", 330.0)):
+        scp, text = [], []
+        for u in ids:
+            path = d / "wav" / f"{u}.{lang}.wav"
+            sf.write(path, (0.3 * np.sin(2 * np.pi * freq * t)).astype(np.float32), 8000)
+            scp.append(f"{u} {path}\n")
+            text.append(f"{u} hello world\n")
+        (d / f"wav.scp.{lang}").write_text("".join(scp))
+        (d / f"text.{lang}").write_text("".join(text))
+    (d / "utt2spk").write_text("".join(f"{u} spk1\n" for u in ids))
+
+
+@pytest.fixture
+def fake_recipe(tmp_path):
+    """A recipe from setup.sh whose local/data.sh makes one small valid set, train_xx."""
+    recipe = make_recipe(tmp_path)
+    write_prepared_set(recipe / "prepared")
+    (recipe / "local" / "data.sh").write_text(FAKE_DATA_SH.replace("../prepared", str(recipe / "prepared")))
+    return recipe
+
+
+def run_recipe(recipe: Path, *args):
+    return sh(["./run.sh", "--train_sets", "train_xx", "--valid_sets", "", "--test_sets", "", *map(str, args)],
+              cwd=recipe)
+
+
+def test_setup_makes_the_recipe_layout(tmp_path):
+    recipe = make_recipe(tmp_path)
+    assert (recipe / "utils").is_symlink() and (recipe / "s2st.sh").is_symlink()
+    assert not os.path.isabs(os.readlink(recipe / "utils"))  # relative links
+    assert (recipe / "utils").resolve() == ROOT / "utils"
+    assert (recipe / "s2st.sh").resolve() == TEMPLATE / "s2st.sh"
+    for name in ("path.sh", "cmd.sh", "conf/format.yaml", "conf/slurm.conf"):
+        assert not (recipe / name).is_symlink() and filecmp.cmp(recipe / name, TEMPLATE / name, shallow=False)
+    assert filecmp.cmp(recipe / "run.sh", TEMPLATE / "skel" / "run.sh", shallow=False)
+    assert filecmp.cmp(recipe / "local" / "data.sh", TEMPLATE / "skel" / "local" / "data.sh", shallow=False)
+    assert os.access(recipe / "run.sh", os.X_OK) and os.access(recipe / "local" / "data.sh", os.X_OK)
+    assert [p.name for p in recipe.parent.iterdir()] == ["s2st1"]  # no temporary dir left
+
+
+def test_setup_in_the_repo_layout_links_like_espnet(tmp_path):
+    # The relative links for egs/<corpus>/s2st1 inside the repo are the usual ones.
+    assert os.readlink(ROOT / "egs" / "mini_s2st" / "s2st1" / "utils") == "../../../utils"
+    assert os.readlink(ROOT / "egs" / "mini_s2st" / "s2st1" / "s2st.sh") == "../../TEMPLATE/s2st1/s2st.sh"
+
+
+def test_setup_refuses_an_existing_dir(tmp_path):
+    recipe = make_recipe(tmp_path)
+    (recipe / "run.sh").write_text("# mine\n")
+    p = sh([str(TEMPLATE / "setup.sh"), str(recipe)], cwd=tmp_path)
+    assert p.returncode == 1
+    assert "already exists; refusing to overwrite" in p.stderr
+    assert (recipe / "run.sh").read_text() == "# mine\n"
+    p = sh([str(TEMPLATE / "setup.sh")], cwd=tmp_path)
+    assert p.returncode == 1 and "Usage:" in p.stderr
+
+
+def test_skeleton_recipe_fails_with_the_placeholder_message_and_resume_hint(tmp_path):
+    recipe = make_recipe(tmp_path)
+    p = sh(["./run.sh", "--stage", "1", "--stop_stage", "1"], cwd=recipe)
+    assert p.returncode != 0
+    assert "write your data preparation here" in p.stderr
+    assert "Stage 1 failed" in p.stderr
+    hint = p.stderr.strip().splitlines()[-1]
+    assert hint.startswith(f"  cd {recipe} && ./s2st.sh ") and hint.endswith(" --stop_stage 1 --stage 1")
+    assert hint.count("--stage ") == 1  # the original --stage is replaced
+    assert not (recipe / "data" / ".done.stage1").exists()
+
+
+def test_help_lists_options_and_current_values(tmp_path):
+    recipe = make_recipe(tmp_path)
+    p = sh(["./s2st.sh", "--nj", "7", "--help"], cwd=recipe)
+    assert p.returncode == 0, p.stderr
+    for opt in ("--stage", "--stop_stage", "--nj", "--src_langs", "--tgt_lang", "--train_sets", "--valid_sets",
+                "--test_sets", "--datadir", "--dumpdir", "--expdir", "--local_data_opts", "--fs",
+                "--format_conf", "--python", "--force"):
+        assert f"  {opt} " in p.stdout
+    assert "  --nj 7" in p.stdout.split("Current values:")[1].splitlines()
+
+
+def test_unknown_option_and_missing_sets_are_errors(tmp_path):
+    recipe = make_recipe(tmp_path)
+    p = sh(["./s2st.sh", "--stages", "3"], cwd=recipe)
+    assert p.returncode == 1 and "unknown option --stages" in p.stderr
+    p = sh(["./s2st.sh", "--stage", "1"], cwd=recipe)
+    assert p.returncode == 1 and "no data sets" in p.stderr
+    p = sh([str(recipe / "s2st.sh"), "--help"], cwd=tmp_path)
+    assert p.returncode == 1 and "run me from a recipe dir" in p.stderr
+
+
+def test_done_marker_skips_stage_1_on_rerun_and_force_reruns(fake_recipe):
+    r = fake_recipe
+    p = run_recipe(r, "--stage", "1", "--stop_stage", "1", "--local_data_opts", "--a 1")
+    assert p.returncode == 0, p.stderr
+    assert (r / "calls.txt").read_text() == "--a 1\n"
+    assert (r / "data" / ".done.stage1").is_file()
+    assert "train_xx: OK: 3 utterances" in p.stderr  # s2s data validate ran on the set
+    log = (r / "data" / "logs" / "data.log").read_text()
+    assert "preparing the fake corpus" in log and "train_xx: OK: 3 utterances" in log
+
+    p = run_recipe(r, "--stage", "1", "--stop_stage", "1")
+    assert p.returncode == 0, p.stderr
+    assert "Stage 1: done before" in p.stderr
+    assert (r / "calls.txt").read_text() == "--a 1\n"  # not called again
+
+    p = run_recipe(r, "--stage", "1", "--stop_stage", "1", "--force", "true")
+    assert p.returncode == 0, p.stderr
+    assert len((r / "calls.txt").read_text().splitlines()) == 2
+
+    (r / "data" / ".done.stage1").unlink()
+    p = run_recipe(r, "--stage", "1", "--stop_stage", "1")
+    assert p.returncode == 0, p.stderr
+    assert len((r / "calls.txt").read_text().splitlines()) == 3
+
+
+def test_invalid_data_stops_stage_1_without_marker(fake_recipe):
+    r = fake_recipe
+    utt2spk = r / "prepared" / "train_xx" / "utt2spk"
+    utt2spk.write_text(utt2spk.read_text().splitlines()[0] + "\n")  # two utterances lose their speaker
+    p = run_recipe(r, "--stage", "1", "--stop_stage", "1")
+    assert p.returncode != 0
+    assert "utt2spk" in p.stderr and "Stage 1 failed" in p.stderr
+    assert not (r / "data" / ".done.stage1").exists()
+
+
+def test_stage_2_formats_with_parallel_jobs_then_skips(fake_recipe):
+    r = fake_recipe
+    p = run_recipe(r, "--stage", "1", "--stop_stage", "2", "--nj", "2", "--fs", "16000")
+    assert p.returncode == 0, p.stderr
+    dump = r / "dump" / "train_xx"
+    for lang in ("xx", "en"):
+        scp = dict(line.split(" ", 1) for line in (dump / f"wav.scp.{lang}").read_text().splitlines())
+        assert sorted(scp) == ["spk1-00", "spk1-01", "spk1-02"]
+        assert sf.info(r / scp["spk1-01"].strip()).samplerate == 16000
+    for log in ("format.1.log", "format.2.log", "format_merge.log"):
+        text = (dump / "logs" / log).read_text()
+        assert "--fs 16000" in text.splitlines()[0] and "# Ended (code 0)" in text
+    assert "--job 2" in (dump / "logs" / "format.2.log").read_text().splitlines()[0]
+    assert (dump / ".done.stage2").is_file()
+
+    before = (dump / "logs" / "format.1.log").read_text()
+    p = run_recipe(r, "--stage", "2", "--stop_stage", "2", "--nj", "2")
+    assert p.returncode == 0, p.stderr
+    assert "Stage 2: train_xx done before, skipped" in p.stderr
+    assert (dump / "logs" / "format.1.log").read_text() == before
+
+
+def test_stage_2_failure_names_the_log_and_resume_command(fake_recipe):
+    r = fake_recipe
+    assert run_recipe(r, "--stage", "1", "--stop_stage", "1").returncode == 0
+    (r / "conf" / "format.yaml").write_text("fs: 16000\nno_such_key: 1\n")
+    p = run_recipe(r, "--stage", "2", "--nj", "2")
+    assert p.returncode != 0
+    assert "log: dump/train_xx/logs/format.1.log" in p.stderr
+    assert "no_such_key" in p.stderr  # the end of the failed log is shown
+    assert re.search(r"Stage 2 failed", p.stderr)
+    assert p.stderr.strip().splitlines()[-1].endswith("--nj 2 --stage 2")
+    assert not (r / "dump" / "train_xx" / ".done.stage2").exists()
+
+
+def test_cmd_sh_backends(tmp_path):
+    recipe = make_recipe(tmp_path)
+    show = ". ./cmd.sh && echo \"$cmd|$train_cmd|$decode_cmd\""
+    p = sh(["bash", "-c", show], cwd=recipe)
+    assert p.stdout.strip() == "utils/run.pl|utils/run.pl|utils/run.pl"
+    p = sh(["bash", "-c", show], cwd=recipe, cmd_backend="slurm")
+    assert p.stdout.strip() == ("utils/slurm.pl --config conf/slurm.conf|"
+                                "utils/slurm.pl --config conf/slurm.conf --gpu 1|"
+                                "utils/slurm.pl --config conf/slurm.conf --gpu 1")
+    p = sh(["bash", "-c", "set -e; . ./cmd.sh; echo after"], cwd=recipe, cmd_backend="pbs")
+    assert p.returncode != 0 and "unknown cmd_backend 'pbs'" in p.stderr and "after" not in p.stdout
+
+
+def test_path_sh_environment(tmp_path):
+    recipe = make_recipe(tmp_path)
+    show = ("set -u; . ./path.sh && "
+            "echo \"$S2S_ROOT|${VIRTUAL_ENV:-none}|$PYTHONUNBUFFERED|$OMP_NUM_THREADS|$(command -v python)\"")
+    env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "VIRTUAL_ENV")}
+    p = subprocess.run(["bash", "-c", show], cwd=recipe, capture_output=True, text=True, env=env)
+    assert p.returncode == 0, p.stderr
+    root, venv, unbuffered, threads, python = p.stdout.strip().split("|")
+    assert (root, unbuffered, threads) == (str(ROOT), "1", "1")
+    assert (ROOT / "tools" / "venv" / "bin" / "python").exists()  # the suite runs in the venv
+    assert venv == str(ROOT / "tools" / "venv") and python == f"{venv}/bin/python"
+    p = subprocess.run(["bash", "-c", show], cwd=recipe, capture_output=True, text=True,
+                       env={**env, "OMP_NUM_THREADS": "4"})
+    assert p.stdout.strip().split("|")[3] == "4"
+
+
+@pytest.mark.parametrize("conf", sorted(ROOT.glob("egs/*/s2st1/conf/format.yaml")),
+                         ids=lambda p: str(p.relative_to(ROOT)))
+def test_recipe_format_configs_load(conf):
+    from s2s_plugin.config import from_dict, load_yaml
+    from s2s_plugin.data.format import FormatConfig
+
+    cfg = from_dict(FormatConfig, load_yaml(conf), where=str(conf))
+    assert cfg.fs == 16000 and 0 < cfg.min_duration < cfg.max_duration
+
+
+def test_mini_recipe_sets_and_languages():
+    p = sh(["./run.sh", "--help"], cwd=ROOT / "egs" / "mini_s2st" / "s2st1")
+    assert p.returncode == 0, p.stderr
+    current = p.stdout.split("Current values:")[1].splitlines()
+    for line in ('  --src_langs "fr es pt"', "  --tgt_lang en", '  --train_sets "train_fr train_es train_pt"',
+                 '  --valid_sets "dev_fr dev_es dev_pt"', '  --test_sets "test_fr test_es test_pt"',
+                 "  --format_conf conf/format.yaml"):
+        assert line in current

@@ -38,7 +38,11 @@ DISABLE_ENV = "S2S_PLUGIN_DISABLE_ENTRYPOINTS"
 #: Each concern adds its module here when it provides components.
 BUILTIN_PLUGIN_MODULES: tuple[str, ...] = (
     "s2s_plugin.interleave.schedulers",
+    "s2s_plugin.units",
     "s2s_plugin.llm",
+    "s2s_plugin.asr",
+    "s2s_plugin.align",
+    "s2s_plugin.vocoder",
 )
 
 

@@ -87,14 +87,22 @@ class HFDecoder:
                 setattr(cfg, key, self.dropout)
 
     def build(self, vocab) -> Any:
-        """The base model with its vocabulary laid out as ``vocab`` (pruned text, specials, units)."""
+        """The base model with its vocabulary laid out as ``vocab`` (pruned text, specials, units).
+
+        A model saved by this toolkit (stage 7's text LM, stage 8's final model)
+        records its layout in ``config.s2s_layout``: its text, special and unit
+        rows are then carried over by token, and only tokens it lacks get new rows.
+        """
         model = self.load_base()
         n_rows = model.get_input_embeddings().weight.shape[0]
-        if n_rows < vocab.text_size:
+        layout = getattr(model.config, "s2s_layout", None)
+        if layout is None and n_rows < vocab.text_size:
             raise ConfigError(f"llm 'hf': the model has {n_rows} embedding rows but its text tokenizer "
                               f"has {vocab.text_size} tokens; the tokenizer and model do not match")
-        resize_vocab(model, vocab.kept_text if vocab.kept_text is not None else list(range(vocab.text_size)),
-                     len(vocab), self.init_new)
+        rows = row_map(layout, vocab, n_rows)
+        if rows != list(range(n_rows)):
+            remap_vocab(model, rows, self.init_new)
+        model.config.s2s_layout = layout_of(vocab)
         return self.finish(model)
 
     def finish(self, model):
@@ -115,11 +123,55 @@ class HFDecoder:
         return model
 
 
+def layout_of(vocab) -> dict[str, Any]:
+    """The vocabulary layout a model is saved with (``config.s2s_layout``)."""
+    return {"tokenizer_size": vocab.text_size, "text_ids": vocab.kept_text, "specials": list(vocab.specials),
+            "n_units": vocab.n_units}
+
+
+def row_map(layout: dict[str, Any] | None, vocab, n_rows: int) -> list[int | None]:
+    """For each row of ``vocab``'s layout, the model row it comes from (``None``: a new token).
+
+    Args:
+        layout: the model's ``s2s_layout`` (``None``: a plain text LLM whose rows are tokenizer ids).
+        vocab: the target vocabulary.
+        n_rows: the model's embedding rows.
+
+    Raises:
+        ConfigError: the model was laid out for another text tokenizer.
+    """
+    text_ids = vocab.kept_text if vocab.kept_text is not None else list(range(vocab.text_size))
+    if layout is None:
+        return [*text_ids, *[None] * (len(vocab) - len(text_ids))]
+    if layout.get("tokenizer_size") != vocab.text_size:
+        raise ConfigError(f"llm 'hf': the model was trained with a text tokenizer of {layout.get('tokenizer_size')} "
+                          f"tokens, the vocabulary has {vocab.text_size}; use the vocabulary it was built with")
+    old_text = layout.get("text_ids")
+    old_pos = {t: i for i, t in enumerate(old_text)} if old_text is not None else None
+    n_old_text = len(old_text) if old_text is not None else layout["tokenizer_size"]
+    old_specials = {sp: n_old_text + i for i, sp in enumerate(layout.get("specials", []))}
+    unit0, n_old_units = n_old_text + len(old_specials), int(layout.get("n_units", 0))
+    rows: list[int | None] = [old_pos.get(t) if old_pos is not None else t for t in text_ids]
+    rows += [old_specials.get(sp) for sp in vocab.specials]
+    rows += [unit0 + u if u < n_old_units else None for u in range(vocab.n_units)]
+    if any(r is not None and r >= n_rows for r in rows):
+        raise ConfigError(f"llm 'hf': config.s2s_layout describes more rows than the model's {n_rows}")
+    return rows
+
+
 def resize_vocab(model, keep_rows: list[int], new_size: int, init_new: str = "mean") -> None:
     """Give ``model`` a vocabulary of ``new_size``: rows ``keep_rows`` first, then new rows.
 
     Works for tied and untied input/output embeddings; new rows are the mean of
     the existing rows (``mean``) or drawn from N(0, initializer_range).
+    """
+    remap_vocab(model, [*keep_rows, *[None] * (new_size - len(keep_rows))], init_new)
+
+
+def remap_vocab(model, rows: list[int | None], init_new: str = "mean") -> None:
+    """Rebuild ``model``'s embedding and output rows: row ``i`` copies old row ``rows[i]``, or is new (``None``).
+
+    New rows are the mean of the existing rows (``mean``) or drawn from N(0, initializer_range).
     """
     import torch
 
@@ -127,19 +179,20 @@ def resize_vocab(model, keep_rows: list[int], new_size: int, init_new: str = "me
     out = model.get_output_embeddings()
     tied = out is not None and out.weight.data_ptr() == emb.weight.data_ptr()
     std = float(getattr(model.config, "initializer_range", 0.02))
+    new_size = len(rows)
+    old = torch.tensor([r if r is not None else 0 for r in rows], dtype=torch.long)
+    is_new = torch.tensor([r is None for r in rows])
 
-    def grow(weight: torch.Tensor) -> torch.Tensor:
-        kept = weight[keep_rows]
-        n_new = new_size - len(keep_rows)
+    def remap(weight: torch.Tensor) -> torch.Tensor:
         if init_new == "mean":
-            new = weight.mean(dim=0, keepdim=True).expand(n_new, -1).clone()
+            fill = weight.mean(dim=0, keepdim=True).expand(new_size, -1)
         else:
-            new = torch.randn(n_new, weight.shape[1], dtype=weight.dtype) * std
-        return torch.cat([kept, new.to(weight.dtype)], dim=0)
+            fill = torch.randn(new_size, weight.shape[1], dtype=weight.dtype) * std
+        return torch.where(is_new[:, None], fill.to(weight.dtype), weight[old])
 
     with torch.no_grad():
         new_emb = torch.nn.Embedding(new_size, emb.weight.shape[1], dtype=emb.weight.dtype)
-        new_emb.weight.copy_(grow(emb.weight))
+        new_emb.weight.copy_(remap(emb.weight))
         model.set_input_embeddings(new_emb)
         if out is not None:
             bias = getattr(out, "bias", None)
@@ -148,9 +201,9 @@ def resize_vocab(model, keep_rows: list[int], new_size: int, init_new: str = "me
             if tied:
                 new_out.weight = new_emb.weight
             else:
-                new_out.weight.copy_(grow(out.weight))
+                new_out.weight.copy_(remap(out.weight))
             if bias is not None:
-                new_out.bias.copy_(torch.cat([bias[keep_rows], bias.new_zeros(new_size - len(keep_rows))]))
+                new_out.bias.copy_(torch.where(is_new, bias.new_zeros(()), bias[old]))
             model.set_output_embeddings(new_out)
     model.config.vocab_size = new_size
     for attr in ("pad_token_id", "bos_token_id", "eos_token_id"):

@@ -1,0 +1,193 @@
+"""The ``ctc_segmentation`` aligner: word spans from CTC segmentation on the stage-3 CTC model.
+
+    # conf/align.yaml
+    aligner:
+      name: ctc_segmentation
+      model: exp/ctc            # or per language: {fr: exp/ctc_fr, en: exp/ctc_en}
+
+For each utterance the words become one token sequence (each word's tokens
+from ``model.word_ids``, words separated by the model's word-separator token,
+``<space>`` or ``|``, or by a blank when it has none). The ``ctc_segmentation``
+package finds the best path of that sequence through the model's log
+posteriors; each token's timing is the frame where the path enters it. Word
+boundaries then come from those timings:
+
+- ``separator``: the boundary between two words is where the path enters the
+  separator between them (a model without one falls back to ``midpoint``);
+- ``midpoint``: halfway between the end of a word's last token frame and the
+  first token of the next word.
+
+The first word starts at its first token, the last word ends after its last
+token frame; ``time_offset`` (seconds) shifts every time, to remove a
+model's constant latency. Spans are contiguous, clipped to the audio.
+
+An utterance fails (reported by the stage, left out of the CTM) when a word has
+characters the vocabulary lacks (``unknown_chars: fail``; ``skip`` aligns on
+the known ones and warns) or the audio has fewer frames than the tokens need.
+"""
+from __future__ import annotations
+
+import logging
+import warnings
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+import numpy as np
+
+from s2s_plugin.align.common import AlignmentError, AlignmentWarning
+from s2s_plugin.data.io import WordSpan
+from s2s_plugin.errors import ConfigError
+
+BOUNDARIES = ("separator", "midpoint")
+
+
+def ctc_word_spans(logp: np.ndarray, word_ids: Sequence[Sequence[int]], frame_rate: float,
+                   separator: int | None = None, boundary: str = "separator", time_offset: float = 0.0,
+                   duration: float | None = None, tokens: Sequence[str] | None = None) -> list[tuple[float, float]]:
+    """``(start, end)`` seconds of each word, by CTC segmentation of ``logp``.
+
+    Args:
+        logp: ``(T, V)`` log posteriors, blank in column 0.
+        word_ids: the token ids of each word (each non-empty).
+        frame_rate: frames per second of ``logp``.
+        separator: the token between words (e.g. ``<space>``); None: a blank separates them.
+        boundary: ``separator`` or ``midpoint`` (see the module docstring).
+        time_offset: seconds added to every time.
+        duration: the audio length; times are clipped to ``[0, duration]``.
+        tokens: token names (only used in ctc_segmentation's debug output).
+
+    Raises:
+        AlignmentError: too few frames for the tokens, or ctc_segmentation found no path.
+    """
+    from ctc_segmentation import CtcSegmentationParameters, ctc_segmentation
+
+    if boundary not in BOUNDARIES:
+        raise ConfigError(f"boundary must be one of {', '.join(BOUNDARIES)}, got {boundary!r}")
+    if not word_ids or any(len(w) == 0 for w in word_ids):
+        raise AlignmentError("a word has no tokens to align")
+    sep = 0 if separator is None else int(separator)
+    gt: list[int] = [-1]
+    first, last, seps = [], [], []
+    for i, ids in enumerate(word_ids):
+        if i:
+            gt.append(sep)
+            seps.append(len(gt) - 1)
+        first.append(len(gt))
+        gt.extend(int(t) for t in ids)
+        last.append(len(gt) - 1)
+    gt.append(0)  # a closing blank: the path leaves the last token
+    n_frames = logp.shape[0]
+    if len(gt) > n_frames:
+        raise AlignmentError(f"audio too short for its text: {n_frames} frames "
+                             f"({n_frames / frame_rate:.2f} s at {frame_rate:g} frames/s) for {len(gt) - 1} "
+                             "tokens and separators")
+    config = CtcSegmentationParameters()
+    config.char_list = list(tokens) if tokens is not None else [str(i) for i in range(logp.shape[1])]
+    config.index_duration = 1.0 / frame_rate
+    config.blank = 0
+    logging.getLogger("ctc_segmentation").setLevel(logging.WARNING)
+    try:
+        timings, _, _ = ctc_segmentation(config, np.asarray(logp, dtype=np.float32),
+                                         np.array(gt, dtype=np.int64).reshape(-1, 1))
+    except (AssertionError, IndexError) as e:
+        raise AlignmentError(f"CTC segmentation failed: {e}") from None
+    frame = 1.0 / frame_rate
+    starts = [timings[i] for i in first]
+    ends = [timings[i] + frame for i in last]
+    bounds = []
+    for i in range(len(word_ids) - 1):
+        if boundary == "separator" and separator is not None:
+            bounds.append(timings[seps[i]])
+        else:
+            bounds.append(0.5 * (ends[i] + starts[i + 1]))
+    edges = [starts[0], *bounds, ends[-1]]
+    edges = np.maximum.accumulate(np.asarray(edges, dtype=np.float64) + time_offset)
+    edges = np.clip(edges, 0.0, duration if duration is not None else np.inf)
+    return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+class CTCSegmentationAligner:
+    """Align words with the ``ctc_segmentation`` package on a CTC model's posteriors.
+
+    Example::
+
+        al = CTCSegmentationAligner(model="exp/ctc")
+        al.setup("dump/test_fr", "fr")
+        al.align("utt1", ["le", "chat", "noir"], wave, 16000)
+
+    Args:
+        model: the CTC model's exp dir (``s2s ctc train`` / ``s2s ctc import``), a mapping
+            language -> exp dir, or a loaded model (implementing ``s2s_plugin.protocols.CTCModel``).
+        boundary: ``separator`` or ``midpoint``.
+        time_offset: seconds added to every time (a model's constant latency, negative to move earlier).
+        unknown_chars: ``fail`` (the utterance is reported and left out) or ``skip`` (align the
+            word on its known characters, with a warning in the report).
+        device: where the model runs (``cpu``, ``cuda``, ``auto``).
+    """
+
+    name: ClassVar[str] = "ctc_segmentation"
+
+    def __init__(self, model: Any = "exp/ctc", boundary: str = "separator", time_offset: float = 0.0,
+                 unknown_chars: str = "fail", device: str = "cpu") -> None:
+        if boundary not in BOUNDARIES:
+            raise ConfigError(f"aligner 'ctc_segmentation': boundary must be one of {', '.join(BOUNDARIES)}, "
+                              f"got {boundary!r}")
+        if unknown_chars not in ("fail", "skip"):
+            raise ConfigError(f"aligner 'ctc_segmentation': unknown_chars must be 'fail' or 'skip', "
+                              f"got {unknown_chars!r}")
+        if not isinstance(model, (str, dict)) and not hasattr(model, "log_posteriors"):
+            raise ConfigError(f"aligner 'ctc_segmentation': model must be an exp dir or a mapping "
+                              f"language -> exp dir, got {model!r}")
+        self.model_spec = model
+        self.boundary, self.time_offset = boundary, float(time_offset)
+        self.unknown_chars, self.device = unknown_chars, device
+        self._cache: dict[str, Any] = {}
+        self.model = None
+
+    def setup(self, data_dir: str, lang: str) -> None:
+        spec = self.model_spec
+        if isinstance(spec, dict):
+            if lang not in spec:
+                raise ConfigError(f"aligner 'ctc_segmentation': no model for language '{lang}' "
+                                  f"(model has {', '.join(sorted(spec))})")
+            spec = spec[lang]
+        if not isinstance(spec, str):
+            self.model = spec
+            return
+        if spec not in self._cache:
+            from s2s_plugin.asr.ctc import load_ctc_model
+
+            self._cache[spec] = load_ctc_model(spec, device=self.device)
+        self.model = self._cache[spec]
+
+    def _word_ids(self, word: str) -> list[int]:
+        try:
+            return list(self.model.word_ids(word))
+        except ValueError as e:
+            if self.unknown_chars == "fail":
+                raise AlignmentError(str(e)) from None
+        known = []
+        for c in word:
+            try:
+                known += list(self.model.word_ids(c))
+            except ValueError:
+                continue
+        if not known:
+            raise AlignmentError(f"word '{word}': none of its characters is in the model vocabulary")
+        warnings.warn(AlignmentWarning(f"word '{word}': characters not in the model vocabulary were left "
+                                       "out of its alignment"), stacklevel=2)
+        return known
+
+    def align(self, utt_id: str, words: list[str], wav: np.ndarray, sr: int) -> list[WordSpan]:
+        if self.model is None:
+            raise ConfigError("aligner 'ctc_segmentation': setup() was not called")
+        if not words:
+            raise AlignmentError("no words")
+        ids = [self._word_ids(w) for w in words]
+        try:
+            logp = self.model.log_posteriors(wav, sr)
+        except ValueError as e:  # e.g. audio shorter than the model's receptive field
+            raise AlignmentError(str(e)) from None
+        spans = ctc_word_spans(logp, ids, self.model.frame_rate, self.model.space_id, self.boundary,
+                               self.time_offset, len(wav) / sr, self.model.tokens)
+        return [WordSpan(w, a, b - a) for w, (a, b) in zip(words, spans)]

@@ -1,0 +1,242 @@
+"""Stage 5, word alignment: run an aligner over a dump dir and write ``align.<lang>.ctm``.
+
+    # one process, both languages of the set
+    s2s align --config conf/align.yaml --dir dump/train_fr
+    # Kaldi-style parallel jobs, then a merge (per language)
+    utils/run.pl JOB=1:4 dump/train_fr/logs/align.fr.JOB.log \\
+        s2s align --config conf/align.yaml --dir dump/train_fr --lang fr --nj 4 --job JOB
+    s2s align --config conf/align.yaml --dir dump/train_fr --lang fr --nj 4 --merge
+
+Job ``j`` of ``n`` aligns the contiguous part ``j`` of the sorted utterance ids
+(:func:`s2s_plugin.data.datadir.split_ids`) and writes into
+``DIR/align.<lang>.split<n>/<j>/``: ``align.ctm``, ``report.tsv`` and, last,
+``done.json``. The merge checks every job finished with the same config and
+ids, then writes::
+
+    DIR/align.<lang>.ctm        utt 1 start duration word (seconds), every aligned utterance
+    DIR/align.<lang>.report     utt<TAB>failed|warning<TAB>why, for every utterance with a problem
+
+An utterance the aligner cannot align (a character the model lacks, audio
+shorter than its text needs, missing from an imported CTM) is left out of the
+CTM and listed in the report and the log, never dropped silently. When more
+than ``max_fail_ratio`` of the utterances fail, the merge writes the report,
+removes any old CTM and fails. ``--out NAME`` writes ``NAME.<lang>.ctm``
+instead (to keep several alignments side by side).
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import sys
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from s2s_plugin.align.common import AlignmentError, AlignmentWarning
+from s2s_plugin.config import component, to_dict
+from s2s_plugin.data.io import PathLike, WordSpan, atomic_write, read_ctm, write_ctm
+from s2s_plugin.errors import ConfigError, DataError, PluginError
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class AlignConfig:
+    """The schema of ``conf/align.yaml``.
+
+    Example::
+
+        aligner:
+          name: ctc_segmentation
+          model: exp/ctc
+        max_fail_ratio: 0.02
+
+    Attributes:
+        aligner: the aligner block ``{name: ..., **kwargs}`` (kind ``aligner``).
+        max_fail_ratio: the merge fails when a larger share of the utterances cannot be aligned.
+    """
+
+    aligner: dict = component("aligner")
+    max_fail_ratio: float = 0.05
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.max_fail_ratio <= 1:
+            raise ConfigError(f"align config: max_fail_ratio must be in [0, 1], got {self.max_fail_ratio}")
+
+
+@dataclass
+class Problem:
+    """One reported utterance."""
+
+    utt_id: str
+    status: str  # failed | warning
+    message: str
+
+
+@dataclass
+class JobOutput:
+    spans: dict[str, list[WordSpan]] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    words: int = 0
+
+
+def split_dir(dump_dir: PathLike, lang: str, nj: int, out: str = "align") -> Path:
+    return Path(dump_dir) / f"{out}.{lang}.split{nj}"
+
+
+def _fingerprint(ids: list[str]) -> str:
+    return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:16]
+
+
+def _check_spans(spans: Any, words: list[str], utt: str, name: str, duration: float) -> list[WordSpan]:
+    """An aligner's output must be one WordSpan per word, in order, within the audio."""
+    if not isinstance(spans, list) or len(spans) != len(words) or \
+            not all(isinstance(s, WordSpan) for s in spans):
+        raise PluginError(f"aligner '{name}' returned {type(spans).__name__} for utterance '{utt}'; it must "
+                          f"return one WordSpan per word ({len(words)} words)")
+    for s, w in zip(spans, words):
+        if s.word != w:
+            raise PluginError(f"aligner '{name}': utterance '{utt}': span word '{s.word}' is not '{w}'")
+        if s.start < 0 or s.duration < 0:
+            raise PluginError(f"aligner '{name}': utterance '{utt}': negative time for '{w}' ({s})")
+    return spans
+
+
+def _interval() -> float:
+    return 1.0 if sys.stderr.isatty() else 30.0
+
+
+def align_job(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, job: int = 1,
+              tgt_lang: str = "en", out: str = "align") -> JobOutput:
+    """Align part ``job`` of ``nj`` of ``dump_dir`` in ``lang``; write the job's files.
+
+    Raises:
+        DataError: unreadable data or a problem that concerns the whole set (e.g. a CTM
+            whose words are not the transcript's).
+    """
+    from humanfriendly import format_timespan
+    from tqdm import tqdm
+
+    from s2s_plugin.data.datadir import DataDir, split_ids
+    from s2s_plugin.registry import get_registry
+
+    dd = DataDir(dump_dir, tgt_lang=tgt_lang)
+    if lang not in dd.langs:
+        raise DataError(f"{dump_dir}: no language '{lang}' (it has {', '.join(dd.langs)})")
+    ids = split_ids(dd.utt_ids, nj, job)
+    name = cfg.aligner["name"]
+    aligner = get_registry().build("aligner", cfg.aligner, "align config:aligner")
+    t0 = time.time()
+    if hasattr(aligner, "setup"):
+        aligner.setup(str(dump_dir), lang)
+    logger.info("align job %d/%d: %d of %d utterances of %s (%s) with aligner '%s'", job, nj, len(ids),
+                len(dd), dump_dir, lang, name)
+    res = JobOutput()
+    for utt_id in tqdm(ids, desc=f"align {lang} {job}/{nj}", unit="utt", mininterval=_interval()):
+        words = dd.utterance(utt_id, lang).text.split()
+        wav, sr = dd.load_audio(utt_id, lang)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", AlignmentWarning)
+            try:
+                spans = aligner.align(utt_id, words, wav, sr)
+            except AlignmentError as e:
+                res.problems.append(Problem(utt_id, "failed", str(e)))
+                logger.warning("%s %s: utterance '%s' not aligned: %s", dump_dir, lang, utt_id, e)
+                continue
+        for w in caught:
+            if issubclass(w.category, AlignmentWarning):
+                res.problems.append(Problem(utt_id, "warning", str(w.message)))
+                logger.warning("%s %s: utterance '%s': %s", dump_dir, lang, utt_id, w.message)
+        res.spans[utt_id] = _check_spans(spans, words, utt_id, name, len(wav) / sr)
+        res.words += len(words)
+    jdir = split_dir(dump_dir, lang, nj, out) / str(job)
+    write_ctm(jdir / "align.ctm", res.spans)
+    _write_report(jdir / "report.tsv", res.problems)
+    done = {"job": job, "nj": nj, "lang": lang, "config": to_dict(cfg), "ids": _fingerprint(ids),
+            "utterances": len(ids), "aligned": len(res.spans), "words": res.words,
+            "failed": sum(p.status == "failed" for p in res.problems)}
+    with atomic_write(jdir / "done.json") as f:  # last: marks the job complete
+        json.dump(done, f, indent=2)
+    logger.info("align job %d/%d: aligned %d of %d utterances (%d words), %d failed, in %s", job, nj,
+                len(res.spans), len(ids), res.words, done["failed"], format_timespan(time.time() - t0))
+    return res
+
+
+def _write_report(path: Path, problems: list[Problem]) -> None:
+    with atomic_write(path) as f:
+        f.write("# utt\tstatus\tmessage\n")
+        for p in problems:
+            f.write(f"{p.utt_id}\t{p.status}\t{' '.join(p.message.split())}\n")
+
+
+def _read_report(path: Path) -> list[Problem]:
+    out = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.startswith("#") or not line.strip():
+            continue
+        utt, status, message = line.split("\t", 2)
+        out.append(Problem(utt, status, message))
+    return out
+
+
+def merge_jobs(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, tgt_lang: str = "en",
+               out: str = "align") -> dict:
+    """Combine the ``nj`` jobs into ``DIR/<out>.<lang>.ctm`` and ``DIR/<out>.<lang>.report``.
+
+    Returns:
+        A summary (utterances, aligned, failed, warnings, words).
+
+    Raises:
+        DataError: an unfinished job, jobs run with another config or ids, or more than
+            ``max_fail_ratio`` of the utterances failed.
+    """
+    from s2s_plugin.data.datadir import DataDir, split_ids
+
+    dd = DataDir(dump_dir, tgt_lang=tgt_lang)
+    sdir = split_dir(dump_dir, lang, nj, out)
+    spans: dict[str, list[WordSpan]] = {}
+    problems: list[Problem] = []
+    words = 0
+    for j in range(1, nj + 1):
+        jdir = sdir / str(j)
+        if not (jdir / "done.json").is_file():
+            raise DataError(f"{dump_dir}: align job {j} of {nj} ({lang}) did not finish (no {jdir / 'done.json'}); "
+                            f"rerun it with --lang {lang} --nj {nj} --job {j} and check its log")
+        done = json.loads((jdir / "done.json").read_text())
+        if done.get("config") != to_dict(cfg):
+            raise DataError(f"{jdir / 'done.json'}: job {j} ran with another config ({done.get('config')}); "
+                            "rerun the jobs with the config given to the merge")
+        if done.get("ids") != _fingerprint(split_ids(dd.utt_ids, nj, j)) or done.get("lang") != lang:
+            raise DataError(f"{jdir / 'done.json'}: job {j} ran on other utterances than {dump_dir} has now; "
+                            "rerun the jobs")
+        spans.update(read_ctm(jdir / "align.ctm") if (jdir / "align.ctm").stat().st_size else {})
+        problems += _read_report(jdir / "report.tsv")
+        words += int(done["words"])
+    failed = [p for p in problems if p.status == "failed"]
+    summary = {"utterances": len(dd), "aligned": len(spans), "failed": len(failed),
+               "warnings": sum(p.status == "warning" for p in problems), "words": words}
+    report = Path(dump_dir) / f"{out}.{lang}.report"
+    _write_report(report, problems)
+    ctm = Path(dump_dir) / f"{out}.{lang}.ctm"
+    if len(dd) and len(failed) / len(dd) > cfg.max_fail_ratio:
+        ctm.unlink(missing_ok=True)
+        examples = "; ".join(f"{p.utt_id}: {p.message}" for p in failed[:3])
+        raise DataError(f"{dump_dir} ({lang}): {len(failed)} of {len(dd)} utterances "
+                        f"({100 * len(failed) / len(dd):.1f}%) could not be aligned, more than max_fail_ratio "
+                        f"{cfg.max_fail_ratio:g}; see {report} (e.g. {examples})")
+    write_ctm(ctm, spans)
+    logger.info("align merge %s (%s): %d of %d utterances aligned (%d words) into %s; %d failed, %d warnings%s",
+                dump_dir, lang, len(spans), len(dd), words, ctm, len(failed), summary["warnings"],
+                f"; see {report}" if problems else "")
+    return summary
+
+
+def align_dir(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, tgt_lang: str = "en",
+              out: str = "align") -> dict:
+    """Run all ``nj`` jobs one after another in this process, then merge."""
+    for job in range(1, nj + 1):
+        align_job(dump_dir, lang, cfg, nj, job, tgt_lang, out)
+    return merge_jobs(dump_dir, lang, cfg, nj, tgt_lang, out)

@@ -1,0 +1,356 @@
+"""Imported CTC models: an ESPnet ASR model dir, or a transformers wav2vec2 / w2v-BERT CTC dir.
+
+    s2s ctc import --from /models/espnet_asr --type espnet --exp exp/ctc
+    s2s ctc import --from /models/w2v-bert-2.0-ctc --type hf --exp exp/ctc
+
+The import loads the model once to check it, measures its output frame rate
+and writes ``exp/<tag>/config.yaml`` (the type and the absolute paths of the
+source files) and ``tokens.txt``; the weights stay where they are. Afterwards
+:func:`s2s_plugin.asr.ctc.load_ctc_model` gives the same interface as for a
+model trained here. Nothing is ever fetched from a model hub.
+
+ESPnet: DIR holds the training ``config.yaml`` and one model ``*.pth`` (or name
+it with ``--model_file``); a BPE model (``bpemodel`` in the config) is looked
+for at its configured path, then in DIR. The CTC blank is ESPnet's token 0.
+
+transformers: DIR holds what ``save_pretrained`` wrote for a ``*ForCTC`` model
+and its processor (feature extractor + CTC tokenizer). The blank is the pad
+token; tokens are reordered so the blank is index 0.
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from s2s_plugin.asr.ctc import (
+    check_layer,
+    estimate_frame_rate,
+    greedy_tokens,
+    pick_device,
+    prepare_wave,
+    tokens_to_text,
+)
+from s2s_plugin.asr.tokens import UnknownTokenError
+from s2s_plugin.data.io import PathLike
+from s2s_plugin.errors import DataError
+
+logger = logging.getLogger(__name__)
+
+
+@contextlib.contextmanager
+def _no_nltk_download():
+    """Importing espnet2.tasks.asr imports g2p_en, which calls nltk.download: keep it offline."""
+    try:
+        import nltk
+    except ImportError:
+        yield
+        return
+    saved = nltk.download
+    nltk.download = lambda *a, **k: False
+    try:
+        yield
+    finally:
+        nltk.download = saved
+
+
+def _char_word_ids(word: str, index: dict[str, int], upper: bool) -> list[int]:
+    w = word.upper() if upper else word
+    missing = sorted({c for c in w if c not in index})
+    if missing:
+        raise UnknownTokenError(word, missing)
+    return [index[c] for c in w]
+
+
+def _only_upper(tokens: Sequence[str]) -> bool:
+    """True when the single-character tokens have upper- but no lower-case letters."""
+    letters = [t for t in tokens if len(t) == 1 and t.isalpha()]
+    return any(t.isupper() for t in letters) and not any(t.islower() for t in letters)
+
+
+class EspnetCTCModel:
+    """The CTC branch of an ESPnet ASR model (``espnet2.tasks.asr.ASRTask``).
+
+    Example::
+
+        model = EspnetCTCModel("asr/config.yaml", "asr/valid.acc.ave.pth")
+        model.log_posteriors(wave, 16000).shape     # (T, len(model.tokens))
+
+    Args:
+        asr_config: ESPnet's training config.yaml.
+        model_file: the weights (.pth).
+        bpemodel: the SentencePiece model of a ``bpe`` token type.
+        frame_rate: output frames per second; measured when None.
+        device: where to run it.
+    """
+
+    def __init__(self, asr_config: PathLike, model_file: PathLike, bpemodel: PathLike | None = None,
+                 frame_rate: float | None = None, device: str = "cpu") -> None:
+        with _no_nltk_download():
+            from espnet2.tasks.asr import ASRTask
+        self.device = pick_device(device)
+        self.model, args = ASRTask.build_model_from_file(str(asr_config), str(model_file), self.device)
+        self.model.eval()
+        if self.model.ctc is None:
+            raise DataError(f"{asr_config}: this ESPnet model has no CTC branch (ctc_weight 0)")
+        self.tokens: list[str] = list(args.token_list)
+        self.token_type = getattr(args, "token_type", "char")
+        if self.token_type not in ("char", "bpe"):
+            raise DataError(f"{asr_config}: token_type '{self.token_type}' is not supported "
+                            "(char and bpe are)")
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+        self.space_id: int | None = self.index.get("<space>")
+        self.sp = None
+        if self.token_type == "bpe":
+            import sentencepiece as spm
+
+            if bpemodel is None or not Path(bpemodel).is_file():
+                raise DataError(f"{asr_config}: a bpe model needs its SentencePiece model "
+                                f"(bpemodel: {bpemodel}); put it next to the config")
+            self.sp = spm.SentencePieceProcessor(model_file=str(bpemodel))
+        frontend_conf = getattr(args, "frontend_conf", None) or {}
+        self.sample_rate: int = _parse_rate(frontend_conf.get("fs", 16000))
+        self.num_layers: int = len(getattr(self.model.encoder, "encoders", []))
+        self.frame_rate: float = frame_rate or estimate_frame_rate(self.log_posteriors, self.sample_rate)
+
+    @classmethod
+    def from_exp(cls, exp_dir: PathLike, cfg: dict, device: str = "cpu") -> EspnetCTCModel:
+        for key in ("asr_config", "model_file"):
+            if not Path(cfg.get(key) or "").is_file():
+                raise DataError(f"{exp_dir}/config.yaml: {key} '{cfg.get(key)}' not found; the imported "
+                                f"ESPnet model was moved? Import it again with `s2s ctc import`")
+        return cls(cfg["asr_config"], cfg["model_file"], cfg.get("bpemodel"), cfg.get("frame_rate"), device)
+
+    def word_ids(self, word: str) -> list[int]:
+        if self.sp is None:
+            return _char_word_ids(word, self.index, upper=False)
+        pieces = self.sp.encode(word, out_type=str)
+        missing = [p for p in pieces if p not in self.index]
+        if missing:
+            raise UnknownTokenError(word, missing)
+        return [self.index[p] for p in pieces]
+
+    def _speech(self, wav: np.ndarray, sr: int):
+        import torch
+
+        x = prepare_wave(wav, sr, self.sample_rate)
+        return torch.from_numpy(x)[None].to(self.device), torch.tensor([len(x)], device=self.device)
+
+    def log_posteriors(self, wav: np.ndarray, sr: int) -> np.ndarray:
+        import torch
+
+        speech, lens = self._speech(wav, sr)
+        with torch.inference_mode():
+            enc, elens = self.model.encode(speech, lens)
+            if isinstance(enc, tuple):
+                enc = enc[0]
+            logp = self.model.ctc.log_softmax(enc)
+        return logp[0, : int(elens[0])].float().cpu().numpy()
+
+    def layer_features(self, wav: np.ndarray, sr: int, layer: int) -> np.ndarray:
+        import inspect
+
+        import torch
+
+        check_layer(layer, self.num_layers)
+        if "return_all_hs" not in inspect.signature(self.model.encoder.forward).parameters:
+            raise DataError(f"the ESPnet encoder {type(self.model.encoder).__name__} cannot return its "
+                            "hidden layers (no return_all_hs)")
+        speech, lens = self._speech(wav, sr)
+        m = self.model
+        with torch.inference_mode():
+            feats, flens = m._extract_feats(speech, lens)
+            if m.normalize is not None:
+                feats, flens = m.normalize(feats, flens)
+            if m.preencoder is not None:
+                feats, flens = m.preencoder(feats, flens)
+            (_, hiddens), hlens, _ = m.encoder(feats, flens, return_all_hs=True)
+        return hiddens[layer - 1][0, : int(hlens[0])].float().cpu().numpy()
+
+    def transcribe(self, wavs: Sequence[np.ndarray], sr: int | None = None) -> list[str]:
+        out = []
+        for w in wavs:
+            ids = greedy_tokens(self.log_posteriors(w, sr or self.sample_rate))
+            out.append(tokens_to_text([self.tokens[i] for i in ids]))
+        return out
+
+
+def _parse_rate(fs) -> int:
+    if isinstance(fs, str):
+        import humanfriendly
+
+        return int(humanfriendly.parse_size(fs))
+    return int(fs)
+
+
+class HFCTCModel:
+    """A transformers CTC model (``Wav2Vec2ForCTC``, ``Wav2Vec2BertForCTC``, ...) from a local dir.
+
+    Example::
+
+        model = HFCTCModel("/models/w2v-bert-2.0-ctc-fr")
+        model.tokens[0]               # '<pad>': the CTC blank, moved to index 0
+        model.layer_features(wave, 16000, 20).shape
+
+    Args:
+        model_dir: written by ``save_pretrained`` (model, feature extractor, tokenizer).
+        frame_rate: output frames per second; measured when None.
+        device: where to run it.
+    """
+
+    def __init__(self, model_dir: PathLike, frame_rate: float | None = None, device: str = "cpu") -> None:
+        from transformers import AutoModelForCTC, AutoProcessor
+
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise DataError(f"{model_dir}: transformers model dir not found")
+        self.device = pick_device(device)
+        self.processor = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True)
+        self.model = AutoModelForCTC.from_pretrained(str(model_dir), local_files_only=True).to(self.device).eval()
+        tok = self.processor.tokenizer
+        vocab_size = int(self.model.config.vocab_size)
+        names = tok.convert_ids_to_tokens(list(range(vocab_size)))
+        names = [n if n is not None else f"<unused{i}>" for i, n in enumerate(names)]
+        blank = self.model.config.pad_token_id
+        if blank is None:
+            blank = tok.pad_token_id
+        if blank is None:
+            raise DataError(f"{model_dir}: no pad token (the CTC blank of transformers models) in the config")
+        #: column order that puts the blank first
+        self.order = np.array([blank] + [i for i in range(vocab_size) if i != blank])
+        self.tokens: list[str] = [names[i] for i in self.order]
+        self.index = {t: i for i, t in enumerate(self.tokens)}
+        delim = getattr(tok, "word_delimiter_token", None)
+        self.space_id: int | None = self.index.get(delim) if delim else None
+        self.upper = _only_upper(self.tokens)
+        self.sample_rate: int = int(self.processor.feature_extractor.sampling_rate)
+        self.num_layers: int = int(self.model.config.num_hidden_layers)
+        self.frame_rate: float = frame_rate or estimate_frame_rate(self.log_posteriors, self.sample_rate)
+
+    @classmethod
+    def from_exp(cls, exp_dir: PathLike, cfg: dict, device: str = "cpu") -> HFCTCModel:
+        if not Path(cfg.get("model_dir") or "").is_dir():
+            raise DataError(f"{exp_dir}/config.yaml: model_dir '{cfg.get('model_dir')}' not found; the "
+                            f"imported model was moved? Import it again with `s2s ctc import`")
+        return cls(cfg["model_dir"], cfg.get("frame_rate"), device)
+
+    def word_ids(self, word: str) -> list[int]:
+        return _char_word_ids(word, self.index, self.upper)
+
+    def _forward(self, wav: np.ndarray, sr: int, hidden: bool = False):
+        import torch
+
+        x = prepare_wave(wav, sr, self.sample_rate)
+        inputs = self.processor.feature_extractor(x, sampling_rate=self.sample_rate, return_tensors="pt")
+        inputs = {k: v.to(self.device) for k, v in inputs.items()}
+        with torch.inference_mode():
+            return self.model(**inputs, output_hidden_states=hidden)
+
+    def log_posteriors(self, wav: np.ndarray, sr: int) -> np.ndarray:
+        import torch
+
+        logits = self._forward(wav, sr).logits[0].float()
+        return torch.log_softmax(logits, dim=-1).cpu().numpy()[:, self.order]
+
+    def layer_features(self, wav: np.ndarray, sr: int, layer: int) -> np.ndarray:
+        check_layer(layer, self.num_layers)
+        out = self._forward(wav, sr, hidden=True)
+        feats = out.hidden_states[layer][0].float().cpu().numpy()
+        if feats.shape[0] != out.logits.shape[1]:
+            raise DataError(f"layer {layer} has {feats.shape[0]} frames but the CTC output {out.logits.shape[1]}"
+                            " (an adapter subsamples after the encoder); its features are at another rate")
+        return feats
+
+    def transcribe(self, wavs: Sequence[np.ndarray], sr: int | None = None) -> list[str]:
+        tok = self.processor.tokenizer
+        drop = {t for t in (tok.unk_token, tok.bos_token, tok.eos_token, tok.pad_token) if t}
+        out = []
+        for w in wavs:
+            ids = greedy_tokens(self.log_posteriors(w, sr or self.sample_rate))
+            text = tokens_to_text([self.tokens[i] for i in ids], space_tokens=("|", "<space>"),
+                                  drop=tuple(drop))
+            out.append(text.lower() if self.upper else text)
+        return out
+
+
+def _find_espnet_files(src: Path, model_file: str | None) -> tuple[Path, Path, dict]:
+    from s2s_plugin.config import load_yaml
+
+    config = src / "config.yaml"
+    if not config.is_file():
+        cands = sorted(src.glob("**/config.yaml"))
+        if len(cands) != 1:
+            raise DataError(f"{src}: expected ESPnet's config.yaml in it (found {len(cands)})")
+        config = cands[0]
+    if model_file:
+        weights = Path(model_file) if Path(model_file).is_absolute() else src / model_file
+        if not weights.is_file():
+            raise DataError(f"{weights}: model file not found")
+    else:
+        cands = sorted(src.glob("**/*.pth"))
+        if len(cands) != 1:
+            raise DataError(f"{src}: found {len(cands)} .pth files ({', '.join(p.name for p in cands[:5])}); "
+                            "choose one with --model_file")
+        weights = cands[0]
+    return config.resolve(), weights.resolve(), load_yaml(config)
+
+
+def _find_bpemodel(src: Path, config: Path, args: dict) -> Path | None:
+    if args.get("token_type") != "bpe":
+        return None
+    given = args.get("bpemodel")
+    cands = [Path(given), config.parent / given, src / given] if given else []
+    cands += sorted(src.glob("**/*.model"))
+    for c in cands:
+        if c.is_file():
+            return c.resolve()
+    raise DataError(f"{config}: token_type bpe but its SentencePiece model ({given}) was not found; "
+                    f"copy it into {src}")
+
+
+def import_ctc_model(src: PathLike, kind: str, exp_dir: PathLike, model_file: str | None = None,
+                     device: str = "cpu") -> dict:
+    """Check an external CTC model and describe it in ``exp_dir`` (config.yaml, tokens.txt).
+
+    Args:
+        src: the ESPnet model dir or transformers dir.
+        kind: ``espnet`` or ``hf``.
+        exp_dir: the exp dir to write.
+        model_file: the ESPnet weights inside ``src`` when it holds several .pth files.
+
+    Returns:
+        The config written.
+
+    Raises:
+        DataError: a missing or unusable model.
+    """
+    from s2s_plugin.config import save_resolved
+    from s2s_plugin.data.io import atomic_write
+
+    src = Path(src).resolve()
+    if not src.is_dir():
+        raise DataError(f"{src}: model dir not found")
+    exp_dir = Path(exp_dir)
+    if kind == "espnet":
+        config, weights, args = _find_espnet_files(src, model_file)
+        bpemodel = _find_bpemodel(src, config, args)
+        model = EspnetCTCModel(config, weights, bpemodel, device=device)
+        cfg = {"type": "espnet", "source": str(src), "asr_config": str(config), "model_file": str(weights),
+               "bpemodel": str(bpemodel) if bpemodel else None}
+    elif kind == "hf":
+        model = HFCTCModel(src, device=device)
+        cfg = {"type": "hf", "source": str(src), "model_dir": str(src)}
+    else:
+        raise DataError(f"unknown model type '{kind}'; choose espnet or hf")
+    cfg.update(frame_rate=model.frame_rate, sample_rate=model.sample_rate, num_layers=model.num_layers,
+               vocab_size=len(model.tokens))
+    exp_dir.mkdir(parents=True, exist_ok=True)
+    with atomic_write(exp_dir / "tokens.txt") as f:
+        f.write("".join(f"{t}\n" for t in model.tokens))
+    save_resolved(cfg, exp_dir)
+    logger.info("imported %s CTC model %s -> %s: %d tokens, %.1f frames/s, %d layers, %d Hz", kind, src,
+                exp_dir, len(model.tokens), model.frame_rate, model.num_layers, model.sample_rate)
+    return cfg

@@ -1,0 +1,59 @@
+"""Word alignment of a dump dir into CTM (recipe stage 5).
+
+    s2s align --config conf/align.yaml --dir dump/train_fr                     # both languages
+    s2s align --config conf/align.yaml --dir dump/train_fr --lang fr --nj 4 --job 2
+    s2s align --config conf/align.yaml --dir dump/train_fr --lang fr --nj 4 --merge
+    s2s align --config conf/align_uniform.yaml --dir dump/test_fr --out align_uniform
+
+Writes DIR/<out>.<lang>.ctm (default out: align) and DIR/<out>.<lang>.report, the
+utterances that could not be aligned and why. Job J of N aligns part J of the sorted ids
+into DIR/<out>.<lang>.split<N>/<J>/; --merge combines them. Without --job/--merge all N jobs
+run here, then the merge. See s2s_plugin/align/stage.py.
+"""
+from __future__ import annotations
+
+import argparse
+
+COMMAND = "align"
+HELP = "align the words of a data set to its audio, into CTM (stage 5)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help="config overrides, e.g. aligner.model=exp/ctc2 max_fail_ratio=0.1")
+    parser.add_argument("--config", required=True, help="YAML with an 'aligner' block (conf/align.yaml)")
+    parser.add_argument("--dir", required=True, help="the dump dir of one set, e.g. dump/train_fr")
+    parser.add_argument("--lang", nargs="+", default=None,
+                        help="languages to align (default: both languages of the set)")
+    parser.add_argument("--tgt_lang", default="en", help="target language; the other one is the source")
+    parser.add_argument("--out", default="align", help="output name: DIR/<out>.<lang>.ctm (default: align)")
+    parser.add_argument("--nj", type=int, default=1, help="number of jobs the utterances are split into")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--job", type=int, help="run only job J (1-based) of --nj")
+    mode.add_argument("--merge", action="store_true", help="combine the --nj finished jobs")
+
+
+def main(args: argparse.Namespace) -> int:
+    from s2s_plugin.align.stage import AlignConfig, align_dir, align_job, merge_jobs
+    from s2s_plugin.config import load_config
+    from s2s_plugin.data.datadir import DataDir
+    from s2s_plugin.errors import ConfigError
+
+    cfg = load_config(AlignConfig, args.config, args.overrides)
+    if args.nj < 1:
+        raise ConfigError(f"--nj must be >= 1, got {args.nj}")
+    if args.job is not None and not 1 <= args.job <= args.nj:
+        raise ConfigError(f"--job must be in 1..{args.nj} (--nj), got {args.job}")
+    if not args.out or "/" in args.out:
+        raise ConfigError(f"--out must be a plain name, got {args.out!r}")
+    langs = args.lang or list(DataDir(args.dir, tgt_lang=args.tgt_lang).langs)
+    for lang in langs:
+        if args.job is not None:
+            align_job(args.dir, lang, cfg, args.nj, args.job, args.tgt_lang, args.out)
+        elif args.merge:
+            s = merge_jobs(args.dir, lang, cfg, args.nj, args.tgt_lang, args.out)
+            print(f"{args.dir} {lang}: aligned {s['aligned']} of {s['utterances']} utterances, {s['failed']} failed")
+        else:
+            s = align_dir(args.dir, lang, cfg, args.nj, args.tgt_lang, args.out)
+            print(f"{args.dir} {lang}: aligned {s['aligned']} of {s['utterances']} utterances, {s['failed']} failed")
+    return 0

@@ -1,0 +1,52 @@
+"""Stage 11: score an S2ST exp -- ASR-BLEU, BLEU of T_tgt, WER of T_src, toplines, listening page.
+
+    s2s score --config conf/score.yaml --exp exp/s2st_scheduled --sets test_fr test_es test_pt
+    s2s score --config conf/score.yaml --exp exp/s2st_scheduled --sets test_fr --ref_dump dump \\
+        vocoder_exp=exp/vocoder asr.device=cuda
+
+Reads ``<exp>/decode_<set>/`` (hyp_text.<src>, hyp_text.<tgt>, wav.scp from
+stages 9 and 10) and the references in ``<ref_dump>/<set>/``; writes
+``<exp>/RESULTS.md``, ``<exp>/scores.json``, ``<exp>/plots/`` and
+``<exp>/listen/index.html``. CONFIG keys: s2s_plugin.eval.score.ScoreConfig;
+dotted overrides change them (``listen_samples=10``, ``asr.exp_dir=exp/asr_en``).
+"""
+from __future__ import annotations
+
+import argparse
+import shlex
+from pathlib import Path
+
+COMMAND = "score"
+HELP = "stage 11: ASR-BLEU, BLEU, WER, toplines, RESULTS.md, plots and a listening page"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--config", type=Path, required=True, help="scoring config (conf/score.yaml)")
+    parser.add_argument("--exp", type=Path, required=True, help="the S2ST exp dir, e.g. exp/s2st_scheduled")
+    parser.add_argument("--sets", nargs="+", required=True, help="sets to score, e.g. test_fr test_es")
+    parser.add_argument("--ref_dump", type=Path, default=Path("dump"),
+                        help="dump dir holding the reference sets (default: dump)")
+    parser.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. vocoder_exp=exp/vocoder")
+
+
+def command_line(args: argparse.Namespace) -> str:
+    """The command that reproduces this run, as stored in RESULTS.md and scores.json."""
+    argv = ["s2s", COMMAND, "--config", str(args.config), "--exp", str(args.exp), "--sets", *args.sets,
+            "--ref_dump", str(args.ref_dump), *args.overrides]
+    return shlex.join(argv)
+
+
+def main(args: argparse.Namespace) -> int:
+    from s2s_plugin.config import load_config
+    from s2s_plugin.eval.score import ScoreConfig, run_stage
+
+    # set names never hold '='; overrides typed after --sets land there
+    args.overrides = [*args.overrides, *(s for s in args.sets if "=" in s)]
+    args.sets = [s for s in args.sets if "=" not in s]
+    cfg = load_config(ScoreConfig, args.config, args.overrides)
+    result = run_stage(cfg, args.exp, args.sets, args.ref_dump, command_line(args))
+    print((args.exp / "RESULTS.md").read_text(encoding="utf-8"), end="")
+    print(f"sacrebleu signature: {result['bleu_signature']}")
+    print(f"wrote {args.exp / 'RESULTS.md'}, {args.exp / 'scores.json'}"
+          + (f", {args.exp / 'listen' / 'index.html'}" if cfg.listen_samples else ""))
+    return 0

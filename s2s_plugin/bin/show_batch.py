@@ -1,0 +1,89 @@
+"""Print the training sequences the model is fed at a global step, modalities coloured.
+
+    s2s show-batch conf/train_scheduled.yaml --step 0 --n 3
+    s2s show-batch conf/train_scheduled.yaml --step 400 data.train=[dump/train_pt] --color always | less -R
+
+The batch shown is the one step STEP trains on (the first micro-batch of
+that optimiser step, as one process sees it with the config's seed), built
+with p = scheduler.value(STEP) exactly as in training. Text tokens are green,
+units cyan, special tokens yellow; the prompt (no loss) is dimmed.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+COMMAND = "show-batch"
+HELP = "print a few training sequences at a global step, text/units/specials coloured"
+
+STYLE = {"text": "32", "unit": "36", "special": "33;1"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", type=Path, help="a training config (conf/train_*.yaml)")
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    parser.add_argument("--step", type=int, default=0, help="global optimiser step (sets p and the batch)")
+    parser.add_argument("--n", type=int, default=3, help="sequences to print")
+    parser.add_argument("--vocab", default=None, help="vocabulary (default: the config's 'vocab')")
+    parser.add_argument("--color", choices=["auto", "always", "never"], default="auto",
+                        help="ANSI colours (auto: when printing to a terminal)")
+
+
+def paint(token: str, kind: str, prompt: bool, color: bool) -> str:
+    if not color:
+        return token
+    code = ("2;" if prompt else "") + STYLE[kind]
+    return f"\033[{code}m{token}\033[0m"
+
+
+def render(seq, vocab, color: bool) -> str:
+    """One sequence as coloured tokens (text pieces, ``<uN>`` units, specials)."""
+    out = []
+    for i, t in enumerate(seq.input_ids):
+        kind = "unit" if vocab.is_unit(t) else "text" if vocab.is_text(t) else "special"
+        out.append(paint(vocab.token_str(t), kind, i < seq.n_prompt, color))
+    return " ".join(out)
+
+
+def main(args: argparse.Namespace) -> int:
+    from s2s_plugin.config import load_config
+    from s2s_plugin.errors import ConfigError
+    from s2s_plugin.llm.sequence import SEGMENTS
+    from s2s_plugin.llm.vocab import Vocabulary
+    from s2s_plugin.registry import get_registry
+    from s2s_plugin.train.config import TrainConfig
+    from s2s_plugin.train.data import S2STTask, length_of
+    from s2s_plugin.train.sampler import TokenBudgetBatchSampler
+
+    if args.step < 0 or args.n < 1:
+        raise ConfigError("--step must be >= 0 and --n >= 1")
+    cfg = load_config(TrainConfig, args.config, args.overrides)
+    vocab = Vocabulary.load(args.vocab or cfg.vocab)
+    sched = get_registry().build("interleave_scheduler", cfg.scheduler, f"{args.config}:scheduler")
+    task = S2STTask(cfg.data, cfg.sequence, vocab)
+    items = task.load("train")
+    lengths = [length_of(task, it) for it in items]
+    if cfg.data.max_len is not None:
+        keep = [i for i, n in enumerate(lengths) if n <= cfg.data.max_len]
+        items, lengths = [items[i] for i in keep], [lengths[i] for i in keep]
+    sampler = TokenBudgetBatchSampler(lengths, cfg.data.max_tokens, cfg.data.max_batch_size, cfg.data.bucketing,
+                                      cfg.data.shuffle, seed=cfg.trainer.seed)
+    micro = args.step * cfg.trainer.accumulate
+    epoch, position = divmod(micro, len(sampler))
+    batch = [items[i] for i in sampler.global_batch(epoch, position)][:args.n]
+    p = float(sched.value(args.step))
+    color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
+    print(f"step {args.step}: p = {p:.4f} ({sched!r}); epoch {epoch}, batch {position + 1} of {len(sampler)}")
+    print("legend: " + " ".join(paint(k, k, False, color) for k in ("text", "unit", "special"))
+          + f"  {paint('(dimmed: prompt, no loss)', 'text', True, color)}")
+    for k, (ex, seq) in enumerate(zip(batch, task.build(batch, step=args.step, p=p)), 1):
+        counts = []
+        for s, name in enumerate(SEGMENTS):
+            toks = [t for t, g in zip(seq.input_ids, seq.segments) if g == s]
+            if toks:
+                counts.append(f"{name} {sum(vocab.is_text(t) for t in toks)} text/"
+                              f"{sum(vocab.is_unit(t) for t in toks)} units")
+        print(f"\n[{k}] {ex.utt} ({ex.src.lang} -> {ex.tgt.lang}), {len(seq.input_ids)} tokens: {', '.join(counts)}")
+        print(render(seq, vocab, color))
+    return 0

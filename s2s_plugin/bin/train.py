@@ -1,0 +1,39 @@
+"""Stage 8: train the S2ST model with scheduled interleaving (PyTorch Lightning).
+
+    s2s train --config conf/train_scheduled.yaml --exp exp/s2st_scheduled [KEY=VALUE ...]
+    s2s train --config conf/train_scheduled.yaml --exp exp/s2st_scheduled trainer.max_steps=2000
+    # several processes (GPUs, or gloo on the CPU) and Slurm: through s2s launch
+    s2s launch --ngpu 4 -- s2s train --config conf/train_scheduled.yaml --exp exp/s2st_scheduled
+
+Overrides come after the options. A rerun with the same --exp resumes from
+EXP/checkpoints/last.ckpt (model, optimiser, LR schedule, interleaving
+scheduler, RNG, position in the epoch); EXP/run.sh holds the command. When
+training ends, the best trainer.keep_best checkpoints (validation loss at
+data.valid_p) are averaged into EXP/model: a transformers model dir with
+vocab.yaml and the tokenizer, which decoding loads. TensorBoard logs (losses
+per segment, p, learning rate): tensorboard --logdir EXP/tensorboard.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+COMMAND = "train"
+HELP = "stage 8: train the S2ST LLM with scheduled interleaving; resumes in the same exp dir"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=1e-4")
+    parser.add_argument("--config", required=True, type=Path, help="training config (conf/train_*.yaml)")
+    parser.add_argument("--exp", required=True, type=Path, help="experiment dir, e.g. exp/s2st_scheduled")
+    parser.add_argument("--vocab", default=None, help="vocabulary (default: the config's 'vocab')")
+    parser.add_argument("--num_threads", type=int, default=None, help="torch CPU threads per process")
+    parser.add_argument("--no_average", action="store_true", help="stop after training: no final model dir")
+
+
+def main(args: argparse.Namespace) -> int:
+    from s2s_plugin.train.cli import run_training
+    from s2s_plugin.train.config import TrainConfig
+
+    run_training(TrainConfig, args, COMMAND)
+    return 0

@@ -1,0 +1,182 @@
+"""Stage 4: fit a unit tokenizer, label every set with discrete units, report unit rates.
+
+    s2s units fit --config conf/units.yaml --dirs dump/train_fr dump/train_es --lang fr es en \\
+        --exp exp/units [tokenizer.n_clusters=300 fit.share=0.5 ...]
+
+    # label one set: in this process ...
+    s2s units label --exp exp/units --dir dump/test_fr --lang fr en
+    # ... or as Kaldi-style parallel jobs, then a merge
+    utils/run.pl JOB=1:4 dump/test_fr/logs/units.JOB.log \\
+        s2s units label --exp exp/units --dir dump/test_fr --nj 4 --job JOB
+    s2s units label --exp exp/units --dir dump/test_fr --nj 4 --merge
+
+    s2s units stats --dirs dump/train_fr dump/test_fr [--bpemodel bpe.model] [--json]
+
+`fit` streams features of a seeded portion of the utterances (the config's
+`fit` block) into the tokenizer's k-means in bounded memory and writes
+EXP/units.yaml, centres, fit.json (time, peak memory, frames) and fit.log.
+`label` writes DIR/units.<lang> (`utt u1 u2 ...`) and DIR/units.<lang>.info
+(frame rate, tokenizer, real-time factor); without --lang it labels both
+languages of the set. `stats` prints units per second and units per text
+token (per word, per character, and per BPE piece with --bpemodel) for each
+set and language.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+from pathlib import Path
+
+COMMAND = "units"
+HELP = "fit a unit tokenizer, write units.<lang> for every set, report unit rates (stage 4)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="units_command", metavar="SUBCOMMAND", required=True)
+
+    f = sub.add_parser("fit", help="fit the unit tokenizer's k-means on a portion of some sets",
+                       description="Stream features of the config's fit portion into the tokenizer's k-means.")
+    f.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. tokenizer.n_clusters=64")
+    f.add_argument("--config", required=True, type=Path, help="YAML with the UnitsConfig keys (conf/units.yaml)")
+    f.add_argument("--dirs", nargs="+", required=True, help="dump/<set> directories to fit on")
+    f.add_argument("--lang", nargs="+", default=None, help="languages to fit on (default: all of each dir)")
+    f.add_argument("--exp", required=True, type=Path, help="output exp dir, e.g. exp/units")
+    f.add_argument("--tgt_lang", default="en", help="target language of the sets")
+    f.add_argument("--num_threads", type=int, default=1, help="torch and BLAS threads")
+    f.set_defaults(_units_main=_fit)
+
+    lab = sub.add_parser("label", help="write DIR/units.<lang> with a fitted tokenizer",
+                         description="Job J of N labels the contiguous part J of the sorted ids; --merge "
+                                     "combines the N jobs into DIR/units.<lang> and DIR/units.<lang>.info.")
+    lab.add_argument("--exp", required=True, type=Path, help="the exp dir of `s2s units fit`")
+    lab.add_argument("--dir", required=True, type=Path, help="a dump/<set> directory")
+    lab.add_argument("--lang", nargs="+", default=None, help="languages to label (default: both of the set)")
+    lab.add_argument("--nj", type=int, default=1, help="number of jobs the utterances are split into")
+    mode = lab.add_mutually_exclusive_group()
+    mode.add_argument("--job", type=int, help="run only job J (1-based) of --nj")
+    mode.add_argument("--merge", action="store_true", help="combine the --nj finished jobs")
+    lab.add_argument("--dedup", choices=["true", "false"], default=None,
+                     help="collapse repeated units (default: the fit config's dedup)")
+    lab.add_argument("--tgt_lang", default=None, help="target language of the set (default: the fit's)")
+    lab.add_argument("--num_threads", type=int, default=1, help="torch and BLAS threads per job")
+    lab.set_defaults(_units_main=_label)
+
+    st = sub.add_parser("stats", help="units per second and per text token, per set and language")
+    st.add_argument("--dirs", nargs="+", required=True, help="dump/<set> directories with units.<lang>")
+    st.add_argument("--lang", nargs="+", default=None, help="languages (default: both of each set)")
+    st.add_argument("--tgt_lang", default="en", help="target language of the sets")
+    st.add_argument("--bpemodel", type=Path, default=None, help="a sentencepiece model: also count units per piece")
+    st.add_argument("--json", action="store_true", help="print JSON rows instead of a table")
+    st.set_defaults(_units_main=_stats)
+
+
+def main(args: argparse.Namespace) -> int:
+    return args._units_main(args)
+
+
+def _move_overrides(args: argparse.Namespace) -> list[str]:
+    """``--lang fr en k=v`` reads ``k=v`` as a language; hand such words back as overrides."""
+    extra = []
+    for key in ("dirs", "lang"):
+        values = getattr(args, key, None)
+        if values:
+            extra += [v for v in values if "=" in v]
+            setattr(args, key, [v for v in values if "=" not in v] or None)
+    return list(getattr(args, "overrides", []) or []) + extra
+
+
+def _threads(n: int):
+    from s2s_plugin.errors import ConfigError
+
+    if n < 1:
+        raise ConfigError(f"--num_threads must be >= 1, got {n}")
+    import torch
+    from threadpoolctl import threadpool_limits
+
+    torch.set_num_threads(n)
+    return threadpool_limits(n)
+
+
+@contextlib.contextmanager
+def _log_to(path: Path, level: str = "INFO"):
+    """Also send this verb's log records of ``level`` and above to ``path`` (appending)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"))
+    handler.setLevel(level)
+    root = logging.getLogger()
+    old_level = root.level
+    if old_level > handler.level:  # e.g. under pytest; NOTSET (0) already passes everything
+        root.setLevel(handler.level)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
+    from s2s_plugin.errors import ConfigError
+    from s2s_plugin.units.stage import UnitsConfig, fit_units
+
+    overrides = _move_overrides(args)
+    if not args.dirs:
+        raise ConfigError("--dirs: give at least one dump/<set> directory")
+    cfg = from_dict(UnitsConfig, apply_overrides(load_yaml(args.config), overrides), where=str(args.config))
+    with _threads(args.num_threads), _log_to(args.exp / "fit.log", getattr(args, "log_level", "INFO")):
+        logging.getLogger(__name__).info("s2s units fit --config %s --dirs %s --lang %s --exp %s %s", args.config,
+                                         " ".join(args.dirs), " ".join(args.lang or ["(all)"]), args.exp,
+                                         " ".join(overrides))
+        fit_units(cfg, args.dirs, args.lang, args.exp, args.tgt_lang)
+    return 0
+
+
+def _label(args: argparse.Namespace) -> int:
+    from s2s_plugin.errors import ConfigError
+    from s2s_plugin.units.stage import label_dir, label_job, merge_labels
+
+    if args.nj < 1:
+        raise ConfigError(f"--nj must be >= 1, got {args.nj}")
+    dedup = None if args.dedup is None else args.dedup == "true"
+    if args.job is not None and not 1 <= args.job <= args.nj:
+        raise ConfigError(f"--job must be in 1..{args.nj} (--nj), got {args.job}")
+    with _log_to(args.dir / "logs" / "units.log", getattr(args, "log_level", "INFO")):
+        if args.merge:  # no model, no torch: a merge starts fast
+            merge_labels(args.exp, args.dir, args.lang, args.nj, dedup, args.tgt_lang)
+            return 0
+        with _threads(args.num_threads):
+            if args.job is not None:
+                label_job(args.exp, args.dir, args.lang, args.nj, args.job, dedup, args.tgt_lang)
+            else:
+                label_dir(args.exp, args.dir, args.lang, args.nj, dedup, args.tgt_lang)
+    return 0
+
+
+def _stats(args: argparse.Namespace) -> int:
+    import json
+
+    from s2s_plugin.errors import ConfigError
+    from s2s_plugin.units.stage import unit_stats
+
+    spm = None
+    if args.bpemodel is not None:
+        if not args.bpemodel.is_file():
+            raise ConfigError(f"--bpemodel: {args.bpemodel} not found")
+        import sentencepiece
+
+        spm = sentencepiece.SentencePieceProcessor(model_file=str(args.bpemodel))
+    rows = [row for d in args.dirs for row in unit_stats(d, args.lang, args.tgt_lang, spm)]
+    if args.json:
+        print(json.dumps(rows, indent=1))
+        return 0
+    cols = ["set", "lang", "side", "utterances", "hours", "units", "units_per_second", "units_per_word",
+            "units_per_char", "distinct_units"] + (["units_per_bpe"] if spm is not None else [])
+    table = [cols] + [[f"{r[c]:.3f}" if isinstance(r[c], float) else str(r[c]) for c in cols] for r in rows]
+    widths = [max(len(row[i]) for row in table) for i in range(len(cols))]
+    for row in table:
+        print("  ".join(cell.rjust(w) if i > 2 else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+    return 0

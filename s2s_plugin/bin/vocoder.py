@@ -1,0 +1,124 @@
+"""Stage 10: fit (or import) a vocoder, then turn unit sequences into 16 kHz waveforms.
+
+    s2s vocoder fit --config conf/vocoder.yaml --dirs dump/train_fr dump/train_es --lang en \\
+        --exp exp/vocoder [vocoder.smooth_ms=20 max_utts=200 ...]
+
+    # synthesise one units file: in this process ...
+    s2s vocoder synth --exp exp/vocoder --units exp/s2st/decode_test_fr/hyp_units.en --out exp/s2st/decode_test_fr
+    # ... or as Kaldi-style parallel jobs, then a merge
+    utils/run.pl JOB=1:4 exp/s2st/decode_test_fr/logs/synth.JOB.log \\
+        s2s vocoder synth --exp exp/vocoder --units U --out D --nj 4 --job JOB
+    s2s vocoder synth --exp exp/vocoder --units U --out D --nj 4 --merge
+
+`fit` reads DIR/wav.scp.<lang> and DIR/units.<lang> of every --dirs; stage 4's
+DIR/units.<lang>.info fills in the vocoder's frame_rate and n_units. `world`
+fits per-unit WORLD statistics; `unit_hifigan` loads and checks its
+checkpoint. It writes EXP/config.yaml, the vocoder's state, fit.log and, last,
+fit.json. `synth` writes OUT/wav/<utt>.wav (the config's synth_fs, 16-bit)
+and OUT/wav.scp, plus OUT/synth.json with the real-time factor.
+"""
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+from pathlib import Path
+
+COMMAND = "vocoder"
+HELP = "fit or import a vocoder; synthesise units into waveforms (stage 10)"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="vocoder_command", metavar="SUBCOMMAND", required=True)
+
+    f = sub.add_parser("fit", help="fit (world) or import and check (unit_hifigan) the configured vocoder",
+                       description="Fit the vocoder of --config on the --lang speech and units of --dirs.")
+    f.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. vocoder.smooth_ms=20")
+    f.add_argument("--config", required=True, type=Path, help="YAML with the VocoderConfig keys (conf/vocoder.yaml)")
+    f.add_argument("--dirs", nargs="+", required=True, help="dump/<set> directories with wav.scp.<lang>, units.<lang>")
+    f.add_argument("--lang", default="en", help="language of the speech to fit on (the target language)")
+    f.add_argument("--exp", required=True, type=Path, help="output exp dir, e.g. exp/vocoder")
+    f.add_argument("--num_threads", type=int, default=1, help="torch and BLAS threads")
+    f.set_defaults(_vocoder_main=_fit)
+
+    s = sub.add_parser("synth", help="write OUT/wav/<utt>.wav and OUT/wav.scp from a units file",
+                       description="Job J of N synthesises the contiguous part J of the sorted ids; --merge "
+                                   "checks the N jobs and writes OUT/wav.scp and OUT/synth.json.")
+    s.add_argument("--exp", required=True, type=Path, help="the exp dir of `s2s vocoder fit`")
+    s.add_argument("--units", required=True, type=Path, help="a units file: `utt u1 u2 ...` per line")
+    s.add_argument("--out", required=True, type=Path, help="output dir (e.g. the decode dir)")
+    s.add_argument("--nj", type=int, default=1, help="number of jobs the utterances are split into")
+    mode = s.add_mutually_exclusive_group()
+    mode.add_argument("--job", type=int, help="run only job J (1-based) of --nj")
+    mode.add_argument("--merge", action="store_true", help="combine the --nj finished jobs")
+    s.add_argument("--num_threads", type=int, default=1, help="torch and BLAS threads per job")
+    s.set_defaults(_vocoder_main=_synth)
+
+
+def main(args: argparse.Namespace) -> int:
+    return args._vocoder_main(args)
+
+
+def _threads(n: int):
+    from s2s_plugin.errors import ConfigError
+
+    if n < 1:
+        raise ConfigError(f"--num_threads must be >= 1, got {n}")
+    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+        os.environ[var] = str(n)  # read by torch when a vocoder first imports it
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(n)
+
+
+@contextlib.contextmanager
+def _log_to(path: Path):
+    """Also write this verb's log records (INFO and above) to ``path`` (appending)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"))
+    handler.setLevel(logging.INFO)
+    root = logging.getLogger()
+    old_level = root.level
+    if old_level > logging.INFO or old_level == logging.NOTSET:
+        root.setLevel(logging.INFO)
+    root.addHandler(handler)
+    try:
+        yield
+    finally:
+        root.removeHandler(handler)
+        root.setLevel(old_level)
+        handler.close()
+
+
+def _fit(args: argparse.Namespace) -> int:
+    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
+    from s2s_plugin.vocoder.stage import VocoderConfig, fit_vocoder
+
+    overrides = list(args.overrides) + [d for d in args.dirs if "=" in d]
+    dirs = [d for d in args.dirs if "=" not in d]
+    cfg = from_dict(VocoderConfig, apply_overrides(load_yaml(args.config), overrides), where=str(args.config))
+    with _threads(args.num_threads), _log_to(args.exp / "fit.log"):
+        logging.getLogger(__name__).info("s2s vocoder fit --config %s --dirs %s --lang %s --exp %s %s", args.config,
+                                         " ".join(dirs), args.lang, args.exp, " ".join(overrides))
+        fit_vocoder(cfg, dirs, args.lang, args.exp)
+    return 0
+
+
+def _synth(args: argparse.Namespace) -> int:
+    from s2s_plugin.errors import ConfigError
+    from s2s_plugin.vocoder.stage import merge_synth, synth_all, synth_job
+
+    if args.nj < 1:
+        raise ConfigError(f"--nj must be >= 1, got {args.nj}")
+    with _threads(args.num_threads):
+        if args.job is not None:
+            if not 1 <= args.job <= args.nj:
+                raise ConfigError(f"--job must be in 1..{args.nj} (--nj), got {args.job}")
+            synth_job(args.exp, args.units, args.out, args.nj, args.job)
+        elif args.merge:
+            merge_synth(args.exp, args.units, args.out, args.nj)
+        else:
+            synth_all(args.exp, args.units, args.out, args.nj)
+    return 0

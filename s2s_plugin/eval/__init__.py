@@ -1,0 +1,14 @@
+"""Stage 11, scoring: text normalisation, BLEU and WER, reports, plots, listening page.
+
+    s2s score --config conf/score.yaml --exp exp/s2st_scheduled --sets test_fr test_es test_pt
+    s2s compare --exps exp/baseline_seed1 exp/baseline_seed2 --out exp/compare/table.md
+
+- :mod:`~s2s_plugin.eval.normalize`: the one normalisation of hypotheses and references;
+- :mod:`~s2s_plugin.eval.metrics`: sacrebleu corpus BLEU and jiwer WER;
+- :mod:`~s2s_plugin.eval.score`: the stage (``ScoreConfig``, ``run_stage``);
+- :mod:`~s2s_plugin.eval.report`: ``RESULTS.md`` and the comparison of runs;
+- :mod:`~s2s_plugin.eval.plots`, :mod:`~s2s_plugin.eval.listen`: plots and the HTML page.
+
+The ASR models that transcribe speech are ``asr_model`` plugins
+(:mod:`s2s_plugin.asr.scorers`).
+"""

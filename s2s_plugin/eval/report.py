@@ -1,0 +1,213 @@
+"""Markdown reports: one run's ``RESULTS.md``, and the comparison of several runs.
+
+    from s2s_plugin.eval.report import results_markdown, load_runs, aggregate, comparison_markdown
+
+    text = results_markdown(scores_json, plots={"scores": "plots/scores.png"})
+    runs = load_runs(["exp/base_seed1", "exp/base_seed2", "exp/sched_seed1", "exp/sched_seed2"])
+    table = aggregate(runs)               # system -> metric -> set -> {mean, sd, n, values}
+    md = comparison_markdown(runs, table, command="s2s compare ...")
+
+Runs are grouped by their ``system`` name (``scores.json``); the spread is the
+sample standard deviation over the runs of a system (n - 1 in the
+denominator; none for a single run). Runs scored differently (another ASR,
+normalisation or sacrebleu signature) are refused: their numbers do not
+compare.
+"""
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from s2s_plugin.data.io import PathLike
+from s2s_plugin.errors import DataError
+
+#: the keys whose values must agree for scores to be comparable
+PROTOCOL_KEYS = ("asr", "normalization", "bleu_signature")
+#: ASR block keys that change speed, not transcripts
+_RUNTIME_KEYS = ("device", "batch_size")
+
+
+def protocol(run: Mapping[str, Any], key: str) -> Any:
+    """What of ``run[key]`` must agree between comparable runs."""
+    if key == "asr":
+        return {k: v for k, v in run["asr"].items() if k not in _RUNTIME_KEYS}
+    return run[key]
+
+
+def _fmt(v: float | None) -> str:
+    return "—" if v is None else f"{v:.2f}"
+
+
+def results_markdown(scores: Mapping[str, Any], plots: Mapping[str, str] | None = None,
+                     listen: str | None = None) -> str:
+    """The ``RESULTS.md`` of one scored run.
+
+    Args:
+        scores: the ``scores.json`` content.
+        plots: caption -> image path relative to the exp dir.
+        listen: the listening page, relative to the exp dir.
+    """
+    labels: Mapping[str, str] = scores["metrics"]
+    rows = [(name, r) for name, r in scores["sets"].items()]
+    keys = [k for k in labels if any(r.get(k) is not None for _, r in rows)]
+    norm = scores["normalization"]
+    asr = ", ".join(f"{k}={v}" for k, v in scores["asr"].items() if k != "name")
+    lines = [
+        f"# Results: {scores['system']}",
+        "",
+        f"Experiment `{scores['exp']}`" + (f", seed {scores['seed']}" if scores.get("seed") is not None else "")
+        + f"; scored {scores['date']} with s2s_plugin {scores['s2s_plugin']} by:",
+        "",
+        "```bash",
+        scores["command"],
+        "```",
+        "",
+        "| set | src | utts | " + " | ".join(labels[k] for k in keys) + " |",
+        "|---|---|---:|" + "---:|" * len(keys),
+    ]
+    for name, r in rows:
+        lines.append(f"| {name} | {r['src_lang']} | {r['num_utts']} | "
+                     + " | ".join(_fmt(r.get(k)) for k in keys) + " |")
+    o, m = scores["overall"], scores["mean"]
+    lines.append("| **overall** (pooled) | all | " + f"{o['num_utts']} | "
+                 + " | ".join(_fmt(o.get(k)) for k in keys) + " |")
+    lines.append("| mean over sets | | | " + " | ".join(_fmt(m.get(k)) for k in keys) + " |")
+    missing = {n: {k: v for k, v in r["missing"].items() if v} for n, r in rows}
+    lines += [
+        "",
+        "- **ASR-BLEU**: the ASR transcribes our target speech (stage 10's wav.scp); sacrebleu corpus BLEU "
+        "against the reference translation.",
+        "- **BLEU (T_tgt)**: the text translation the model writes before its speech (chain of thought).",
+        "- **WER (T_src)**: the source transcript the model writes first, against the source reference (%).",
+        "- **toplines**: the same ASR and BLEU on the reference target speech, and on the reference target "
+        "units through the vocoder; **ASR WER ref speech** is the scoring ASR's own error rate.",
+        "- **overall** pools every utterance of every set (one corpus BLEU, one WER); **mean** averages the sets.",
+        f"- ASR: `{scores['asr']['name']}`" + (f" ({asr})" if asr else "")
+        + (f"; vocoder exp `{scores['vocoder_exp']}`" if scores.get("vocoder_exp") else "; no vocoder topline"),
+        f"- Normalisation (hypotheses and references alike): `{norm['signature']}` — Unicode "
+        f"{norm['unicode']}, lower case {'on' if norm['lowercase'] else 'off'}, punctuation "
+        f"{'removed (apostrophes inside words kept)' if norm['remove_punctuation'] else 'kept'}, "
+        "whitespace collapsed.",
+        f"- sacrebleu signature: `{scores['bleu_signature']}`",
+    ]
+    if any(missing.values()):
+        lines.append("- Missing hypotheses scored as empty: "
+                     + "; ".join(f"{n}: {v}" for n, v in missing.items() if v))
+    if plots:
+        lines += ["", "## Plots", ""] + [f"![{cap}]({path})" for cap, path in plots.items()]
+    if listen:
+        lines += ["", f"Listening samples: [{listen}]({listen})"]
+    return "\n".join(lines) + "\n"
+
+
+# -- comparison of several runs ------------------------------------------------
+def load_runs(exps: Sequence[PathLike]) -> list[dict[str, Any]]:
+    """The ``scores.json`` of each exp dir (or of a given json file).
+
+    Raises:
+        DataError: a missing or unreadable file, or runs scored with different protocols.
+    """
+    runs = []
+    for e in exps:
+        path = Path(e)
+        if path.is_dir():
+            path = path / "scores.json"
+        if not path.is_file():
+            raise DataError(f"{path}: not found; score that exp first with `s2s score --exp {e} ...`")
+        try:
+            with open(path, encoding="utf-8") as f:
+                run = json.load(f)
+        except json.JSONDecodeError as err:
+            raise DataError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
+        for key in ("system", "sets", "overall", *PROTOCOL_KEYS):
+            if key not in run:
+                raise DataError(f"{path}: no '{key}'; was it written by `s2s score`?")
+        run["_path"] = str(path)
+        runs.append(run)
+    if not runs:
+        raise DataError("no runs to compare")
+    first = runs[0]
+    for run in runs[1:]:
+        for key in PROTOCOL_KEYS:
+            if protocol(run, key) != protocol(first, key):
+                raise DataError(f"{run['_path']} and {first['_path']} were scored differently ({key}: "
+                                f"{protocol(run, key)!r} vs {protocol(first, key)!r}); their numbers do not "
+                                "compare. Rescore "
+                                "them with the same conf/score.yaml.")
+    return runs
+
+
+def mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
+    """Mean and sample standard deviation (None for fewer than two values)."""
+    n = len(values)
+    mean = sum(values) / n
+    if n < 2:
+        return mean, None
+    return mean, math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+
+
+def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
+    """``system -> metric -> set (and 'overall') -> {mean, sd, n, values}`` over the runs of each system."""
+    metrics = list(runs[0]["metrics"])
+    out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
+    for system in dict.fromkeys(r["system"] for r in runs):
+        mine = [r for r in runs if r["system"] == system]
+        groups = list(dict.fromkeys(s for r in mine for s in r["sets"])) + ["overall"]
+        per_metric: dict[str, dict[str, dict[str, Any]]] = {}
+        for metric in metrics:
+            cells = {}
+            for g in groups:
+                vals = [(r["overall"] if g == "overall" else r["sets"].get(g, {})).get(metric) for r in mine]
+                vals = [float(v) for v in vals if v is not None]
+                if vals:
+                    mean, sd = mean_sd(vals)
+                    cells[g] = {"mean": round(mean, 2), "sd": None if sd is None else round(sd, 2),
+                                "n": len(vals), "values": vals}
+            if cells:
+                per_metric[metric] = cells
+        out[system] = per_metric
+    return out
+
+
+def _cell(c: Mapping[str, Any] | None) -> str:
+    if c is None:
+        return "—"
+    spread = f" ± {c['sd']:.2f}" if c["sd"] is not None else ""
+    return f"{c['mean']:.2f}{spread}"
+
+
+def comparison_markdown(runs: Sequence[Mapping[str, Any]], table: Mapping[str, Any], command: str = "",
+                        plot: str | None = None) -> str:
+    """The comparison table: one section per metric, one row per system, one column per set."""
+    labels: Mapping[str, str] = runs[0]["metrics"]
+    sets = list(dict.fromkeys(s for r in runs for s in r["sets"])) + ["overall"]
+    lines = ["# Comparison", ""]
+    if command:
+        lines += ["```bash", command, "```", ""]
+    lines += [f"Runs: {len(runs)}; cells are the mean ± sample standard deviation over each system's runs "
+              "(n - 1; no spread for one run). `overall` pools every utterance of a run's sets.", ""]
+    for metric, label in labels.items():
+        if not any(metric in t for t in table.values()):
+            continue
+        lines += [f"## {label}", "", "| system | runs | " + " | ".join(sets) + " |",
+                  "|---|---:|" + "---:|" * len(sets)]
+        for system, per_metric in table.items():
+            cells = per_metric.get(metric, {})
+            n = max((c["n"] for c in cells.values()), default=0)
+            lines.append(f"| {system} | {n} | " + " | ".join(_cell(cells.get(s)) for s in sets) + " |")
+        lines.append("")
+    lines += ["## Runs", "", "| system | seed | exp | " + " | ".join(f"ASR-BLEU {s}" for s in sets) + " |",
+              "|---|---:|---|" + "---:|" * len(sets)]
+    for r in runs:
+        vals = [(r["overall"] if s == "overall" else r["sets"].get(s, {})).get("asr_bleu") for s in sets]
+        lines.append(f"| {r['system']} | {'—' if r.get('seed') is None else r['seed']} | `{r.get('exp', '')}` | "
+                     + " | ".join(_fmt(v) for v in vals) + " |")
+    first = runs[0]
+    lines += ["", f"- ASR: `{first['asr'].get('name')}`; normalisation `{first['normalization']['signature']}`; "
+              f"sacrebleu signature `{first['bleu_signature']}`."]
+    if plot:
+        lines += ["", f"![ASR-BLEU per set and system]({plot})"]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,501 @@
+"""Stage 11: score decoded sets -- ASR-BLEU, BLEU of T_tgt, WER of T_src, toplines.
+
+    s2s score --config conf/score.yaml --exp exp/s2st_scheduled --sets test_fr test_es test_pt
+    s2s score --config conf/score.yaml --exp exp/s2st_scheduled --sets test_fr vocoder_exp=exp/vocoder
+
+For each set, with ``D = exp/<tag>/decode_<set>`` (stage 9 and 10) and
+``R = <ref_dump>/<set>`` (stage 2 and 4):
+
+- **ASR-BLEU**: the ASR transcribes ``D/wav.scp``; corpus BLEU against ``R/text.<tgt>``;
+- **BLEU (T_tgt)**: ``D/hyp_text.<tgt>`` against ``R/text.<tgt>``;
+- **WER (T_src)**: ``D/hyp_text.<src>`` against ``R/text.<src>`` (percent);
+- toplines, the same ASR and BLEU on references instead of system output:
+  ``R/wav.scp.<tgt>`` (reference speech), and ``R/units.<tgt>`` through the
+  stage-10 vocoder (given ``vocoder_exp``); the ASR's own WER on reference
+  speech says how far the scorer itself is from perfect.
+
+Hypotheses and references all go through the same
+:class:`~s2s_plugin.eval.normalize.TextNormalizer`. ``overall`` pools every
+utterance of every set (one corpus BLEU, one WER); ``mean`` averages the
+per-set numbers. ASR transcripts are kept in ``D/score/`` for inspection.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import re
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from s2s_plugin.config import component, load_yaml
+from s2s_plugin.data.io import PathLike, atomic_write, read_kaldi_text, write_kaldi_text
+from s2s_plugin.errors import ConfigError, DataError
+from s2s_plugin.eval.metrics import BleuScore, WerScore, bleu_signature, corpus_bleu, pooled_wer, word_error_rate
+from s2s_plugin.eval.normalize import TextNormalizer
+
+logger = logging.getLogger(__name__)
+
+#: metric key -> label, in table order. BLEU-like are 0-100 (higher is better), WER in percent.
+METRICS: dict[str, str] = {
+    "asr_bleu": "ASR-BLEU",
+    "bleu_text": "BLEU (T_tgt)",
+    "wer_src": "WER (T_src) %",
+    "topline_ref_speech": "ASR-BLEU ref speech",
+    "topline_ref_units": "ASR-BLEU ref units+vocoder",
+    "asr_wer_ref_speech": "ASR WER ref speech %",
+}
+WER_METRICS = ("wer_src", "asr_wer_ref_speech")
+
+
+@dataclass
+class ScoreConfig:
+    """The schema of ``conf/score.yaml``.
+
+    Example::
+
+        asr: {name: ctc, exp_dir: exp/asr_en}
+        normalization: {unicode: NFKC, lowercase: true, remove_punctuation: true}
+        listen_samples: 5
+
+    Attributes:
+        asr: the ``asr_model`` block that transcribes speech.
+        tgt_lang: the target language (the other language of a set is its source).
+        normalization: the text normalisation of hypotheses and references.
+        decode_dir: the decode dir of a set inside the exp dir (``{set}`` is replaced).
+        toplines: score reference target speech through the ASR.
+        vocoder_exp: the stage-10 vocoder exp dir: adds the topline reference units ->
+            vocoder -> ASR (None: that topline is left out).
+        listen_samples: utterances per set on the listening page (evenly spaced over the sorted ids).
+        allow_missing: score a missing hypothesis as empty (counted in the results) instead of failing.
+        chunk_size: utterances read and transcribed at a time.
+        system: the name that groups runs in ``s2s compare`` (default: the exp dir name
+            without a trailing ``_seed<N>``).
+        plots: draw the score and training-curve plots.
+    """
+
+    asr: dict = component("asr_model")
+    tgt_lang: str = "en"
+    normalization: TextNormalizer = field(default_factory=TextNormalizer)
+    decode_dir: str = "decode_{set}"
+    toplines: bool = True
+    vocoder_exp: str | None = None
+    listen_samples: int = 5
+    allow_missing: bool = False
+    chunk_size: int = 64
+    system: str | None = None
+    plots: bool = True
+
+    def __post_init__(self) -> None:
+        if "{set}" not in self.decode_dir:
+            raise ConfigError(f"decode_dir must contain '{{set}}', got {self.decode_dir!r}")
+        if self.listen_samples < 0 or self.chunk_size < 1:
+            raise ConfigError("need listen_samples >= 0 and chunk_size >= 1")
+
+
+# -- reading ------------------------------------------------------------------
+def resolve_audio(spec: str, scp: Path) -> str:
+    """A wav.scp path as given (Kaldi: relative to the working dir), else relative to the scp's dir."""
+    if Path(spec).is_absolute() or Path(spec).exists():
+        return spec
+    alt = scp.parent / spec
+    return str(alt) if alt.exists() else spec
+
+
+def read_scp(path: Path) -> dict[str, str]:
+    """``utt -> audio spec`` of a wav.scp, relative paths resolved (see :func:`resolve_audio`)."""
+    return {utt: resolve_audio(spec, path) for utt, spec in read_kaldi_text(path).items()}
+
+
+def load_audio(spec: str, where: str) -> tuple[np.ndarray, int]:
+    """Read one mono waveform; errors name ``where`` (file and utterance)."""
+    from s2s_plugin.data.datadir import read_audio
+
+    try:
+        return read_audio(spec)
+    except DataError as e:
+        raise DataError(f"{where}: {e}") from None
+    except Exception as e:  # soundfile/kaldiio raise many kinds; name what failed
+        raise DataError(f"{where}: cannot read audio '{spec}': {type(e).__name__}: {e}") from None
+
+
+def align_hyps(hyps: dict[str, str], ref_ids: list[str], path: Path, allow_missing: bool) -> tuple[list[str], int]:
+    """Hypotheses in reference order; missing ones are an error, or empty with ``allow_missing``.
+
+    Returns:
+        The hypotheses and how many were missing.
+
+    Raises:
+        DataError: a hypothesis for an utterance not in the reference, or a missing one.
+    """
+    extra = sorted(set(hyps) - set(ref_ids))
+    if extra:
+        raise DataError(f"{path}: utterance '{extra[0]}' is not in the reference set ({len(extra)} such); "
+                        "is this the decode of another set?")
+    missing = [u for u in ref_ids if u not in hyps]
+    if missing and not allow_missing:
+        raise DataError(f"{path}: no hypothesis for utterance '{missing[0]}' ({len(missing)} of "
+                        f"{len(ref_ids)} missing); rerun the decoding, or set allow_missing=true to score "
+                        "them as empty")
+    if missing:
+        logger.warning("%s: %d of %d hypotheses missing, scored as empty", path, len(missing), len(ref_ids))
+    return [hyps.get(u, "") for u in ref_ids], len(missing)
+
+
+def require_all(entries: dict, ref_ids: list[str], path: Path) -> None:
+    """Check that ``entries`` (e.g. a wav.scp) has every reference utterance and no other."""
+    align_hyps(dict.fromkeys(entries, ""), ref_ids, path, allow_missing=False)
+
+
+def set_languages(ref_dir: Path, tgt_lang: str) -> str:
+    """The source language of a reference set (the language of ``text.*`` other than ``tgt_lang``)."""
+    if not ref_dir.is_dir():
+        raise DataError(f"{ref_dir}: reference set not found (give --ref_dump, the dump dir of stage 2)")
+    from s2s_plugin.data.datadir import find_languages
+
+    langs = sorted(lang for lang, kinds in find_languages(ref_dir).items() if "text" in kinds)
+    if tgt_lang not in langs or len(langs) != 2:
+        raise DataError(f"{ref_dir}: expected text.<src> and text.{tgt_lang}, found "
+                        f"{', '.join('text.' + lang for lang in langs) or 'no text files'}")
+    return next(lang for lang in langs if lang != tgt_lang)
+
+
+# -- the ASR pass -------------------------------------------------------------
+def transcribe_scp(asr: Any, scp: dict[str, str], utt_ids: list[str], where: str, chunk_size: int,
+                   desc: str = "ASR") -> list[str]:
+    """ASR transcripts of ``utt_ids`` read from ``scp``, ``chunk_size`` utterances at a time."""
+    from tqdm import tqdm
+
+    out: list[str] = []
+    for start in tqdm(range(0, len(utt_ids), chunk_size), desc=desc, unit="chunk", leave=False,
+                      disable=len(utt_ids) <= chunk_size):
+        chunk = utt_ids[start:start + chunk_size]
+        waves = [load_audio(scp[u], f"{where}: utterance '{u}'") for u in chunk]
+        out.extend(transcribe_waves(asr, waves))
+    return out
+
+
+def transcribe_waves(asr: Any, waves: list[tuple[np.ndarray, int]]) -> list[str]:
+    """Transcribe ``(wave, rate)`` pairs, one ASR call per sample rate, in input order."""
+    texts: list[str] = [""] * len(waves)
+    for sr in sorted({fs for _, fs in waves}):
+        idx = [i for i, (_, fs) in enumerate(waves) if fs == sr]
+        hyps = asr.transcribe([waves[i][0] for i in idx], sr)
+        if len(hyps) != len(idx):
+            raise DataError(f"asr {asr!r} returned {len(hyps)} transcripts for {len(idx)} waveforms")
+        for i, h in zip(idx, hyps):
+            texts[i] = str(h)
+    return texts
+
+
+# -- vocoder topline ------------------------------------------------------------
+def read_units(path: Path) -> dict[str, list[int]]:
+    """``units.<lang>``: ``utt u1 u2 ...`` -> integer lists."""
+    out = {}
+    for utt, value in read_kaldi_text(path).items():
+        try:
+            out[utt] = [int(u) for u in value.split()]
+        except ValueError:
+            raise DataError(f"{path}: utterance '{utt}': units must be integers") from None
+    return out
+
+
+def load_vocoder(exp_dir: PathLike) -> Callable[[list[int]], tuple[np.ndarray, int]]:
+    """A function ``units -> (waveform, rate)`` from a stage-10 vocoder exp dir.
+
+    The vocoder is rebuilt by :func:`s2s_plugin.vocoder.stage.load_vocoder`
+    (through the registry, from the ``vocoder`` block of the exp's resolved
+    config, then its fitted state is loaded).
+
+    Raises:
+        ConfigError: no such dir, or no finished vocoder fit in it.
+    """
+    from s2s_plugin.vocoder.stage import load_vocoder as load_fitted
+
+    exp_dir = Path(exp_dir)
+    if not exp_dir.is_dir():
+        raise ConfigError(f"vocoder_exp: {exp_dir} not found; run stage 10 (s2s vocoder fit ... --exp "
+                          f"{exp_dir}) first, or set vocoder_exp=null to leave out the vocoder topline")
+    voc, _, _ = load_fitted(exp_dir)
+    logger.info("loaded vocoder %r from %s", voc, exp_dir)
+
+    def synth(units: list[int]) -> tuple[np.ndarray, int]:
+        wave, sr = voc.synthesize(np.asarray(units, dtype=np.int64))
+        return np.asarray(wave, dtype=np.float32), int(sr)
+
+    return synth
+
+
+# -- scoring ------------------------------------------------------------------
+@dataclass
+class SetScore:
+    """Everything scored for one set: numbers, and the texts the listening page shows."""
+
+    name: str
+    src_lang: str
+    tgt_lang: str
+    utt_ids: list[str]
+    ref_dir: Path
+    decode_dir: Path
+    texts: dict[str, list[str]] = field(default_factory=dict)   # raw texts, in utt_ids order
+    bleu: dict[str, BleuScore] = field(default_factory=dict)
+    wer: dict[str, WerScore] = field(default_factory=dict)
+    norm: dict[str, list[str]] = field(default_factory=dict)    # normalised texts, for pooling
+    missing: dict[str, int] = field(default_factory=dict)
+
+    def numbers(self) -> dict[str, float | None]:
+        out: dict[str, float | None] = {k: None for k in METRICS}
+        out.update({k: round(v.score, 2) for k, v in self.bleu.items()})
+        out.update({k: round(v.wer, 2) for k, v in self.wer.items()})
+        return out
+
+
+def score_set(cfg: ScoreConfig, asr: Any, exp: Path, set_name: str, ref_dump: Path,
+              vocoder: Callable | None = None) -> SetScore:
+    """Score one decoded set (see the module docstring); writes ``decode_<set>/score/``."""
+    tgt = cfg.tgt_lang
+    ref_dir = ref_dump / set_name
+    src = set_languages(ref_dir, tgt)
+    dec = exp / cfg.decode_dir.format(set=set_name)
+    if not dec.is_dir():
+        raise DataError(f"{dec}: decode dir not found; run stages 9 (decoding) and 10 (vocoder) for "
+                        f"{set_name} first")
+    ref_tgt = read_kaldi_text(ref_dir / f"text.{tgt}")
+    ref_src = read_kaldi_text(ref_dir / f"text.{src}")
+    ids = sorted(ref_tgt)
+    if set(ref_src) != set(ref_tgt):
+        raise DataError(f"{ref_dir}: text.{src} and text.{tgt} hold different utterances")
+    s = SetScore(set_name, src, tgt, ids, ref_dir, dec)
+    s.texts["ref_src"] = [ref_src[u] for u in ids]
+    s.texts["ref_tgt"] = [ref_tgt[u] for u in ids]
+    s.norm["ref_tgt"] = cfg.normalization.many(s.texts["ref_tgt"])
+    _score_texts(s, cfg)
+    _score_speech(s, cfg, asr)
+    if cfg.toplines:
+        _topline_ref_speech(s, cfg, asr)
+    if vocoder is not None:
+        _topline_ref_units(s, cfg, asr, vocoder)
+    return s
+
+
+def _score_texts(s: SetScore, cfg: ScoreConfig) -> None:
+    """BLEU of T_tgt and WER of T_src from the decode's text hypotheses."""
+    norm = cfg.normalization
+    for key, lang in (("hyp_src", s.src_lang), ("hyp_tgt", s.tgt_lang)):
+        path = s.decode_dir / f"hyp_text.{lang}"
+        s.texts[key], s.missing[key] = align_hyps(read_kaldi_text(path, allow_empty_value=True), s.utt_ids,
+                                                  path, cfg.allow_missing)
+        s.norm[key] = norm.many(s.texts[key])
+    s.norm["ref_src"] = norm.many(s.texts["ref_src"])
+    s.bleu["bleu_text"] = corpus_bleu(s.norm["hyp_tgt"], s.norm["ref_tgt"])
+    s.wer["wer_src"] = word_error_rate(s.norm["hyp_src"], s.norm["ref_src"])
+
+
+def _score_speech(s: SetScore, cfg: ScoreConfig, asr: Any) -> None:
+    """ASR-BLEU: the ASR transcribes the decode's wav.scp."""
+    scp_path = s.decode_dir / "wav.scp"
+    scp = read_scp(scp_path)
+    _, s.missing["wav"] = align_hyps(dict.fromkeys(scp, ""), s.utt_ids, scp_path, cfg.allow_missing)
+    present = [u for u in s.utt_ids if u in scp]
+    texts = dict(zip(present, transcribe_scp(asr, scp, present, str(scp_path), cfg.chunk_size,
+                                             f"ASR {s.name}")))
+    _save_transcripts(s.decode_dir / "score" / f"asr_text.{s.tgt_lang}", texts)
+    s.texts["asr_hyp"] = [texts.get(u, "") for u in s.utt_ids]
+    s.norm["asr_hyp"] = cfg.normalization.many(s.texts["asr_hyp"])
+    s.bleu["asr_bleu"] = corpus_bleu(s.norm["asr_hyp"], s.norm["ref_tgt"])
+
+
+def _topline_ref_speech(s: SetScore, cfg: ScoreConfig, asr: Any) -> None:
+    """The same ASR on the reference target speech: ASR-BLEU and the ASR's own WER."""
+    path = s.ref_dir / f"wav.scp.{s.tgt_lang}"
+    scp = read_scp(path)
+    require_all(scp, s.utt_ids, path)
+    texts = transcribe_scp(asr, scp, s.utt_ids, str(path), cfg.chunk_size, f"ASR ref {s.name}")
+    _save_transcripts(s.decode_dir / "score" / f"topline_ref_speech.asr_text.{s.tgt_lang}",
+                      dict(zip(s.utt_ids, texts)))
+    s.texts["asr_ref"], s.norm["asr_ref"] = texts, cfg.normalization.many(texts)
+    s.bleu["topline_ref_speech"] = corpus_bleu(s.norm["asr_ref"], s.norm["ref_tgt"])
+    s.wer["asr_wer_ref_speech"] = word_error_rate(s.norm["asr_ref"], s.norm["ref_tgt"])
+
+
+def _topline_ref_units(s: SetScore, cfg: ScoreConfig, asr: Any, vocoder: Callable) -> None:
+    """The reference target units through the vocoder, then the ASR."""
+    path = s.ref_dir / f"units.{s.tgt_lang}"
+    units = read_units(path)
+    require_all(units, s.utt_ids, path)
+    texts: list[str] = []
+    for start in range(0, len(s.utt_ids), cfg.chunk_size):
+        chunk = s.utt_ids[start:start + cfg.chunk_size]
+        texts.extend(transcribe_waves(asr, [vocoder(units[u]) for u in chunk]))
+    _save_transcripts(s.decode_dir / "score" / f"topline_ref_units.asr_text.{s.tgt_lang}",
+                      dict(zip(s.utt_ids, texts)))
+    s.texts["asr_vocoded"], s.norm["asr_vocoded"] = texts, cfg.normalization.many(texts)
+    s.bleu["topline_ref_units"] = corpus_bleu(s.norm["asr_vocoded"], s.norm["ref_tgt"])
+
+
+def _save_transcripts(path: Path, texts: dict[str, str]) -> None:
+    # one line per utterance; newlines inside a transcript would break the Kaldi format
+    write_kaldi_text(path, {u: " ".join(t.split()) for u, t in texts.items()})
+
+
+def pooled(sets: list[SetScore]) -> tuple[dict[str, float | None], dict[str, Any]]:
+    """Scores over every utterance of every set: one corpus BLEU and one WER per metric."""
+    numbers: dict[str, float | None] = {k: None for k in METRICS}
+    details: dict[str, Any] = {}
+    pairs = {"asr_bleu": "asr_hyp", "bleu_text": "hyp_tgt", "topline_ref_speech": "asr_ref",
+             "topline_ref_units": "asr_vocoded"}
+    for metric, key in pairs.items():
+        if all(metric in s.bleu for s in sets):
+            b = corpus_bleu([h for s in sets for h in s.norm[key]], [r for s in sets for r in s.norm["ref_tgt"]])
+            numbers[metric], details[metric] = round(b.score, 2), b.to_dict()
+    for metric in WER_METRICS:
+        if all(metric in s.wer for s in sets):
+            w = pooled_wer([s.wer[metric] for s in sets])
+            numbers[metric], details[metric] = round(w.wer, 2), w.to_dict()
+    return numbers, details
+
+
+def mean_over_sets(sets: list[SetScore]) -> dict[str, float | None]:
+    """The unweighted mean of each metric over the sets (None where a set lacks it)."""
+    out: dict[str, float | None] = {}
+    for metric in METRICS:
+        vals = [s.numbers()[metric] for s in sets]
+        out[metric] = None if any(v is None for v in vals) else round(float(np.mean(vals)), 2)
+    return out
+
+
+def system_name(exp: Path, explicit: str | None) -> str:
+    """The run's system name: ``explicit``, else the exp dir name without ``_seed<N>``."""
+    return explicit or re.sub(r"[_.-]seed\d+$", "", exp.resolve().name)
+
+
+def run_seed(exp: Path) -> int | None:
+    """The training seed: ``seed`` in the exp's ``config.yaml`` (or its ``train`` block), else the name."""
+    cfg_path = exp / "config.yaml"
+    if cfg_path.is_file():
+        try:
+            cfg = load_yaml(cfg_path)
+        except Exception:  # noqa: BLE001 - the seed is a label; a broken config is another stage's error
+            cfg = {}
+        for block in (cfg, cfg.get("train") if isinstance(cfg.get("train"), dict) else {}):
+            if isinstance(block.get("seed"), int):
+                return int(block["seed"])
+    m = re.search(r"seed(\d+)$", exp.resolve().name)
+    return int(m.group(1)) if m else None
+
+
+def score_experiment(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_dump: PathLike = "dump",
+                     command: str = "", asr: Any = None,
+                     vocoder: Callable | None = None) -> tuple[dict[str, Any], list[SetScore]]:
+    """Score ``sets`` of ``exp`` and return the ``scores.json`` content and the per-set scores.
+
+    Args:
+        cfg: the scoring config.
+        exp: the S2ST exp dir (``exp/<tag>``).
+        sets: set names (``decode_<set>`` in ``exp``, ``<set>`` in ``ref_dump``).
+        ref_dump: the dump dir holding the reference sets.
+        command: the command line, stored with the results.
+        asr: an ASR model to use instead of building ``cfg.asr`` (tests, reuse).
+        vocoder: ``units -> (wave, rate)`` for the vocoder topline (default: from ``cfg.vocoder_exp``).
+
+    Raises:
+        DataError, ConfigError: missing or inconsistent inputs, named.
+    """
+    from s2s_plugin import __version__
+    from s2s_plugin.registry import get_registry
+
+    exp, ref_dump, sets = Path(exp), Path(ref_dump), list(sets)
+    if not sets:
+        raise ConfigError("give at least one set to score (--sets test_fr ...)")
+    if not exp.is_dir():
+        raise DataError(f"{exp}: exp dir not found")
+    t0 = time.time()
+    if asr is None:
+        asr = get_registry().build("asr_model", cfg.asr, "asr")
+    if vocoder is None and cfg.vocoder_exp:
+        vocoder = load_vocoder(cfg.vocoder_exp)
+    scores = []
+    for name in sets:
+        s = score_set(cfg, asr, exp, name, ref_dump, vocoder)
+        logger.info("%s: ASR-BLEU %.2f, BLEU(T_tgt) %.2f, WER(T_src) %.2f%%", name, s.bleu["asr_bleu"].score,
+                    s.bleu["bleu_text"].score, s.wer["wer_src"].wer)
+        scores.append(s)
+    overall, overall_details = pooled(scores)
+    result = {
+        "system": system_name(exp, cfg.system),
+        "exp": str(exp),
+        "seed": run_seed(exp),
+        "command": command,
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "s2s_plugin": __version__,
+        "asr": dict(cfg.asr),
+        "vocoder_exp": cfg.vocoder_exp,
+        "normalization": {**dataclasses.asdict(cfg.normalization), "signature": cfg.normalization.signature},
+        "bleu_signature": bleu_signature(),
+        "wer": "word error rate in percent (jiwer) over normalised words; overall: errors and words summed",
+        "metrics": METRICS,
+        "sets": {s.name: {"src_lang": s.src_lang, "tgt_lang": s.tgt_lang, "num_utts": len(s.utt_ids),
+                          "missing": s.missing, **s.numbers(),
+                          "details": {**{k: v.to_dict() for k, v in s.bleu.items()},
+                                      **{k: v.to_dict() for k, v in s.wer.items()}}}
+                 for s in scores},
+        "overall": {"num_utts": sum(len(s.utt_ids) for s in scores), **overall, "details": overall_details},
+        "mean": mean_over_sets(scores),
+        "seconds": round(time.time() - t0, 1),
+    }
+    return result, scores
+
+
+def write_json(path: Path, data: dict) -> None:
+    import json
+
+    with atomic_write(path) as f:
+        json.dump(data, f, indent=2, ensure_ascii=False)
+        f.write("\n")
+
+
+def run_stage(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_dump: PathLike = "dump",
+              command: str = "", asr: Any = None, vocoder: Callable | None = None) -> dict[str, Any]:
+    """Stage 11 end to end: score, then write the results, plots and the listening page.
+
+    Writes, in ``exp``: ``scores.json``, ``RESULTS.md``, ``plots/scores.png``,
+    ``plots/training.png`` (with TensorBoard logs), ``listen/index.html`` and
+    its audio, and ``score/config.yaml`` + ``score/plugins.yaml`` (the resolved
+    scoring config and plugin versions). ``RESULTS.md`` is written last.
+
+    Returns:
+        The ``scores.json`` content.
+    """
+    from s2s_plugin.config import save_resolved
+    from s2s_plugin.eval.listen import write_listening_page
+    from s2s_plugin.eval.report import results_markdown
+
+    exp = Path(exp)
+    if vocoder is None and cfg.vocoder_exp:
+        vocoder = load_vocoder(cfg.vocoder_exp)
+    result, set_scores = score_experiment(cfg, exp, sets, ref_dump, command, asr, vocoder)
+    save_resolved(cfg, exp / "score")
+    write_json(exp / "scores.json", result)
+    plots: dict[str, str] = {}
+    if cfg.plots:
+        from s2s_plugin.eval.plots import plot_set_scores, plot_training
+
+        plot_set_scores(result, exp / "plots" / "scores.png")
+        plots["scores per set"] = "plots/scores.png"
+        if plot_training(exp, exp / "plots" / "training.png") is not None:
+            plots["training curves and p"] = "plots/training.png"
+    listen = None
+    if cfg.listen_samples > 0:
+        write_listening_page(exp / "listen", set_scores, result, cfg.listen_samples, vocoder)
+        listen = "listen/index.html"
+    with atomic_write(exp / "RESULTS.md") as f:
+        f.write(results_markdown(result, plots, listen))
+    from humanfriendly import format_timespan
+
+    logger.info("scored %d utterances of %d sets in %s; wrote %s", result["overall"]["num_utts"],
+                len(result["sets"]), format_timespan(result["seconds"]), exp / "RESULTS.md")
+    return result

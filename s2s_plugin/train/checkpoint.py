@@ -1,0 +1,113 @@
+"""Checkpoint files: atomic writes, averaging of the best N, and the final model directory.
+
+    avg = average_checkpoints(["exp/x/checkpoints/best-0000400.ckpt", "exp/x/checkpoints/best-0000500.ckpt"])
+    export_model(model, avg, vocab_path="exp/vocab/vocab.yaml", out_dir="exp/x/model")
+
+The final model directory is what decoding loads: a transformers model
+(``save_pretrained``, with its vocabulary layout recorded in ``config.json``)
+plus ``vocab.yaml`` and the text tokenizer it names, copied next to it.
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+from lightning.pytorch.plugins.io import TorchCheckpointIO
+
+from s2s_plugin.errors import ConfigError
+from s2s_plugin.llm.vocab import Vocabulary
+
+logger = logging.getLogger(__name__)
+
+#: the LightningModule holds the LLM as ``self.model``
+MODEL_PREFIX = "model."
+
+
+class AtomicCheckpointIO(TorchCheckpointIO):
+    """Writes a checkpoint under a temporary name and renames it: no half-written ``.ckpt`` ever."""
+
+    def save_checkpoint(self, checkpoint: dict[str, Any], path: Any, storage_options: Any = None) -> None:
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        super().save_checkpoint(checkpoint, tmp, storage_options)
+        os.replace(tmp, path)
+
+
+def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
+    """The element-wise mean of the model weights of Lightning checkpoints.
+
+    Floating-point tensors are averaged (in float64, then cast back); others
+    (integer buffers) are taken from the last checkpoint.
+
+    Raises:
+        ConfigError: no paths, or checkpoints with different weights.
+    """
+    if not paths:
+        raise ConfigError("no checkpoints to average")
+    total: dict[str, torch.Tensor] = {}
+    last: dict[str, torch.Tensor] = {}
+    for path in paths:
+        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        if total and set(state) != set(total):
+            raise ConfigError(f"{path}: its weights differ from {paths[0]}'s; average checkpoints of one run only")
+        for k, v in state.items():
+            if v.is_floating_point():
+                total[k] = total[k] + v.double() if k in total else v.double()
+            else:
+                total.setdefault(k, v)
+        last = state
+    return {k: (total[k] / len(paths)).to(last[k].dtype) if last[k].is_floating_point() else last[k] for k in total}
+
+
+def model_weights(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    """The LLM's own weights of a LightningModule state dict."""
+    return {k[len(MODEL_PREFIX):]: v for k, v in state_dict.items() if k.startswith(MODEL_PREFIX)}
+
+
+def copy_vocab(vocab_path: str | Path, out_dir: str | Path) -> Path:
+    """Copy ``vocab.yaml`` and its text tokenizer into ``out_dir`` (tokenizer path made relative)."""
+    out_dir = Path(out_dir)
+    vocab = Vocabulary.load(vocab_path)
+    tok = Path(vocab.tokenizer["path"])
+    dst = out_dir / tok.name
+    if tok.is_dir():
+        shutil.copytree(tok, dst, dirs_exist_ok=True)
+    else:
+        shutil.copy2(tok, dst)
+        if tok.with_suffix(".vocab").is_file():
+            shutil.copy2(tok.with_suffix(".vocab"), dst.with_suffix(".vocab"))
+    vocab.tokenizer = dict(vocab.tokenizer, path=tok.name)
+    vocab.save(out_dir / "vocab.yaml")
+    return out_dir / "vocab.yaml"
+
+
+def export_model(model: torch.nn.Module, weights: dict[str, torch.Tensor] | None, vocab_path: str | Path,
+                 out_dir: str | Path) -> Path:
+    """Write ``model`` (with ``weights`` loaded, if given) as a transformers model dir with its vocabulary.
+
+    The directory is assembled under a temporary name and renamed into place.
+    LoRA adapters are merged into the base weights first.
+    """
+    out_dir = Path(out_dir)
+    if weights is not None:
+        missing, unexpected = model.load_state_dict(weights, strict=False)
+        real_missing = [k for k in missing if not k.endswith("lm_head.weight")]  # tied heads are not saved twice
+        if real_missing or unexpected:
+            raise ConfigError(f"the averaged weights do not fit the model: missing {real_missing[:3]}, "
+                              f"unexpected {unexpected[:3]}")
+    if hasattr(model, "merge_and_unload"):
+        model = model.merge_and_unload()
+    tmp = out_dir.with_name(f".{out_dir.name}.tmp")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.mkdir(parents=True)
+    model.save_pretrained(tmp)
+    copy_vocab(vocab_path, tmp)
+    if out_dir.exists():
+        shutil.rmtree(out_dir)
+    os.replace(tmp, out_dir)
+    return out_dir

@@ -1,0 +1,232 @@
+"""One training run (stage 7 or 8) in an experiment directory: setup, fit, final model.
+
+    from s2s_plugin.train.run import Run
+    Run(cfg, "exp/s2st_scheduled").fit()        # resumes from checkpoints/last.ckpt if there is one
+
+What the exp dir holds afterwards::
+
+    config.yaml, plugins.yaml     the resolved config and the plugin versions it ran with
+    run.sh                        the command that resumes (or re-runs) this run
+    train.log                     the log (other ranks: train.rank<N>.log)
+    data.yaml                     items, tokens, batches and padding shares with/without bucketing
+    tensorboard/                  losses per segment, p, learning rate (``tensorboard --logdir``)
+    checkpoints/last.ckpt         resume point: model, optimiser, LR schedule, p scheduler, RNG, data position
+    checkpoints/best-*.ckpt       the ``keep_best`` checkpoints of lowest validation loss
+    model/                        their average: transformers model + vocab.yaml + tokenizer (for decoding)
+"""
+from __future__ import annotations
+
+import logging
+import os
+import shlex
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from s2s_plugin.config import save_resolved, to_dict
+from s2s_plugin.data.io import atomic_write
+from s2s_plugin.errors import ConfigError
+from s2s_plugin.llm.vocab import Vocabulary
+from s2s_plugin.registry import get_registry
+from s2s_plugin.train.config import PretrainTextConfig, TrainConfig, describe
+
+logger = logging.getLogger(__name__)
+
+#: the launcher puts its own command line here, so run.sh resumes through it
+LAUNCH_ENV = "S2S_LAUNCH_CMD"
+
+
+def text_only(vocab: Vocabulary) -> Vocabulary:
+    """``vocab`` without unit tokens: the text LM's layout (text tokens + specials)."""
+    out = replace(vocab, n_units=0)
+    out._tok = vocab._tok
+    return out
+
+
+def _rank() -> int:
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
+
+
+def _log_to_file(exp: Path) -> logging.Handler:
+    rank = _rank()
+    handler = logging.FileHandler(exp / ("train.log" if rank == 0 else f"train.rank{rank}.log"), encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"))
+    for name in ("", "lightning.pytorch"):
+        logging.getLogger(name).addHandler(handler)
+    logging.getLogger().setLevel(min(logging.getLogger().level or logging.INFO, logging.INFO))
+    return handler
+
+
+class Run:
+    """A training run of ``cfg`` (:class:`TrainConfig` or :class:`PretrainTextConfig`) in ``exp_dir``.
+
+    Args:
+        cfg: the validated config.
+        exp_dir: the experiment directory (created).
+        vocab_path: the vocabulary; default: ``cfg.vocab``.
+        command: the command line that started the run (written to ``run.sh``).
+        callbacks: extra Lightning callbacks (tests).
+    """
+
+    def __init__(self, cfg: TrainConfig | PretrainTextConfig, exp_dir: str | Path, vocab_path: str | None = None,
+                 command: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> None:
+        self.cfg, self.exp = cfg, Path(exp_dir)
+        self.vocab_path = Path(vocab_path or cfg.vocab)
+        self.command, self.extra_callbacks = command, list(callbacks)
+        self.is_text = isinstance(cfg, PretrainTextConfig)
+        if not self.vocab_path.is_file():
+            raise ConfigError(f"vocabulary not found: {self.vocab_path}; run stage 6 (s2s vocab) first")
+
+    # -- setup --------------------------------------------------------------------------------
+    def _setup_exp(self) -> None:
+        self.exp.mkdir(parents=True, exist_ok=True)
+        self._handler = _log_to_file(self.exp)
+        if _rank() != 0:
+            return
+        old = self.exp / "config.yaml"
+        if old.is_file() and (self.exp / "checkpoints" / "last.ckpt").is_file():
+            before = yaml.safe_load(old.read_text())
+            now = yaml.safe_load(yaml.safe_dump(to_dict(self.cfg)))
+            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+            if changed:
+                logger.warning("resuming with a config that differs from the stored one in: %s", ", ".join(changed))
+        save_resolved(self.cfg, self.exp)
+        cmd = os.environ.get(LAUNCH_ENV) or shlex.join(self.command or [sys.executable, *sys.argv])
+        with atomic_write(self.exp / "run.sh") as f:
+            f.write("#!/usr/bin/env bash\n"
+                    f"# Resumes this run from {self.exp}/checkpoints/last.ckpt (or starts it); written "
+                    f"{time.strftime('%Y-%m-%d %H:%M:%S')}.\n# Extra arguments are appended (overrides).\n"
+                    f"cd {shlex.quote(os.getcwd())}\n{cmd} \"$@\"\n")
+        os.chmod(self.exp / "run.sh", 0o755)
+
+    def _setup_components(self) -> None:
+        reg = get_registry()
+        cfg = self.cfg
+        self.vocab = Vocabulary.load(self.vocab_path)
+        self.decoder = reg.build("llm_decoder", cfg.llm, "llm")
+        from s2s_plugin.train.data import S2STTask, TextTask
+
+        if isinstance(cfg, PretrainTextConfig):
+            self.model_vocab = text_only(self.vocab)
+            self.task: Any = TextTask(cfg.text, self.vocab)
+            self.p_scheduler, self.batching, self.valid_p = None, cfg.text, 0.0
+            self.has_valid = bool(cfg.text.valid_mono or cfg.text.valid_parallel)
+        else:
+            self.model_vocab = self.vocab
+            self.task = S2STTask(cfg.data, cfg.sequence, self.vocab)
+            self.p_scheduler = reg.build("interleave_scheduler", cfg.scheduler, "scheduler")
+            self.batching, self.valid_p = cfg.data, cfg.data.valid_p
+            self.has_valid = bool(cfg.data.valid)
+        if self.cfg.trainer.max_steps % self.cfg.trainer.val_check_interval and self.has_valid:
+            logger.warning("trainer.max_steps (%d) is not a multiple of val_check_interval (%d): the last "
+                           "steps are never validated, so never averaged", self.cfg.trainer.max_steps,
+                           self.cfg.trainer.val_check_interval)
+
+    def _setup_trainer(self, model: Any) -> Any:
+        import lightning as L
+        from lightning.pytorch.callbacks import ModelCheckpoint
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        from s2s_plugin.train.checkpoint import AtomicCheckpointIO
+        from s2s_plugin.train.progress import ProgressLog
+        from s2s_plugin.train.strategy import plan_run
+
+        t = self.cfg.trainer
+        plan = plan_run(t, model)
+        ckpt_dir = self.exp / "checkpoints"
+        self.last_cb = ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=t.save_every, save_top_k=0,
+                                       save_last=True, enable_version_counter=False)
+        callbacks = [self.last_cb, ProgressLog(t.log_every_n_steps, t.max_steps)]
+        self.best_cb = None
+        if self.has_valid:
+            self.best_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best-step{step:07d}", monitor="valid/loss",
+                                           mode="min", save_top_k=t.keep_best, auto_insert_metric_name=False,
+                                           enable_version_counter=False)
+            callbacks.append(self.best_cb)
+        return L.Trainer(
+            accelerator=plan.accelerator, devices=plan.devices, num_nodes=plan.num_nodes, strategy=plan.strategy,
+            precision=plan.precision, plugins=[*plan.plugins, AtomicCheckpointIO()],
+            max_steps=t.max_steps, max_epochs=-1, accumulate_grad_batches=t.accumulate,
+            gradient_clip_val=t.gradient_clip or None, val_check_interval=t.val_check_interval * t.accumulate,
+            check_val_every_n_epoch=None, limit_val_batches=None if self.has_valid else 0,
+            num_sanity_val_steps=t.num_sanity_val_steps if self.has_valid else 0,
+            log_every_n_steps=t.log_every_n_steps, callbacks=[*callbacks, *self.extra_callbacks],
+            logger=TensorBoardLogger(save_dir=str(self.exp), name="tensorboard", version="",
+                                     default_hp_metric=False),
+            use_distributed_sampler=False, enable_progress_bar=sys.stderr.isatty(), default_root_dir=str(self.exp),
+            enable_model_summary=_rank() == 0)
+
+    # -- run ------------------------------------------------------------------------------------
+    def fit(self, average: bool = True) -> Path | None:
+        """Train (or resume) to ``trainer.max_steps``; then write ``model/`` (rank 0).
+
+        Returns:
+            The final model directory (rank 0), else ``None``.
+        """
+        import lightning as L
+
+        from s2s_plugin.train.data import S2SDataModule
+        from s2s_plugin.train.module import S2STModule
+
+        self._setup_exp()
+        try:
+            logger.info("%s in %s", describe(self.cfg), self.exp)
+            L.seed_everything(self.cfg.trainer.seed, workers=True, verbose=False)
+            self._setup_components()
+            model = self.decoder.build(self.model_vocab)
+            self.module = S2STModule(model, self.task, self.vocab.pad_id, self.cfg.optim, self.cfg.trainer.max_steps,
+                                     scheduler=self.p_scheduler, valid_p=self.valid_p)
+            self.datamodule = S2SDataModule(self.task, self.batching, seed=self.cfg.trainer.seed)
+            self.trainer = self._setup_trainer(model)
+            last = self.exp / "checkpoints" / "last.ckpt"
+            if last.is_file():
+                logger.info("resuming from %s", last)
+            self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=str(last) if last.is_file() else None)
+            if self.trainer.global_step % self.cfg.trainer.save_every:
+                self.trainer.save_checkpoint(last)
+            if self.trainer.is_global_zero:
+                self._write_data_stats()
+            if not average or not self.trainer.is_global_zero:
+                return None
+            return self.export()
+        finally:
+            for name in ("", "lightning.pytorch"):
+                logging.getLogger(name).removeHandler(self._handler)
+            self._handler.close()
+
+    def _write_data_stats(self) -> None:
+        dm = self.datamodule
+        if dm.train_sampler is None:
+            return
+        stats = {"train_items": len(dm.train_items), "train_tokens_at_p0": int(sum(dm.train_lengths)),
+                 "batches_per_epoch": len(dm.train_sampler), "max_tokens": self.batching.max_tokens,
+                 "padding_share": {k: round(v, 4) for k, v in dm.padding.items()},
+                 "valid_items": len(dm.valid_items)}
+        with atomic_write(self.exp / "data.yaml") as f:
+            yaml.safe_dump(stats, f, sort_keys=False)
+
+    def best_checkpoints(self) -> list[Path]:
+        """The ``keep_best`` checkpoints of lowest validation loss (else the last checkpoint)."""
+        best = getattr(self.best_cb, "best_k_models", None) or {}
+        paths = [Path(p) for p, _ in sorted(best.items(), key=lambda kv: float(kv[1]))][:self.cfg.trainer.keep_best]
+        paths = [p for p in paths if p.is_file()]
+        return paths or [self.exp / "checkpoints" / "last.ckpt"]
+
+    def export(self) -> Path:
+        """Average the best checkpoints into ``exp/model`` (a transformers dir + vocabulary)."""
+        from s2s_plugin.train.checkpoint import average_checkpoints, export_model, model_weights
+
+        paths = self.best_checkpoints()
+        logger.info("averaging %d checkpoint(s): %s", len(paths), ", ".join(p.name for p in paths))
+        weights = model_weights(average_checkpoints(paths))
+        fresh = self.decoder.build(self.model_vocab)
+        out = export_model(fresh, weights, self.vocab_path, self.exp / "model")
+        with atomic_write(out / "averaged.yaml") as f:
+            yaml.safe_dump({"checkpoints": [str(p) for p in paths]}, f)
+        logger.info("final model: %s", out)
+        return out

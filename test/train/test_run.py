@@ -1,0 +1,149 @@
+"""Whole training runs on the tiny config: exact resume, p in TensorBoard, 2-process DDP, final model dir."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import lightning as L
+import pytest
+import torch
+
+from train_testutils import RECIPE_CONF, load_tiny, tiny_overrides
+from s2s_plugin.registry import get_registry, reset_registry
+from s2s_plugin.train.run import Run
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Recorder(L.Callback):
+    """Records what each training batch was: step, epoch position, p and a fingerprint of its tokens."""
+
+    def __init__(self) -> None:
+        self.rows: list[tuple] = []
+
+    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
+        self.rows.append((trainer.global_step, batch["epoch"], batch["position"], batch["p"],
+                          int(batch["input_ids"].sum()), tuple(batch["input_ids"].shape)))
+
+
+class StopAt(L.Callback):
+    """Interrupts training after optimiser step ``k`` (the last checkpoint is then step k's)."""
+
+    def __init__(self, k: int) -> None:
+        self.k = k
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        if trainer.global_step >= self.k:
+            trainer.should_stop = True
+
+
+def weights(ckpt: Path) -> dict[str, torch.Tensor]:
+    return torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]
+
+
+def fit(cfg, exp: Path, callbacks=(), average=False):
+    rec = Recorder()
+    run = Run(cfg, exp, callbacks=[rec, *callbacks])
+    out = run.fit(average=average)
+    return run, rec.rows, out
+
+
+@pytest.fixture(scope="module")
+def full_run(dumps, vocab_path, tmp_path_factory):
+    """10 uninterrupted steps over 7-batch epochs, dropout on, a checkpoint every step."""
+    reset_registry()
+    cfg = load_tiny(dumps, vocab_path, trainer__max_steps=10, trainer__save_every=1, trainer__val_check_interval=5)
+    exp = tmp_path_factory.mktemp("full")
+    run, rows, out = fit(cfg, exp, average=True)
+    return cfg, exp, run, rows, out
+
+
+@pytest.mark.parametrize("k", [4, 7])  # mid-epoch, and exactly at the end of the first epoch
+def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(full_run, tmp_path, k):
+    cfg, full_exp, full, full_rows, _ = full_run
+    assert len(full.datamodule.train_sampler) == 7 and cfg.llm["dropout"] > 0
+    _, first_rows, _ = fit(cfg, tmp_path, callbacks=[StopAt(k)])
+    assert weights(tmp_path / "checkpoints" / "last.ckpt") and first_rows == full_rows[:k]
+    run, rest_rows, _ = fit(cfg, tmp_path)
+    assert run.trainer.global_step == 10
+    # the same batches in the same order, with the same p (and interleaving), after the resume
+    assert rest_rows == full_rows[k:]
+    a, b = weights(full_exp / "checkpoints" / "last.ckpt"), weights(tmp_path / "checkpoints" / "last.ckpt")
+    assert a.keys() == b.keys()
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=1e-6, rtol=0), name
+
+
+def test_p_in_tensorboard_matches_the_scheduler_at_every_step(full_run):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    cfg, exp, run, rows, _ = full_run
+    ea = EventAccumulator(str(exp / "tensorboard"))
+    ea.Reload()
+    logged = {e.step: e.value for e in ea.Scalars("train/p")}
+    sched = get_registry().build("interleave_scheduler", cfg.scheduler)
+    assert sorted(logged) == list(range(10))
+    assert all(logged[s] == pytest.approx(sched.value(s)) for s in logged)
+    assert [r[3] for r in rows] == [sched.value(s) for s in range(10)]
+    assert sched.value(9) == 0.0 < sched.value(0)
+    tags = set(ea.Tags()["scalars"])
+    assert {"train/loss", "train/loss_src_text", "train/loss_tgt_text", "train/loss_tgt_speech", "train/lr",
+            "valid/loss", "valid/loss_tgt_speech"} <= tags
+    lr = [e.value for e in ea.Scalars("train/lr")]
+    assert lr[1] == pytest.approx(cfg.optim.lr) and lr[-1] < lr[2]  # warm-up of 2 steps, then decay
+
+
+def test_final_model_dir_is_the_average_of_the_best(full_run):
+    from s2s_plugin.llm.hf import HFDecoder
+    from s2s_plugin.llm.vocab import Vocabulary
+    from s2s_plugin.train.checkpoint import average_checkpoints, model_weights
+
+    cfg, exp, run, _, out = full_run
+    assert out == exp / "model"
+    best = sorted((exp / "checkpoints").glob("best-*.ckpt"))
+    assert [p.name for p in best] == ["best-step0000005.ckpt", "best-step0000010.ckpt"]
+    vocab = Vocabulary.load(out / "vocab.yaml")  # copied with its tokenizer, loadable from anywhere
+    assert (out / "bpe.model").is_file() and vocab.encode_words(["le", "chat"])
+    model = HFDecoder(path=str(out)).build(vocab)
+    expected = model_weights(average_checkpoints(best))
+    for name, value in model.state_dict().items():
+        assert torch.allclose(value, expected[name], atol=1e-6), name
+    assert (exp / "config.yaml").is_file() and (exp / "plugins.yaml").is_file()
+    assert "bucketed" in (exp / "data.yaml").read_text()
+
+
+def test_two_process_ddp_equals_one_process(dumps, vocab_path, tmp_path):
+    """gloo DDP over 2 processes (started by s2s launch through torchrun) = 1 process on the same global batches."""
+    extra = dict(trainer__max_steps=3, trainer__val_check_interval=3, trainer__save_every=3, llm__dropout=0.0)
+    reset_registry()
+    fit(load_tiny(dumps, vocab_path, **extra), tmp_path / "one")
+    overrides = tiny_overrides(dumps, vocab_path, **{k.replace("__", "."): v for k, v in extra.items()})
+    env = dict(os.environ, OMP_NUM_THREADS="1", S2S_PLUGIN_DISABLE_ENTRYPOINTS="1",
+               PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "s2s_plugin.bin.main", "launch", "--ngpu", "0", "--nproc", "2", "--", "s2s", "train",
+           "--config", str(RECIPE_CONF / "train_tiny.yaml"), "--exp", str(tmp_path / "two"), "--no_average",
+           *overrides]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    log = (tmp_path / "two" / "train.log").read_text()
+    assert "2 device(s)" in log and (tmp_path / "two" / "train.rank1.log").is_file()
+    assert "launch --ngpu=0 --nnodes=1 --nproc=2 -- s2s train" in (tmp_path / "two" / "run.sh").read_text()
+    a, b = weights(tmp_path / "one" / "checkpoints" / "last.ckpt"), weights(tmp_path / "two" / "checkpoints" / "last.ckpt")
+    moved = 0.0
+    for name in a:
+        assert torch.allclose(a[name], b[name], atol=2e-5, rtol=1e-4), name
+        moved = max(moved, float((a[name] - b[name]).abs().max()))
+    assert moved < 2e-5
+
+
+def test_missing_model_directory_is_a_clear_error(dumps, vocab_path, tmp_path, capsys, registry):
+    from s2s_plugin.bin.main import main
+
+    missing = tmp_path / "models" / "Llama-3.2-1B"
+    code = main(["train", "--config", str(RECIPE_CONF / "train_tiny.yaml"), "--exp", str(tmp_path / "exp"),
+                 *tiny_overrides(dumps, vocab_path), f"llm={{name: hf, path: {missing}}}"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert f"no model at {missing}" in err and "config.json" in err and "never downloads" in err

@@ -250,10 +250,11 @@ def cv_lang_dir(cv4: PathLike, lang: str) -> Path:
     for d in candidates:
         if (d / "validated.tsv").is_file():
             return d
-    raise DataError(f"no Common Voice 4 data for '{lang}': none of {', '.join(str(d / 'validated.tsv') for d in candidates)} "
-                    f"exists. Download {CV_RELEASE} '{codes[-1]}' from https://commonvoice.mozilla.org/datasets "
-                    f"and unpack it into {cv4 / codes[-1]} (so that {cv4 / codes[-1] / 'validated.tsv'} and "
-                    f"{cv4 / codes[-1] / 'clips'}/ exist)")
+    looked = ", ".join(str(d / "validated.tsv") for d in candidates)
+    raise DataError(f"no Common Voice 4 data for '{lang}': none of {looked} exists. Download {CV_RELEASE} "
+                    f"'{codes[-1]}' from https://commonvoice.mozilla.org/datasets and unpack it into "
+                    f"{cv4 / codes[-1]} (so that {cv4 / codes[-1] / 'validated.tsv'} and {cv4 / codes[-1] / 'clips'}/ "
+                    f"exist)")
 
 
 def cvss_pair_dir(cvss: PathLike, version: str, lang: str) -> Path:
@@ -335,7 +336,8 @@ def probe_audio(path: str) -> tuple[float | None, str]:
         info = sf.info(path)
     except Exception as e:  # soundfile raises several kinds; the message says what failed
         msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        return None, f"soundfile cannot read {path}: {msg}"
+        msg = msg.split("': ", 1)[1] if msg.startswith("Error opening '") and "': " in msg else msg
+        return None, f"soundfile cannot read {path} (corrupt or not audio): {msg}"
     if info.frames <= 0 or info.samplerate <= 0:
         return None, f"{path} has no samples"
     return info.frames / info.samplerate, ""
@@ -480,6 +482,27 @@ def write_datadir(path: Path, src: str, entries: list[Entry]) -> None:
 
 
 # -- the whole preparation ---------------------------------------------------------------------------
+def _apply_test_subset(r: SplitResult, src: str, n: int, seed: int) -> None:
+    if n >= len(r.kept):
+        logger.warning("test_%s: test_subset %d is not less than the %d usable test utterances; keeping all",
+                       src, n, len(r.kept))
+        return
+    keep = set(select_subset((e.utt_id for e in r.kept), n, seed))
+    r.subset_of = len(r.kept)
+    r.kept = [e for e in r.kept if e.utt_id in keep]
+
+
+def _log_split(r: SplitResult, src: str, seed: int) -> None:
+    from humanfriendly import format_timespan
+
+    counts = ", ".join(f"{k} {n}" for k in REASONS if (n := sum(k in e.reasons for e in r.broken))) or "none"
+    secs = {lang: sum(e.seconds.get(lang, 0.0) for e in r.kept) for lang in (src, TGT_LANG)}
+    hours = ", ".join(f"{lang} {s / 3600:.2f} h ({format_timespan(s)})" for lang, s in secs.items())
+    subset = f" (random subset of {r.subset_of}, seed {seed})" if r.subset_of is not None else ""
+    logger.info("%s_%s: %d entries, %d kept%s, %d broken (%.2f%%: %s); %s", r.split, src, r.num_entries,
+                len(r.kept), subset, len(r.broken), 100 * r.share, counts, hours)
+
+
 def prepare_language(opts: CvssOptions, src: str) -> list[SplitResult]:
     """Check every split of ``src``, write its report, then (if within ``max_missing``) its data dirs.
 
@@ -497,21 +520,11 @@ def prepare_language(opts: CvssOptions, src: str) -> list[SplitResult]:
     results = [check_split(split, cv_dir, pair_dir, validated, src, opts.nj) for split in opts.splits]
     for r in results:
         if r.split == "test" and opts.test_subset > 0:
-            keep = set(select_subset((e.utt_id for e in r.kept), opts.test_subset, opts.seed))
-            if opts.test_subset > len(r.kept):
-                logger.warning("test_%s: test_subset %d is more than the %d usable test utterances; keeping all",
-                               src, opts.test_subset, len(r.kept))
-            r.subset_of = len(r.kept)
-            r.kept = [e for e in r.kept if e.utt_id in keep]
+            _apply_test_subset(r, src, opts.test_subset, opts.seed)
     report = opts.report_path_dir / f"prep_report_{src}.txt"
     write_report(report, src, opts.version, cv_dir, pair_dir, results, opts.max_missing)
     for r in results:
-        counts = {k: sum(k in e.reasons for e in r.broken) for k in REASONS}
-        secs = {lang: sum(e.seconds.get(lang, 0.0) for e in r.kept) for lang in (src, TGT_LANG)}
-        logger.info("%s_%s: %d entries, %d kept%s, %d broken (%.2f%%: %s); %s", r.split, src, r.num_entries,
-                    len(r.kept), f" (random subset of {r.subset_of}, seed {opts.seed})" if r.subset_of else "",
-                    len(r.broken), 100 * r.share, ", ".join(f"{k} {n}" for k, n in counts.items() if n) or "none",
-                    ", ".join(f"{lang} {secs[lang] / 3600:.2f} h ({format_timespan(secs[lang])})" for lang in secs))
+        _log_split(r, src, opts.seed)
     if any(r.broken for r in results):
         logger.info("broken entries are listed in %s", report)
     over = [r for r in results if r.share > opts.max_missing]

@@ -174,7 +174,8 @@ def test_recipe_report_lists_exactly_the_broken_entries(recipe_runs):
     assert {(b.split, b.clip): b.reasons for b in rows} == BROKEN
     assert len(rows) == len(BROKEN)
     details = {b.clip: b.detail for b in rows}
-    assert details["common_voice_fr_104"] == f"{recipe_runs['cv4'] / 'fr' / 'clips' / 'common_voice_fr_104.mp3'} not found"
+    clips = recipe_runs["cv4"] / "fr" / "clips"
+    assert details["common_voice_fr_104"] == f"{clips / 'common_voice_fr_104.mp3'} not found"
     assert details["common_voice_fr_105"].endswith("train/common_voice_fr_105.mp3.wav not found")
     assert details["common_voice_fr_106"].startswith("soundfile cannot read ")
     assert "dev.tsv:3" in details["common_voice_fr_202"]
@@ -277,7 +278,7 @@ def test_cli_prepares_and_reports_errors(tmp_path, capsys):
             "--splits", "dev"]
     assert s2s_main(args) == 2
     err = capsys.readouterr().err
-    assert err.startswith("s2s corpus-cvss: error: CVSS-C fr->en: too many broken entries: dev 1 of 4 (25.00%)")
+    assert "s2s corpus-cvss: error: CVSS-C fr->en: too many broken entries: dev 1 of 4 (25.00%)" in err
     assert str(tmp_path / "d" / "local" / "prep_report_fr.txt") in err
     assert s2s_main(args + ["--max_missing", "0.25"]) == 0
     assert len(kaldi(tmp_path / "d" / "dev_fr" / "text.en")) == 3
@@ -318,3 +319,19 @@ def test_validated_tsv_keeps_quotes_and_checks_the_header(tmp_path):
 def test_ids_and_text_normalisation():
     assert make_utt_id("ab cd/ef", "common_voice_zh-CN_18885718") == "ab_cd_ef-common_voice_zh-CN_18885718"
     assert normalize_text("  Cafe\u0301\t au  lait \n") == "Caf\u00e9 au lait"
+
+
+def test_other_broken_kinds_are_reported(tmp_path):
+    cv4, cvss = build_corpora(tmp_path / "corpora")
+    pair = cvss / "cvss_c" / "fr_en"
+    with open(pair / "dev.tsv", "a", encoding="utf-8") as f:
+        f.write(f"{stem(200)}.mp3\tyes again\n")                            # the clip a second time
+    (pair / "dev" / f"{stem(201)}.mp3.wav").write_bytes(b"RIFF0000garbage")  # unreadable target
+    validated = cv4 / "fr" / "validated.tsv"
+    validated.write_text(validated.read_text(encoding="utf-8").replace("Peut-être.", " "), encoding="utf-8")
+    prepare_cvss(CvssOptions(cv4=cv4, cvss=cvss, src_langs=("fr",), splits=("dev",), max_missing=1.0,
+                             out=tmp_path / "data"))
+    rows = {b.clip: b.reasons for b in read_prep_report(tmp_path / "data" / "local" / "prep_report_fr.txt")}
+    assert rows == {stem(200): ("duplicate",), stem(201): ("unreadable_target_audio",),
+                    stem(202): ("empty_translation",), stem(203): ("empty_source_text",)}
+    assert list(kaldi(tmp_path / "data" / "dev_fr" / "utt2spk")) == [utt(200, DEV)]  # the first line of 200 kept

@@ -17,18 +17,9 @@ tgt_lang=en
 format_conf=conf/format.yaml  # stage 2
 local_data_opts=""    # more options for local/data.sh (e.g. "--nj 16"), added to the ones above
 
-usage="Usage: $0 [--src_lang LANG] [--version c|t] [--test_subset N] [--seed N]
-          [--max_missing SHARE] [--local_data_opts STR] [s2st.sh options...]
-  --src_lang LANG       CVSS source language (current: ${src_lang})
-  --version c|t         CVSS-C or CVSS-T (current: ${version})
-  --test_subset N       random test utterances, 0 for all (current: ${test_subset})
-  --seed N              seed of the test subset (current: ${seed})
-  --max_missing SHARE   largest share of broken entries per split (current: ${max_missing})
-  --local_data_opts STR more options for local/data.sh (current: \"${local_data_opts}\")
-Other options are passed to s2st.sh:"
-
 # Take this recipe's options out of the arguments; keep the rest for s2st.sh.
 rest=()
+want_help=false
 while [ $# -gt 0 ]; do
     case "$1" in
         --src_lang | --version | --test_subset | --seed | --max_missing | --local_data_opts)
@@ -39,10 +30,7 @@ while [ $# -gt 0 ]; do
             opt=${1%%=*}
             printf -v "${opt#--}" '%s' "${1#*=}"
             shift ;;
-        --help | -h)
-            echo "${usage}"
-            rest+=("$1")
-            shift ;;
+        --help | -h) want_help=true; rest+=("$1"); shift ;;
         *) rest+=("$1"); shift ;;
     esac
 done
@@ -57,6 +45,19 @@ case "${version}" in
     c | t) ;;
     *) echo "$0: --version must be c (CVSS-C) or t (CVSS-T), not '${version}'" >&2; exit 1 ;;
 esac
+
+usage="Usage: $0 [--src_lang LANG] [--version c|t] [--test_subset N] [--seed N]
+          [--max_missing SHARE] [--local_data_opts STR] [s2st.sh options...]
+  --src_lang LANG       CVSS source language (current: ${src_lang})
+  --version c|t         CVSS-C or CVSS-T (current: ${version})
+  --test_subset N       random test utterances, 0 for all (current: ${test_subset})
+  --seed N              seed of the test subset (current: ${seed})
+  --max_missing SHARE   largest share of broken entries per split (current: ${max_missing})
+  --local_data_opts STR more options for local/data.sh (current: \"${local_data_opts}\")
+Other options are passed to s2st.sh:"
+if ${want_help}; then
+    echo "${usage}"
+fi
 
 ./s2st.sh \
     --src_langs "${src_lang}" \

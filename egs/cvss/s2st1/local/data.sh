@@ -43,7 +43,7 @@ require_dir() {
 require_dir CV4 "Common Voice release 4 (cv-corpus-4-2019-12-10), one dir per language: \${CV4}/<src>/validated.tsv and clips/"
 require_dir CVSS "CVSS, one dir per version and pair: \${CVSS}/cvss_${version}/<src>_en/{train,dev,test}.tsv and {train,dev,test}/"
 
-log "Preparing CVSS-${version} ${src_lang} -> en from CV4=${CV4} CVSS=${CVSS} into ${datadir}/"
+log "Preparing CVSS-${version^^} ${src_lang} -> en from CV4=${CV4} CVSS=${CVSS} into ${datadir}/"
 # shellcheck disable=SC2086  # src_lang may hold several languages
 python -m s2s_plugin.bin.main corpus-cvss \
     --cv4 "${CV4}" --cvss "${CVSS}" --version "${version}" --src_lang ${src_lang} \

@@ -5,4 +5,6 @@
 - :mod:`s2s_plugin.corpora.mini`: the embedded synthetic speech-to-speech
   translation corpus (a small grammar realised in French, Spanish, Portuguese
   and English, spoken by espeak-ng, with oracle word timings).
+- :mod:`s2s_plugin.corpora.cvss`: CVSS-C/T X->En with Common Voice 4 source
+  speech, from releases downloaded beforehand (``s2s corpus-cvss``).
 """

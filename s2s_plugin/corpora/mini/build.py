@@ -52,7 +52,7 @@ import yaml
 
 from s2s_plugin.corpora.mini.config import MiniCorpusConfig, VoiceConfig
 from s2s_plugin.corpora.mini.grammar import realise, region, sample_sentence
-from s2s_plugin.corpora.mini.lexicon import LANGS
+from s2s_plugin.corpora.mini.lexicon import LANGS, SOURCE_LANGS
 from s2s_plugin.data.io import WordSpan, atomic_write, write_ctm, write_kaldi_text
 from s2s_plugin.errors import ConfigError, DataError
 
@@ -130,6 +130,11 @@ def _utterances(cfg: MiniCorpusConfig, lang: str, drawn: list[tuple[str, dict[st
     return sorted(utts, key=lambda u: u.utt_id)
 
 
+def source_langs(cfg: MiniCorpusConfig) -> list[str]:
+    """The configured source languages in a fixed order (the order in the file does not matter)."""
+    return [lang for lang in SOURCE_LANGS if lang in cfg.sources]
+
+
 def plan_corpus(cfg: MiniCorpusConfig, with_text: bool = True) -> Plan:
     """Draw every sentence: dev and test first, then the text corpus's dev, the train sets, the text corpus.
 
@@ -138,8 +143,9 @@ def plan_corpus(cfg: MiniCorpusConfig, with_text: bool = True) -> Plan:
     """
     speech: dict[str, list[Utterance]] = {}
     heldout: dict[str, set[str]] = {lang: set() for lang in LANGS}
+    sources = source_langs(cfg)
     for split in ("dev", "test"):
-        for lang in cfg.sources:
+        for lang in sources:
             n = getattr(cfg.sources[lang], split)
             drawn = _draw(_rng(cfg, split, lang), n, split, cfg, LANGS, heldout, set(), f"{split}_{lang}")
             speech[f"{split}_{lang}"] = _utterances(cfg, lang, drawn)
@@ -148,7 +154,7 @@ def plan_corpus(cfg: MiniCorpusConfig, with_text: bool = True) -> Plan:
                     heldout[text_lang].add(text)
     lm_dev = _draw(_rng(cfg, "lm_dev"), cfg.text.dev, "train", cfg, LANGS, heldout, set(), "lm_text/dev")
     lm_dev_keys = {key for key, _ in lm_dev}
-    for lang in cfg.sources:
+    for lang in sources:
         drawn = _draw(_rng(cfg, "train", lang), cfg.sources[lang].train, "train", cfg, (lang, TARGET_LANG),
                       heldout, lm_dev_keys, f"train_{lang}")
         speech[f"train_{lang}"] = _utterances(cfg, lang, drawn)
@@ -359,7 +365,11 @@ def write_speech_set(name: str, utts: list[Utterance], cfg: MiniCorpusConfig, ou
             for u in utts
             for lang, text, v in ((src, u.src_text, u.speaker), (TARGET_LANG, u.en_text, u.target_voice))]
     t0 = time.time()
-    results = pool.run(jobs, name)
+    try:
+        results = pool.run(jobs, name)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     elapsed = time.time() - t0
     seconds = {src: 0.0, TARGET_LANG: 0.0}
     for lang in seconds:
@@ -424,7 +434,7 @@ def build_corpus(cfg: MiniCorpusConfig, out: str | Path, nj: int = 1, overwrite:
         raise ConfigError(f"--nj must be at least 1, got {nj}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    names = [f"{split}_{lang}" for lang in cfg.sources for split in SPLITS]
+    names = [f"{split}_{lang}" for lang in source_langs(cfg) for split in SPLITS]
     speech_fp = _fingerprint(cfg, "speech")
     todo = [name for name in names if not _finished(out / name, speech_fp, overwrite)]
     text_todo = not _finished(out / "lm_text", _fingerprint(cfg, "text"), overwrite)

@@ -191,7 +191,9 @@ class Espeak:
         i = 0
         while events and events[i].type != espeakEVENT_LIST_TERMINATED:
             ev = events[i]
+            # text_position 0 marks a trailing pseudo-event some voices emit at the end
             if ev.type == espeakEVENT_WORD and ev.text_position > 0:
+                # audio_position is the documented start (ms); the internal "sample" field agrees with it
                 start = int(round(ev.audio_position * self.sample_rate / 1000))
                 self._events.append((ev.text_position, start))
             i += 1

@@ -29,8 +29,9 @@ from s2s_plugin.corpora.mini.lexicon import (ADJECTIVES, LANGS, NOUNS, NUMBER_RA
 from s2s_plugin.corpora.mini.structure import NP, OWNERS, PERSONS, TENSES, Pronoun, Sentence
 
 MIN_WORDS, MAX_WORDS = 3, 12
-#: One word of normalised text (any language).
-WORD_RE = re.compile(r"^[a-zàâäçéèêëîïôöûùüÿñáíóúãõœ]+(?:'[a-zàâäçéèêëîïôöûùüÿñáíóúãõœ]+)?$")
+LETTERS = "a-zàâäçéèêëîïôöûùüÿñáíóúãõœ"
+#: One word of normalised text (any language): letters, with at most one elision apostrophe inside.
+WORD_RE = re.compile(f"^[{LETTERS}]+(?:'[{LETTERS}]+)?$")
 
 _REALISERS = {"en": en.realise_words, "fr": fr.realise_words, "es": es.realise_words, "pt": pt.realise_words}
 

@@ -43,4 +43,4 @@ if [ "${overwrite}" = true ]; then
 fi
 log "s2s corpus mini ${args[*]}${*:+ $*}"
 s2s corpus mini "${args[@]}" "$@"
-log "Done: $(find "${datadir}" -mindepth 1 -maxdepth 1 -type d ! -name '.*' | sort | tr '\n' ' ')"
+log "Done: the speech sets and lm_text/ are in ${datadir}/"

@@ -90,16 +90,18 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# is_done MARKER: the work behind MARKER is finished and --force is false.
-is_done() { [ "${force}" = false ] && [ -f "$1" ]; }
-mark_done() { mkdir -p "$(dirname "$1")" && date > "$1"; }
+# is_done MARKER [KEY]: the work behind MARKER is finished (for inputs KEY, when
+# given: the marker holds the key it was made for) and --force is false.
+is_done() { [ "${force}" = false ] && [ -f "$1" ] && { [ $# -lt 2 ] || [ "$(head -n 1 "$1")" = "$2" ]; }; }
+mark_done() { mkdir -p "$(dirname "$1")" && { printf '%s\n' "${2:-done}"; date; } > "$1"; }
 
 log "Running: $0$(printf ' %q' ${orig_args[@]+"${orig_args[@]}"})"
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     log "Stage 1: data preparation (local/data.sh${local_data_opts:+ ${local_data_opts}}) and validation of ${all_sets}"
     current_stage=1
-    if is_done "${datadir}/.done.stage1"; then
+    stage1_key="sets: ${all_sets}; local/data.sh ${local_data_opts}"
+    if is_done "${datadir}/.done.stage1" "${stage1_key}"; then
         log "Stage 1: done before (${datadir}/.done.stage1), skipped; --force true reruns it"
     else
         mkdir -p "${datadir}/logs"
@@ -108,7 +110,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
         for dset in ${all_sets}; do
             ${s2s} data validate "${datadir}/${dset}" --tgt_lang "${tgt_lang}" 2>&1 | tee -a "${datadir}/logs/data.log" >&2
         done
-        mark_done "${datadir}/.done.stage1"
+        mark_done "${datadir}/.done.stage1" "${stage1_key}"
     fi
 fi
 

@@ -2,8 +2,8 @@
 
 Every hook returns a list of classes; each class carries a class attribute
 ``name``, the name configs select it by (``{name: step, every: 300}``).
-Built-in components register through these same hooks (see
-``s2s_plugin/builtins.py``); third-party packages implement them in a module
+Built-in components register through these same hooks (the modules listed in
+``s2s_plugin.registry.BUILTIN_PLUGIN_MODULES``); third-party packages implement them in a module
 named by an entry point of the group ``s2s_plugin``::
 
     # pyproject.toml of a plugin package

@@ -235,6 +235,10 @@ class S3prlFeatures:
 
     def __init__(self, upstream: str, ckpt: str, layer: int, device: str = "cpu") -> None:
         self.upstream, self.ckpt, self.layer, self.device = upstream, Path(ckpt), layer, device
+        if not upstream.endswith(("_local", "_custom")):
+            raise ConfigError(f"s3prl_kmeans: upstream '{upstream}' is not a loader of a local checkpoint (s3prl "
+                              f"would download one); use a name ending in _local, e.g. hubert_local, "
+                              f"wav2vec2_local, wavlm_local")
         if "://" in str(ckpt):
             raise ConfigError(f"s3prl_kmeans: ckpt must be a local file, got the URL {ckpt}; download it on a "
                               f"machine with network and set tokenizer.ckpt=PATH")

@@ -545,8 +545,9 @@ def unit_stats(data_dir: PathLike, langs: Sequence[str] | None = None, tgt_lang:
     (the paper's ratios are per LLM BPE token).
 
     Returns:
-        One row per language: set, lang, utterances, hours, units, units_per_second,
-        units_per_word, units_per_char, distinct_units (and units_per_bpe with ``spm``).
+        One row per language: set, lang, side, utterances, hours, units, words, chars,
+        units_per_second, units_per_word, units_per_char, distinct_units (and bpe,
+        units_per_bpe with ``spm``).
     """
     dd = DataDir(data_dir, tgt_lang)
     rows = []
@@ -563,16 +564,41 @@ def unit_stats(data_dir: PathLike, langs: Sequence[str] | None = None, tgt_lang:
         chars = sum(len("".join(text[u].split())) for u in dd.utt_ids)
         seconds = sum(secs[u] for u in dd.utt_ids)
         row = {"set": dd.path.name, "lang": lang, "side": "target" if lang == dd.tgt_lang else "source",
-               "utterances": len(dd), "hours": seconds / 3600, "units": n_units,
-               "units_per_second": n_units / max(seconds, 1e-9), "units_per_word": n_units / max(words, 1),
-               "units_per_char": n_units / max(chars, 1),
+               "utterances": len(dd), "hours": seconds / 3600, "units": n_units, "words": words, "chars": chars,
                "distinct_units": len({x for u in dd.utt_ids for x in units[u]})}
         if spm is not None:
-            pieces = sum(len(spm.encode(text[u])) for u in dd.utt_ids)
-            row["units_per_bpe"] = n_units / max(pieces, 1)
-        rows.append(row)
+            row["bpe"] = sum(len(spm.encode(text[u])) for u in dd.utt_ids)
+        rows.append(with_ratios(row))
     return rows
 
 
+def with_ratios(row: dict[str, Any]) -> dict[str, Any]:
+    """``row`` plus units per second, per word, per character (and per BPE piece when counted)."""
+    row = dict(row)
+    row["units_per_second"] = row["units"] / max(row["hours"] * 3600, 1e-9)
+    for key in ("word", "char", "bpe"):
+        count = row.get("bpe" if key == "bpe" else f"{key}s")
+        if count is not None:
+            row[f"units_per_{key}"] = row["units"] / max(count, 1)
+    return row
+
+
+def pool_by_side(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per side (source, target) summing the counts of ``rows``, with its ratios."""
+    out = []
+    for side in ("source", "target"):
+        part = [r for r in rows if r["side"] == side]
+        if not part:
+            continue
+        pooled = {"set": "(all)", "lang": ",".join(sorted({r["lang"] for r in part})), "side": side}
+        for key in ("utterances", "hours", "units", "words", "chars", "bpe"):
+            if all(key in r for r in part):
+                pooled[key] = sum(r[key] for r in part)
+        pooled["distinct_units"] = max(r["distinct_units"] for r in part)  # a lower bound over the union
+        out.append(with_ratios(pooled))
+    return out
+
+
 __all__ = ["UnitsConfig", "FitConfig", "fit_units", "label_job", "merge_labels", "label_dir", "unit_stats",
+           "pool_by_side",
            "load_tokenizer", "read_units", "select_portion", "UNITS_YAML", "FIT_JSON"]

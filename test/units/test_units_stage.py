@@ -78,7 +78,9 @@ def test_fit_and_labels_are_deterministic(fitted, tmp_path, capsys):
     exp, train, dev = fitted
     conf = tmp_path / "units.yaml"
     exp2 = tmp_path / "exp" / "units2"
-    assert s2s(capsys, "units", "fit", "--config", conf, "--dirs", train, "--exp", exp2, "fit.share=0.9")[0] == 0
+    # an override after --lang is an override, not a language
+    assert s2s(capsys, "units", "fit", "--config", conf, "--dirs", train, "--exp", exp2, "--lang", "fr", "en",
+               "fit.share=0.9")[0] == 0
     np.testing.assert_array_equal(np.load(exp / "centres.npy"), np.load(exp2 / "centres.npy"))
     exp3 = tmp_path / "exp" / "units3"
     assert s2s(capsys, "units", "fit", "--config", conf, "--dirs", train, "--exp", exp3, "fit.share=0.9",
@@ -153,6 +155,34 @@ def test_stats_report_unit_rate_and_units_per_token(fitted, capsys):
         assert row["units_per_char"] == pytest.approx(n / sum(len(t.replace(" ", "")) for t in text.values()))
     code, out, _ = s2s(capsys, "units", "stats", "--dirs", dev)
     assert out.split()[:4] == ["set", "lang", "side", "utterances"] and "dev_fr" in out
+
+
+def test_stats_pool_sides_and_count_bpe_pieces(fitted, tmp_path, capsys):
+    import sentencepiece as spm
+
+    exp, train, dev = fitted
+    for d in (train, dev):
+        s2s(capsys, "units", "label", "--exp", exp, "--dir", d)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("".join(line.split(" ", 1)[1] + "\n" for d in (train, dev) for lang in ("fr", "en")
+                             for line in (d / f"text.{lang}").read_text().splitlines()))
+    spm.SentencePieceTrainer.train(input=str(texts), model_prefix=str(tmp_path / "bpe"), vocab_size=40,
+                                   model_type="bpe", hard_vocab_limit=False, minloglevel=2)
+    code, out, _ = s2s(capsys, "units", "stats", "--dirs", train, dev, "--bpemodel", tmp_path / "bpe.model", "--json")
+    rows = json.loads(out)
+    assert code == 0 and [r["set"] for r in rows] == ["train_fr", "train_fr", "dev_fr", "dev_fr", "(all)", "(all)"]
+    proc = spm.SentencePieceProcessor(model_file=str(tmp_path / "bpe.model"))
+    for r in rows[:4]:
+        lines = (train.parent / r["set"] / f"text.{r['lang']}").read_text().splitlines()
+        text = dict(line.split(" ", 1) for line in lines)
+        assert r["bpe"] == sum(len(proc.encode(t)) for t in text.values())
+        assert r["units_per_bpe"] == pytest.approx(r["units"] / r["bpe"])
+    for pooled in rows[4:]:
+        part = [r for r in rows[:4] if r["side"] == pooled["side"]]
+        assert pooled["units"] == sum(r["units"] for r in part) and pooled["bpe"] == sum(r["bpe"] for r in part)
+        assert pooled["units_per_bpe"] == pytest.approx(pooled["units"] / pooled["bpe"])
+        assert pooled["units_per_second"] == pytest.approx(pooled["units"] / (3600 * sum(r["hours"] for r in part)))
+    assert rows[4]["side"] == "source" and rows[4]["lang"] == "fr" and rows[5]["lang"] == "en"
 
 
 def test_ctc_kmeans_through_the_cli(standin_ctc, dump_dir, tmp_path, capsys):

@@ -146,6 +146,10 @@ def s3prl_ckpt(tmp_path_factory):
     return path
 
 
+S3PRL_WARNINGS = pytest.mark.filterwarnings("ignore:.*weight_norm.*:FutureWarning")  # inside s3prl's HuBERT
+
+
+@S3PRL_WARNINGS
 def test_s3prl_kmeans_on_a_local_hubert_checkpoint(s3prl_ckpt):
     import torch
 
@@ -159,10 +163,13 @@ def test_s3prl_kmeans_on_a_local_hubert_checkpoint(s3prl_ckpt):
     np.testing.assert_allclose(feats, ref, rtol=1e-5, atol=1e-5)
 
 
+@S3PRL_WARNINGS
 def test_s3prl_errors(s3prl_ckpt, tmp_path):
     with pytest.raises(ConfigError, match=r"checkpoint not found: .*missing.pt. Put the s3prl checkpoint .* at "
                                           r".*missing.pt or set tokenizer.ckpt=PATH"):
         S3prlKmeans(ckpt=str(tmp_path / "missing.pt"), layer=1)
+    with pytest.raises(ConfigError, match="upstream 'hubert' is not a loader of a local checkpoint"):
+        S3prlKmeans(ckpt=str(s3prl_ckpt), layer=1, upstream="hubert")
     with pytest.raises(ConfigError, match="must be a local file"):
         S3prlKmeans(ckpt="https://example.org/hubert.pt", layer=1)
     with pytest.raises(ConfigError, match=r"layer 7 does not exist: the model gives hidden states 0..2"):

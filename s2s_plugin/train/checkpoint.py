@@ -28,6 +28,12 @@ logger = logging.getLogger(__name__)
 MODEL_PREFIX = "model."
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes a checkpoint under a temporary name and renames it: no half-written ``.ckpt`` ever."""
 
@@ -107,6 +113,10 @@ def export_model(model: torch.nn.Module, weights: dict[str, torch.Tensor] | None
     tmp.mkdir(parents=True)
     model.save_pretrained(tmp)
     copy_vocab(vocab_path, tmp)
+    mode = 0o666 & ~_umask()
+    for f in tmp.rglob("*"):
+        if f.is_file():
+            os.chmod(f, mode)  # safetensors writes 0600; give the files the usual permissions
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import warnings
 from typing import Any
 
 
@@ -28,8 +27,4 @@ def run_training(schema: type, args: argparse.Namespace, verb: str) -> Any:
     if args.num_threads:
         command += ["--num_threads", str(args.num_threads)]
     command += list(args.overrides)
-    with warnings.catch_warnings():
-        # intended: batches are built by the module's on_before_batch_transfer, at the current step
-        warnings.filterwarnings("ignore", message=".*overridden `on_before_batch_transfer`.*")
-        warnings.filterwarnings("ignore", message=".*litlogger.*")
-        return Run(cfg, args.exp, vocab_path=args.vocab, command=command).fit(average=not args.no_average)
+    return Run(cfg, args.exp, vocab_path=args.vocab, command=command).fit(average=not args.no_average)

@@ -90,6 +90,9 @@ class S2STModule(L.LightningModule):
     def __init__(self, model: torch.nn.Module, task: Any, pad_id: int, optim: OptimConfig, max_steps: int,
                  scheduler: Any = None, valid_p: float = 0.0) -> None:
         super().__init__()
+        # from_pretrained returns a model in eval mode, and Lightning keeps each module's mode: without
+        # this, a model loaded from a directory would train without dropout
+        model.train()
         self.model, self.task, self.pad_id = model, task, pad_id
         self.optim_cfg, self.max_steps = optim, max_steps
         self.p_scheduler, self.valid_p = scheduler, valid_p
@@ -122,10 +125,10 @@ class S2STModule(L.LightningModule):
                               ignore_index=IGNORE, reduction="none").view_as(labels)
         mask = labels != IGNORE
         stats = []
-        for s in range(len(SEGMENTS)):
-            m = mask & (segs == s)
-            stats.append(torch.stack([nll.detach()[m].sum(), m.sum().to(nll.dtype)]))
-        return nll[mask].sum(), torch.stack(stats)
+        for s in range(len(SEGMENTS)):  # masks by multiplication: no data-dependent shapes, no device syncs
+            m = (mask & (segs == s)).to(nll.dtype)
+            stats.append(torch.stack([(nll.detach() * m).sum(), m.sum()]))
+        return nll.sum(), torch.stack(stats)  # cross_entropy gives 0 where the label is ignored
 
     def _global(self, stats: torch.Tensor) -> torch.Tensor:
         if self._trainer is None or self.trainer.world_size == 1:

@@ -21,6 +21,7 @@ import os
 import shlex
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from dataclasses import replace
 from pathlib import Path
@@ -52,14 +53,23 @@ def _rank() -> int:
     return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
 
 
-def _log_to_file(exp: Path) -> logging.Handler:
+_LOGGERS = ("s2s_plugin", "lightning.pytorch")
+
+
+def _log_to_file(exp: Path) -> tuple[logging.Handler, dict[str, int]]:
+    """Log the run's INFO messages to ``exp/train.log``; returns the handler and the levels to restore."""
     rank = _rank()
     handler = logging.FileHandler(exp / ("train.log" if rank == 0 else f"train.rank{rank}.log"), encoding="utf-8")
     handler.setFormatter(logging.Formatter("%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"))
-    for name in ("", "lightning.pytorch"):
-        logging.getLogger(name).addHandler(handler)
-    logging.getLogger().setLevel(min(logging.getLogger().level or logging.INFO, logging.INFO))
-    return handler
+    handler.setLevel(logging.INFO)
+    levels = {}
+    for name in _LOGGERS:
+        log = logging.getLogger(name)
+        levels[name] = log.level
+        log.addHandler(handler)
+        if log.getEffectiveLevel() > logging.INFO:
+            log.setLevel(logging.INFO)
+    return handler, levels
 
 
 class Run:
@@ -78,14 +88,13 @@ class Run:
         self.cfg, self.exp = cfg, Path(exp_dir)
         self.vocab_path = Path(vocab_path or cfg.vocab)
         self.command, self.extra_callbacks = command, list(callbacks)
-        self.is_text = isinstance(cfg, PretrainTextConfig)
         if not self.vocab_path.is_file():
             raise ConfigError(f"vocabulary not found: {self.vocab_path}; run stage 6 (s2s vocab) first")
 
     # -- setup --------------------------------------------------------------------------------
     def _setup_exp(self) -> None:
         self.exp.mkdir(parents=True, exist_ok=True)
-        self._handler = _log_to_file(self.exp)
+        self._handler, self._levels = _log_to_file(self.exp)
         if _rank() != 0:
             return
         old = self.exp / "config.yaml"
@@ -144,9 +153,11 @@ class Run:
         callbacks = [self.last_cb, ProgressLog(t.log_every_n_steps, t.max_steps)]
         self.best_cb = None
         if self.has_valid:
+            # save_last: last.ckpt is rewritten after each validation too, so that the resume point
+            # knows the best-N checkpoints that validation just kept
             self.best_cb = ModelCheckpoint(dirpath=ckpt_dir, filename="best-step{step:07d}", monitor="valid/loss",
                                            mode="min", save_top_k=t.keep_best, auto_insert_metric_name=False,
-                                           enable_version_counter=False)
+                                           enable_version_counter=False, save_last=True)
             callbacks.append(self.best_cb)
         return L.Trainer(
             accelerator=plan.accelerator, devices=plan.devices, num_nodes=plan.num_nodes, strategy=plan.strategy,
@@ -168,36 +179,45 @@ class Run:
         Returns:
             The final model directory (rank 0), else ``None``.
         """
+        self._setup_exp()
+        try:
+            with warnings.catch_warnings():
+                # intended: batches are built by the module's on_before_batch_transfer, at the current step
+                warnings.filterwarnings("ignore", message=".*overridden `on_before_batch_transfer`.*")
+                warnings.filterwarnings("ignore", message=".*litlogger.*")
+                warnings.filterwarnings("ignore", message="Checkpoint directory .* exists and is not empty")
+                return self._fit(average)
+        finally:
+            for name, level in self._levels.items():
+                logging.getLogger(name).removeHandler(self._handler)
+                logging.getLogger(name).setLevel(level)
+            self._handler.close()
+
+    def _fit(self, average: bool) -> Path | None:
         import lightning as L
 
         from s2s_plugin.train.data import S2SDataModule
         from s2s_plugin.train.module import S2STModule
 
-        self._setup_exp()
-        try:
-            logger.info("%s in %s", describe(self.cfg), self.exp)
-            L.seed_everything(self.cfg.trainer.seed, workers=True, verbose=False)
-            self._setup_components()
-            model = self.decoder.build(self.model_vocab)
-            self.module = S2STModule(model, self.task, self.vocab.pad_id, self.cfg.optim, self.cfg.trainer.max_steps,
-                                     scheduler=self.p_scheduler, valid_p=self.valid_p)
-            self.datamodule = S2SDataModule(self.task, self.batching, seed=self.cfg.trainer.seed)
-            self.trainer = self._setup_trainer(model)
-            last = self.exp / "checkpoints" / "last.ckpt"
-            if last.is_file():
-                logger.info("resuming from %s", last)
-            self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=str(last) if last.is_file() else None)
-            if self.trainer.global_step % self.cfg.trainer.save_every:
-                self.trainer.save_checkpoint(last)
-            if self.trainer.is_global_zero:
-                self._write_data_stats()
-            if not average or not self.trainer.is_global_zero:
-                return None
-            return self.export()
-        finally:
-            for name in ("", "lightning.pytorch"):
-                logging.getLogger(name).removeHandler(self._handler)
-            self._handler.close()
+        logger.info("%s in %s", describe(self.cfg), self.exp)
+        L.seed_everything(self.cfg.trainer.seed, workers=True, verbose=False)
+        self._setup_components()
+        model = self.decoder.build(self.model_vocab)
+        self.module = S2STModule(model, self.task, self.vocab.pad_id, self.cfg.optim, self.cfg.trainer.max_steps,
+                                 scheduler=self.p_scheduler, valid_p=self.valid_p)
+        self.datamodule = S2SDataModule(self.task, self.batching, seed=self.cfg.trainer.seed)
+        self.trainer = self._setup_trainer(model)
+        last = self.exp / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            logger.info("resuming from %s", last)
+        self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=str(last) if last.is_file() else None)
+        if self.trainer.global_step % self.cfg.trainer.save_every:
+            self.trainer.save_checkpoint(last)
+        if self.trainer.is_global_zero:
+            self._write_data_stats()
+        if not average or not self.trainer.is_global_zero:
+            return None
+        return self.export()
 
     def _write_data_stats(self) -> None:
         dm = self.datamodule

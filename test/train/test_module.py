@@ -111,3 +111,16 @@ def test_rng_states_round_trip():
     restore_rng(state)
     b = (torch.rand(3), random.random(), np.random.rand())
     assert torch.equal(a[0], b[0]) and a[1:] == b[1:]
+
+
+def test_a_model_loaded_from_a_directory_trains_with_dropout(vocab_path, tmp_path):
+    from s2s_plugin.llm.hf import HFDecoder
+
+    vocab = Vocabulary.load(vocab_path)
+    HFDecoder(config={"model_type": "llama", "hidden_size": 16, "intermediate_size": 32, "num_hidden_layers": 1,
+                      "num_attention_heads": 2}).build(vocab).save_pretrained(tmp_path / "m")
+    model = HFDecoder(path=str(tmp_path / "m"), dropout=0.2).build(vocab)
+    assert not model.training  # transformers' from_pretrained returns eval mode ...
+    module = S2STModule(model, None, vocab.pad_id, OptimConfig(), 10)
+    assert all(m.training for m in module.model.modules())  # ... which would silently disable dropout
+    assert module.model.config.attention_dropout == 0.2

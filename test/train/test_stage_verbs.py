@@ -109,7 +109,7 @@ def test_show_batch_colours_modalities(dumps, vocab_path, capsys, registry):
     code, out, _ = run(capsys, *args, "--step", "100", "--color", "never")
     assert "p = 0.0000" in out and "\033[" not in out and "<s_src> <lang_fr> <u" in out
     # at p = 0 the source and target speech segments carry no text at all
-    assert "src_speech 2 text/" in out and "tgt_speech 1 text/" in out  # only <s_src> <lang_fr>, <eos>
+    assert "src_speech 0 text/" in out and "tgt_speech 0 text/" in out and "src_text 0 text/" not in out
 
 
 def test_launch_commands(capsys):

@@ -16,6 +16,8 @@ What the exp dir holds afterwards::
 """
 from __future__ import annotations
 
+import dataclasses
+
 import logging
 import os
 import shlex
@@ -248,5 +250,8 @@ class Run:
         out = export_model(fresh, weights, self.vocab_path, self.exp / "model")
         with atomic_write(out / "averaged.yaml") as f:
             yaml.safe_dump({"checkpoints": [str(p) for p in paths]}, f)
+        if getattr(self.cfg, "sequence", None) is not None:  # the layout decoding must prompt with
+            with atomic_write(out / "sequence.yaml") as f:
+                yaml.safe_dump(dataclasses.asdict(self.cfg.sequence), f, sort_keys=False)
         logger.info("final model: %s", out)
         return out

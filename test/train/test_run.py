@@ -112,6 +112,10 @@ def test_final_model_dir_is_the_average_of_the_best(full_run):
     for name, value in model.state_dict().items():
         assert torch.allclose(value, expected[name], atol=1e-6), name
     assert (exp / "config.yaml").is_file() and (exp / "plugins.yaml").is_file()
+    import dataclasses
+
+    import yaml
+    assert yaml.safe_load((out / "sequence.yaml").read_text()) == dataclasses.asdict(cfg.sequence)  # for decoding
     assert "bucketed" in (exp / "data.yaml").read_text()
 
 

@@ -141,19 +141,24 @@ def test_done_marker_skips_stage_1_on_rerun_and_force_reruns(fake_recipe):
     log = (r / "data" / "logs" / "data.log").read_text()
     assert "preparing the fake corpus" in log and "train_xx: OK: 3 utterances" in log
 
-    p = run_recipe(r, "--stage", "1", "--stop_stage", "1")
+    p = run_recipe(r, "--stage", "1", "--stop_stage", "1", "--local_data_opts", "--a 1")
     assert p.returncode == 0, p.stderr
     assert "Stage 1: done before" in p.stderr
     assert (r / "calls.txt").read_text() == "--a 1\n"  # not called again
 
-    p = run_recipe(r, "--stage", "1", "--stop_stage", "1", "--force", "true")
+    p = run_recipe(r, "--stage", "1", "--stop_stage", "1", "--local_data_opts", "--a 1", "--force", "true")
     assert p.returncode == 0, p.stderr
     assert len((r / "calls.txt").read_text().splitlines()) == 2
 
-    (r / "data" / ".done.stage1").unlink()
-    p = run_recipe(r, "--stage", "1", "--stop_stage", "1")
+    # other data options (or other sets) are other work: the marker does not cover them
+    p = run_recipe(r, "--stage", "1", "--stop_stage", "1", "--local_data_opts", "--a 2")
     assert p.returncode == 0, p.stderr
-    assert len((r / "calls.txt").read_text().splitlines()) == 3
+    assert (r / "calls.txt").read_text().splitlines()[-1] == "--a 2"
+
+    (r / "data" / ".done.stage1").unlink()
+    p = run_recipe(r, "--stage", "1", "--stop_stage", "1", "--local_data_opts", "--a 2")
+    assert p.returncode == 0, p.stderr
+    assert len((r / "calls.txt").read_text().splitlines()) == 4
 
 
 def test_invalid_data_stops_stage_1_without_marker(fake_recipe):
@@ -248,3 +253,24 @@ def test_mini_recipe_sets_and_languages():
                  '  --valid_sets "dev_fr dev_es dev_pt"', '  --test_sets "test_fr test_es test_pt"',
                  "  --format_conf conf/format.yaml"):
         assert line in current
+
+
+def test_dry_run_prints_every_stage_command_and_writes_nothing(fake_recipe):
+    r = fake_recipe
+    before = sorted(p.relative_to(r) for p in r.rglob("*"))
+    p = sh(["./run.sh", "--train_sets", "train_xx", "--valid_sets", "dev_xx", "--test_sets", "test_xx",
+            "--src_langs", "xx", "--dry_run", "true", "--pretrain_conf", "conf/pretrain_text.yaml",
+            "--train_conf", "conf/train_baseline.yaml", "--nj", "3"], cwd=r)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout + p.stderr
+    for stage in range(1, 12):
+        assert f"Stage {stage}:" in out, stage
+    # the commands of a few stages, with the sets, configs and job counts filled in
+    assert "local/data.sh" in out
+    assert "ctc train --config conf/ctc.yaml --exp exp/ctc --train_dirs dump/train_xx --valid_dirs dump/dev_xx" in out
+    assert "JOB=1:3 dump/test_xx/logs/units.JOB.log" in out
+    assert "pretrain-text --config conf/pretrain_text.yaml" in out
+    assert "s2s train --config conf/train_baseline.yaml --exp exp/s2st_baseline" in out
+    assert "decode --model_dir exp/s2st_baseline/model --dir dump/test_xx" in out
+    assert "score --config conf/score.yaml --exp exp/s2st_baseline --sets test_xx" in out
+    assert sorted(p.relative_to(r) for p in r.rglob("*")) == before  # nothing ran, nothing was written

@@ -22,6 +22,26 @@ expdir=exp            # exp/<tag>: models, decodes, scores
 local_data_opts=""    # options passed to local/data.sh (word-split)
 fs=""                 # output sample rate; empty: the one in --format_conf
 format_conf=conf/format.yaml
+ctc_conf=conf/ctc.yaml          # stage 3: train the CTC model with this config ...
+ctc_import=""                   # ... or import a model dir (ESPnet ASR or transformers *ForCTC)
+ctc_import_type=hf              # espnet | hf
+units_conf=conf/units.yaml      # stage 4
+align_conf=conf/align.yaml      # stage 5 (main alignments, align.<lang>.ctm)
+extra_align_confs=""            # stage 5: more "NAME:CONF" pairs written as NAME.<lang>.ctm (ablations)
+vocab_conf=conf/vocab.yaml      # stage 6
+vocab_text=""                   # stage 6: extra text for the tokenizer (e.g. data/lm_text/train)
+pretrain_conf=""                # stage 7: text pretraining config; empty: skipped (pretrained LLM)
+train_conf=conf/train_scheduled.yaml   # stage 8
+tag=""                          # experiment name: exp/<tag>; default: the train config's name
+train_args=""                   # stage 8: extra KEY=VALUE overrides (e.g. trainer.seed=2)
+ngpu=0                          # stage 7-8: GPUs (0: CPU)
+nproc=1                         # stage 7-8: processes when ngpu=0 (DDP over gloo)
+decode_conf=conf/decode.yaml    # stage 9
+vocoder_conf=conf/vocoder.yaml  # stage 10
+asr_conf=conf/asr_en.yaml       # stage 11: the scoring ASR, trained on reference target speech
+asr_import=""                   # stage 11: or a local ASR exp dir to score with (skips its training)
+score_conf=conf/score.yaml      # stage 11
+dry_run=false                   # true: print each stage's commands, run nothing
 python=python         # the Python with s2s_plugin installed
 
 help_message="Usage: $0 [options]
@@ -30,6 +50,15 @@ Runs the S2ST recipe stages from the recipe dir (usually through ./run.sh).
 Stages:
   1  data preparation: local/data.sh, then 's2s data validate' on every set
   2  audio formatting: resample, downmix, filter and dump every set into the dump dir
+  3  CTC model: train (--ctc_conf) or import (--ctc_import) into exp/ctc
+  4  unit extraction: k-means fit on the training sets, units.<lang> for every set
+  5  word alignment of both sides into align.<lang>.ctm (plus --extra_align_confs)
+  6  vocabulary: text tokenizer + specials + units (exp/vocab)
+  7  text-only pretraining of the LLM (exp/lm; only with --pretrain_conf)
+  8  S2ST training with the interleaving scheduler (exp/<tag>, through s2s launch)
+  9  decoding of the test sets: S_src -> T_src -> T_tgt -> S_tgt
+ 10  vocoder: fit (exp/vocoder) and synthesis of the decoded units
+ 11  scoring: scoring ASR (exp/asr_<tgt>), ASR-BLEU, BLEU, WER, RESULTS.md, listening page
 Logs: ${datadir}/logs/data.log, ${dumpdir}/<set>/logs/. Done markers:
 ${datadir}/.done.stage1 and ${dumpdir}/<set>/.done.stage2; a stage with its
 marker is skipped. Use --force true (or delete the marker) to rerun.
@@ -50,6 +79,26 @@ Options:
   --local_data_opts STR options for local/data.sh (default: \"${local_data_opts}\")
   --fs HZ               sample rate, overriding --format_conf's fs (default: the config's)
   --format_conf FILE    stage 2 config (default: ${format_conf})
+  --ctc_conf FILE       stage 3 config (default: ${ctc_conf})
+  --ctc_import DIR      import this CTC model dir instead of training (default: none)
+  --ctc_import_type T   espnet | hf (default: ${ctc_import_type})
+  --units_conf FILE     stage 4 config (default: ${units_conf})
+  --align_conf FILE     stage 5 config (default: ${align_conf})
+  --extra_align_confs L NAME:CONF pairs, e.g. \"uniform:conf/align_uniform.yaml\" (default: none)
+  --vocab_conf FILE     stage 6 config (default: ${vocab_conf})
+  --vocab_text LIST     extra text dirs for the tokenizer (default: \"${vocab_text}\")
+  --pretrain_conf FILE  stage 7 config; empty skips stage 7 (default: \"${pretrain_conf}\")
+  --train_conf FILE     stage 8 config (default: ${train_conf})
+  --tag NAME            experiment name (default: the train config's name without train_)
+  --train_args STR      stage 8 overrides, e.g. \"trainer.seed=2\" (default: none)
+  --ngpu N              GPUs for stages 7-8 (default: ${ngpu})
+  --nproc N             CPU processes for stages 7-8 when --ngpu 0 (default: ${nproc})
+  --decode_conf FILE    stage 9 config (default: ${decode_conf})
+  --vocoder_conf FILE   stage 10 config (default: ${vocoder_conf})
+  --asr_conf FILE       stage 11 scoring ASR config (default: ${asr_conf})
+  --asr_import DIR      stage 11: score with this ASR exp dir instead of training one
+  --score_conf FILE     stage 11 config (default: ${score_conf})
+  --dry_run BOOL        print each stage's commands without running them (default: ${dry_run})
   --python PYTHON       (default: ${python})
 The job runner comes from ./cmd.sh (cmd_backend=local|slurm)."
 
@@ -95,6 +144,25 @@ trap on_exit EXIT
 is_done() { [ "${force}" = false ] && [ -f "$1" ] && { [ $# -lt 2 ] || [ "$(head -n 1 "$1")" = "$2" ]; }; }
 mark_done() { mkdir -p "$(dirname "$1")" && { printf '%s\n' "${2:-done}"; date; } > "$1"; }
 
+# run CMD...: run a stage's command, or print it with --dry_run true.
+run() {
+    if [ "${dry_run}" = true ]; then
+        printf '  %s\n' "$*"
+    else
+        "$@"
+    fi
+}
+if [ "${dry_run}" = true ]; then
+    is_done() { false; }
+    mark_done() { :; }
+fi
+# dump_dirs SETS...: the dump dirs of those sets
+dump_dirs() { local d dirs=(); for d in "$@"; do dirs+=("${dumpdir}/${d}"); done; echo "${dirs[@]}"; }
+[ -n "${tag}" ] || { tag=$(basename "${train_conf}" .yaml); tag=${tag#train_}; }
+exp_tag=${expdir}/s2st_${tag}
+asr_exp=${asr_import:-${expdir}/asr_${tgt_lang}}
+launch="${s2s} launch --ngpu ${ngpu} --nproc ${nproc} --"
+
 log "Running: $0$(printf ' %q' ${orig_args[@]+"${orig_args[@]}"})"
 
 if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
@@ -104,11 +172,12 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
     if is_done "${datadir}/.done.stage1" "${stage1_key}"; then
         log "Stage 1: done before (${datadir}/.done.stage1), skipped; --force true reruns it"
     else
-        mkdir -p "${datadir}/logs"
+        data_log=${datadir}/logs/data.log
+        if [ "${dry_run}" = true ]; then data_log=/dev/null; else mkdir -p "${datadir}/logs"; fi
         # shellcheck disable=SC2086  # local_data_opts holds several words
-        local/data.sh ${local_data_opts} 2>&1 | tee "${datadir}/logs/data.log" >&2
+        run local/data.sh ${local_data_opts} 2>&1 | tee "${data_log}" >&2
         for dset in ${all_sets}; do
-            ${s2s} data validate "${datadir}/${dset}" --tgt_lang "${tgt_lang}" 2>&1 | tee -a "${datadir}/logs/data.log" >&2
+            run ${s2s} data validate "${datadir}/${dset}" --tgt_lang "${tgt_lang}" 2>&1 | tee -a "${data_log}" >&2
         done
         mark_done "${datadir}/.done.stage1" "${stage1_key}"
     fi
@@ -121,22 +190,160 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
         is_done "${dumpdir}/${dset}/.done.stage2" && { log "Stage 2: ${dset} done before, skipped"; continue; }
         fmt_args=("${datadir}/${dset}" "${dumpdir}/${dset}" --config "${format_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}")
         # shellcheck disable=SC2086  # ${cmd}, ${s2s} and ${fs_opt} hold several words
-        ${cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/format.JOB.log" ${s2s} data format "${fmt_args[@]}" ${fs_opt} --job JOB
+        run ${cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/format.JOB.log" ${s2s} data format "${fmt_args[@]}" ${fs_opt} --job JOB
         # shellcheck disable=SC2086
-        ${cmd} "${dumpdir}/${dset}/logs/format_merge.log" ${s2s} data format "${fmt_args[@]}" ${fs_opt} --merge
+        run ${cmd} "${dumpdir}/${dset}/logs/format_merge.log" ${s2s} data format "${fmt_args[@]}" ${fs_opt} --merge
         mark_done "${dumpdir}/${dset}/.done.stage2"
     done
 fi
 
-# Stages 3-11 are added by their own issues, each in the same shape:
-#   3  CTC model: train or import the model that aligns (and may feed units)
-#   4  unit extraction: features, k-means on a portion, unit labels for all sets
-#   5  word alignment of both sides into CTM
-#   6  vocabulary: LLM tokenizer + unit tokens + special tokens
-#   7  text-only pretraining of the LLM (embedded recipe only)
-#   8  S2ST fine-tuning with the interleaving scheduler (through s2s launch)
-#   9  decoding: S_src -> T_src -> T_tgt -> S_tgt
-#  10  vocoder: fit or import; units -> waveform
-#  11  scoring: ASR-BLEU, BLEU, WER; RESULTS.md
+# shellcheck disable=SC2086  # word lists, here and below
+train_dirs=$(dump_dirs ${train_sets})
+# shellcheck disable=SC2086
+valid_dirs=$(dump_dirs ${valid_sets})
+langs="${src_langs} ${tgt_lang}"
+
+if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+    current_stage=3
+    if is_done "${expdir}/ctc/.done.stage3"; then
+        log "Stage 3: ${expdir}/ctc done before, skipped"
+    elif [ -n "${ctc_import}" ]; then
+        log "Stage 3: importing the CTC model ${ctc_import} (${ctc_import_type}) into ${expdir}/ctc"
+        run ${s2s} ctc import --from "${ctc_import}" --type "${ctc_import_type}" --exp "${expdir}/ctc"
+        mark_done "${expdir}/ctc/.done.stage3"
+    else
+        log "Stage 3: training the CTC model (${ctc_conf}) into ${expdir}/ctc; log: ${expdir}/ctc/train.log"
+        # shellcheck disable=SC2086  # word lists
+        run ${train_cmd} "${expdir}/ctc/logs/ctc_train.log" ${s2s} ctc train --config "${ctc_conf}" \
+            --exp "${expdir}/ctc" --train_dirs ${train_dirs} --valid_dirs ${valid_dirs}
+        # shellcheck disable=SC2086
+        run ${s2s} ctc eval --exp "${expdir}/ctc" --dirs ${valid_dirs}
+        mark_done "${expdir}/ctc/.done.stage3"
+    fi
+fi
+
+if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+    current_stage=4
+    log "Stage 4: unit extraction (${units_conf}): k-means fit into ${expdir}/units, labels for ${all_sets}"
+    if ! is_done "${expdir}/units/.done.stage4"; then
+        # shellcheck disable=SC2086
+        run ${train_cmd} "${expdir}/units/logs/fit.log" ${s2s} units fit --config "${units_conf}" \
+            --dirs ${train_dirs} --lang ${langs} --exp "${expdir}/units"
+        mark_done "${expdir}/units/.done.stage4"
+    fi
+    for dset in ${all_sets}; do
+        is_done "${dumpdir}/${dset}/.done.stage4" && continue
+        # shellcheck disable=SC2086
+        run ${cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/units.JOB.log" ${s2s} units label \
+            --exp "${expdir}/units" --dir "${dumpdir}/${dset}" --nj "${nj}" --job JOB
+        run ${s2s} units label --exp "${expdir}/units" --dir "${dumpdir}/${dset}" --nj "${nj}" --merge
+        mark_done "${dumpdir}/${dset}/.done.stage4"
+    done
+    # shellcheck disable=SC2046,SC2086
+    run ${s2s} units stats --dirs $(dump_dirs ${all_sets})
+fi
+
+if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+    current_stage=5
+    log "Stage 5: word alignment (${align_conf}${extra_align_confs:+, ${extra_align_confs}}) of both sides of ${all_sets}"
+    for pair in "align:${align_conf}" ${extra_align_confs}; do
+        name=${pair%%:*}
+        conf=${pair#*:}
+        for dset in ${all_sets}; do
+            is_done "${dumpdir}/${dset}/.done.stage5.${name}" && continue
+            # shellcheck disable=SC2086
+            run ${cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/${name}.JOB.log" ${s2s} align --config "${conf}" \
+                --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" --nj "${nj}" --job JOB
+            run ${s2s} align --config "${conf}" --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" \
+                --nj "${nj}" --merge
+            mark_done "${dumpdir}/${dset}/.done.stage5.${name}"
+        done
+    done
+fi
+
+if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+    current_stage=6
+    log "Stage 6: vocabulary (${vocab_conf}) into ${expdir}/vocab"
+    if ! is_done "${expdir}/vocab/.done.stage6"; then
+        # shellcheck disable=SC2086
+        run ${s2s} vocab --config "${vocab_conf}" --exp "${expdir}/vocab" --units_exp "${expdir}/units" \
+            --text ${train_dirs} ${vocab_text}
+        mark_done "${expdir}/vocab/.done.stage6"
+    fi
+fi
+
+if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ] && [ -n "${pretrain_conf}" ]; then
+    current_stage=7
+    log "Stage 7: text pretraining (${pretrain_conf}) into ${expdir}/lm; log: ${expdir}/lm/train.log"
+    if ! is_done "${expdir}/lm/.done.stage7"; then
+        # shellcheck disable=SC2086
+        run ${train_cmd} "${expdir}/lm/logs/launch.log" ${launch} s2s pretrain-text --config "${pretrain_conf}" \
+            --vocab "${expdir}/vocab/vocab.yaml" --exp "${expdir}/lm"
+        mark_done "${expdir}/lm/.done.stage7"
+    fi
+fi
+
+if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+    current_stage=8
+    log "Stage 8: S2ST training (${train_conf}${train_args:+ ${train_args}}) into ${exp_tag}; log: ${exp_tag}/train.log"
+    if ! is_done "${exp_tag}/.done.stage8"; then
+        # shellcheck disable=SC2086
+        run ${train_cmd} "${exp_tag}/logs/launch.log" ${launch} s2s train --config "${train_conf}" \
+            --exp "${exp_tag}" --vocab "${expdir}/vocab/vocab.yaml" ${train_args}
+        mark_done "${exp_tag}/.done.stage8"
+    fi
+fi
+
+if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
+    current_stage=9
+    log "Stage 9: decoding (${decode_conf}) of ${test_sets} with ${exp_tag}/model"
+    for dset in ${test_sets}; do
+        out=${exp_tag}/decode_${dset}
+        is_done "${out}/.done.stage9" && continue
+        # shellcheck disable=SC2086
+        run ${decode_cmd} JOB=1:"${nj}" "${out}/logs/decode.JOB.log" ${s2s} decode --model_dir "${exp_tag}/model" \
+            --dir "${dumpdir}/${dset}" --out "${out}" --config "${decode_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" --job JOB
+        run ${s2s} decode --model_dir "${exp_tag}/model" --dir "${dumpdir}/${dset}" --out "${out}" \
+            --tgt_lang "${tgt_lang}" --nj "${nj}" --merge
+        mark_done "${out}/.done.stage9"
+    done
+fi
+
+if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
+    current_stage=10
+    log "Stage 10: vocoder (${vocoder_conf}) in ${expdir}/vocoder, synthesis of the decoded units of ${test_sets}"
+    if ! is_done "${expdir}/vocoder/.done.stage10"; then
+        # shellcheck disable=SC2086
+        run ${train_cmd} "${expdir}/vocoder/logs/fit.log" ${s2s} vocoder fit --config "${vocoder_conf}" \
+            --dirs ${train_dirs} --lang "${tgt_lang}" --exp "${expdir}/vocoder"
+        mark_done "${expdir}/vocoder/.done.stage10"
+    fi
+    for dset in ${test_sets}; do
+        out=${exp_tag}/decode_${dset}
+        is_done "${out}/.done.stage10" && continue
+        # shellcheck disable=SC2086
+        run ${cmd} JOB=1:"${nj}" "${out}/logs/synth.JOB.log" ${s2s} vocoder synth --exp "${expdir}/vocoder" \
+            --units "${out}/hyp_units.${tgt_lang}" --out "${out}" --nj "${nj}" --job JOB
+        run ${s2s} vocoder synth --exp "${expdir}/vocoder" --units "${out}/hyp_units.${tgt_lang}" --out "${out}" \
+            --nj "${nj}" --merge
+        mark_done "${out}/.done.stage10"
+    done
+fi
+
+if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
+    current_stage=11
+    log "Stage 11: scoring (${score_conf}) of ${exp_tag} on ${test_sets} with the ASR ${asr_exp}"
+    if [ -z "${asr_import}" ] && ! is_done "${asr_exp}/.done.stage11"; then
+        # shellcheck disable=SC2086
+        run ${train_cmd} "${asr_exp}/logs/ctc_train.log" ${s2s} ctc train --config "${asr_conf}" --exp "${asr_exp}" \
+            --train_dirs ${train_dirs} --valid_dirs ${valid_dirs}
+        mark_done "${asr_exp}/.done.stage11"
+    fi
+    # shellcheck disable=SC2086
+    run ${s2s} score --config "${score_conf}" --exp "${exp_tag}" --sets ${test_sets} --ref_dump "${dumpdir}" \
+        asr.exp_dir="${asr_exp}" vocoder_exp="${expdir}/vocoder"
+    log "Stage 11: results in ${exp_tag}/RESULTS.md, listening page ${exp_tag}/listen/index.html"
+fi
+
 current_stage=""
-log "Finished stages ${stage}..${stop_stage} (of those this script has)"
+log "Finished stages ${stage}..${stop_stage}"

@@ -16,6 +16,10 @@ test_sets="test_fr test_es test_pt"
 format_conf=conf/format.yaml  # stage 2
 local_data_opts=""            # passed to local/data.sh
 nj=2                          # jobs per set: the embedded setting has 2 CPU cores
+pretrain_conf=conf/pretrain_text.yaml   # stage 7: this recipe pretrains its own small text LLM
+vocab_text=data/lm_text/train           # stage 6: the tokenizer also learns the text-only corpus
+extra_align_confs="uniform:conf/align_uniform.yaml"   # stage 5: uniform spans for the ablation
+train_conf=conf/train_scheduled.yaml    # stage 8: the paper's method (see run_compare.sh for the others)
 
 ./s2st.sh \
     --nj "${nj}" \
@@ -26,4 +30,8 @@ nj=2                          # jobs per set: the embedded setting has 2 CPU cor
     --test_sets "${test_sets}" \
     --format_conf "${format_conf}" \
     --local_data_opts "${local_data_opts}" \
+    --pretrain_conf "${pretrain_conf}" \
+    --vocab_text "${vocab_text}" \
+    --extra_align_confs "${extra_align_confs}" \
+    --train_conf "${train_conf}" \
     "$@"

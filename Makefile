@@ -17,13 +17,14 @@ $(STAMP): tools/install.sh tools/requirements.txt tools/constraints.txt setup.py
 	touch $(STAMP)
 
 demo: install
-	source $(VENV)/bin/activate && bash egs/mini_s2st/s2st1/demo.sh
+	source $(VENV)/bin/activate && cd egs/mini_s2st/s2st1 && ./run.sh
+	@echo "results: egs/mini_s2st/s2st1/exp/s2st_scheduled/RESULTS.md, listening page: egs/mini_s2st/s2st1/exp/s2st_scheduled/listen/index.html"
 
 test: install
 	source $(VENV)/bin/activate && python -m pytest test $(PYTEST_ARGS)
 
 lint: install
-	shellcheck -x utils/*.sh egs/TEMPLATE/s2st1/*.sh egs/*/s2st1/*.sh egs/*/s2st1/local/*.sh
+	source $(VENV)/bin/activate && python -m pytest test/utils/test_shellcheck.py -q
 
 bench: install
 	source $(VENV)/bin/activate && for b in bench/*.py; do echo "== $$b"; python "$$b" || exit 1; done

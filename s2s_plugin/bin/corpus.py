@@ -22,23 +22,8 @@ COMMAND = "corpus"
 HELP = "make the embedded synthetic S2ST corpus (grammar + espeak-ng) into data/ (stage 1)"
 
 
-class _IntermixedParser(argparse.ArgumentParser):
-    """Accepts ``KEY=VALUE`` overrides after options (plain argparse rejects positionals after options)."""
-
-    _intermixed = False
-
-    def parse_known_args(self, args=None, namespace=None):
-        if self._intermixed:  # parse_known_intermixed_args calls back into parse_known_args
-            return super().parse_known_args(args, namespace)
-        self._intermixed = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._intermixed = False
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True, parser_class=_IntermixedParser)
+    sub = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
     m = sub.add_parser("mini", help="the embedded synthetic corpus: fr/es/pt -> en, espeak-ng speech",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     m.add_argument("overrides", nargs="*", metavar="KEY=VALUE",

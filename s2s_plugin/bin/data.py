@@ -35,28 +35,8 @@ silence_threshold_db -60.0 (peak dBFS), audio_format flac|wav, subtype PCM_16.
 """
 
 
-class _IntermixedParser(argparse.ArgumentParser):
-    """Accepts ``KEY=VALUE`` overrides after options (``--config c.yaml max_duration=30``).
-
-    Plain argparse takes every positional in the first run of them, so an
-    override after an option is "unrecognized"; intermixed parsing fixes that.
-    """
-
-    _intermixed = False
-
-    def parse_known_args(self, args=None, namespace=None):
-        if self._intermixed:  # parse_known_intermixed_args calls back into parse_known_args
-            return super().parse_known_args(args, namespace)
-        self._intermixed = True
-        try:
-            return self.parse_known_intermixed_args(args, namespace)
-        finally:
-            self._intermixed = False
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True,
-                                parser_class=_IntermixedParser)
+    sub = parser.add_subparsers(dest="data_command", metavar="SUBCOMMAND", required=True)
 
     v = sub.add_parser("validate", help="check a data or dump directory, reporting every problem",
                        description="Check ids (sorted, unique, in every file), text, utt2spk, "

@@ -17,6 +17,7 @@ import pkgutil
 import sys
 
 import s2s_plugin.bin as bin_pkg
+from s2s_plugin.bin._args import IntermixedParser
 from s2s_plugin import __version__
 from s2s_plugin.errors import S2SError
 
@@ -37,7 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"s2s_plugin {__version__}")
     parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
     parser.add_argument("--debug", action="store_true", help="show tracebacks of input errors")
-    sub = parser.add_subparsers(dest="command", metavar="VERB", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="VERB", required=True, parser_class=IntermixedParser)
     for module in _verb_modules():
         p = sub.add_parser(module.COMMAND, help=module.HELP, description=module.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)

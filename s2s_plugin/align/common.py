@@ -22,8 +22,9 @@ class AlignmentWarning(UserWarning):
 
 def speech_bounds(wav: np.ndarray, sr: int, threshold_db: float = 35.0, win: float = 0.025,
                   hop: float = 0.010) -> tuple[float, float]:
-    """Start and end (seconds) of the speech in ``wav``: the first and last frame whose energy is
-    within ``threshold_db`` of the loudest frame. The whole signal when it is silent or shorter than a frame.
+    """Start and end (seconds) of the speech in ``wav``: the centres of the first and last frames whose
+    energy is within ``threshold_db`` of the loudest frame. The whole signal when it is silent or
+    shorter than a frame.
     """
     wav = np.asarray(wav, dtype=np.float64)
     duration = len(wav) / sr
@@ -35,6 +36,6 @@ def speech_bounds(wav: np.ndarray, sr: int, threshold_db: float = 35.0, win: flo
     if energy.max() <= -110:  # digital silence
         return 0.0, duration
     loud = np.flatnonzero(energy >= energy.max() - threshold_db)
-    start = loud[0] * n_hop / sr
-    end = min(duration, (loud[-1] * n_hop + n_win) / sr)
+    start = (loud[0] * n_hop + n_win / 2) / sr
+    end = min(duration, (loud[-1] * n_hop + n_win / 2) / sr)
     return float(start), float(end)

@@ -18,8 +18,12 @@ boundaries then come from those timings:
   first token of the next word.
 
 The first word starts at its first token, the last word ends after its last
-token frame; ``time_offset`` (seconds) shifts every time, to remove a
-model's constant latency. Spans are contiguous, clipped to the audio.
+token frame. CTC spikes come late in a word's first sound and early in its
+last, so (with ``vad_db`` set) these two outer edges move to where an energy
+detector finds the speech starts and ends, by at most ``vad_max_shift``
+seconds outwards (and never past the neighbouring word edge inwards).
+``time_offset`` (seconds) shifts every time, to remove a model's constant
+latency. Spans are contiguous, clipped to the audio.
 
 An utterance fails (reported by the stage, left out of the CTM) when a word has
 characters the vocabulary lacks (``unknown_chars: fail``; ``skip`` aligns on
@@ -34,7 +38,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from s2s_plugin.align.common import AlignmentError, AlignmentWarning
+from s2s_plugin.align.common import AlignmentError, AlignmentWarning, speech_bounds
 from s2s_plugin.data.io import WordSpan
 from s2s_plugin.errors import ConfigError
 
@@ -106,6 +110,24 @@ def ctc_word_spans(logp: np.ndarray, word_ids: Sequence[Sequence[int]], frame_ra
     return [(float(a), float(b)) for a, b in zip(edges[:-1], edges[1:])]
 
 
+def refine_edges(spans: list[tuple[float, float]], speech: tuple[float, float], max_shift: float,
+                 min_dur: float = 0.0) -> list[tuple[float, float]]:
+    """Move the first start and the last end to the detected ``speech`` bounds.
+
+    The first start may move up to ``max_shift`` earlier, or later up to ``min_dur`` before the
+    first word's end; the last end likewise, mirrored.
+    """
+    spans = list(spans)
+    (s0, e0), (s1, e1) = spans[0], spans[-1]
+    new_start = min(max(speech[0], s0 - max_shift), max(s0, e0 - min_dur))
+    spans[0] = (new_start, e0)
+    if len(spans) == 1:
+        s1 = new_start
+    new_end = max(min(speech[1], e1 + max_shift), min(e1, s1 + min_dur))
+    spans[-1] = (spans[-1][0], new_end)
+    return spans
+
+
 class CTCSegmentationAligner:
     """Align words with the ``ctc_segmentation`` package on a CTC model's posteriors.
 
@@ -122,13 +144,17 @@ class CTCSegmentationAligner:
         time_offset: seconds added to every time (a model's constant latency, negative to move earlier).
         unknown_chars: ``fail`` (the utterance is reported and left out) or ``skip`` (align the
             word on its known characters, with a warning in the report).
+        vad_db: move the outer edges to the speech found by an energy detector (frames within
+            this many dB of the loudest); None: keep the CTC edges.
+        vad_max_shift: at most this many seconds outwards from the CTC edges.
         device: where the model runs (``cpu``, ``cuda``, ``auto``).
     """
 
     name: ClassVar[str] = "ctc_segmentation"
 
     def __init__(self, model: Any = "exp/ctc", boundary: str = "separator", time_offset: float = 0.0,
-                 unknown_chars: str = "fail", device: str = "cpu") -> None:
+                 unknown_chars: str = "fail", vad_db: float | None = 35.0, vad_max_shift: float = 0.3,
+                 device: str = "cpu") -> None:
         if boundary not in BOUNDARIES:
             raise ConfigError(f"aligner 'ctc_segmentation': boundary must be one of {', '.join(BOUNDARIES)}, "
                               f"got {boundary!r}")
@@ -141,6 +167,8 @@ class CTCSegmentationAligner:
         self.model_spec = model
         self.boundary, self.time_offset = boundary, float(time_offset)
         self.unknown_chars, self.device = unknown_chars, device
+        self.vad_db = None if vad_db is None else float(vad_db)
+        self.vad_max_shift = float(vad_max_shift)
         self._cache: dict[str, Any] = {}
         self.model = None
 
@@ -183,11 +211,21 @@ class CTCSegmentationAligner:
             raise ConfigError("aligner 'ctc_segmentation': setup() was not called")
         if not words:
             raise AlignmentError("no words")
-        ids = [self._word_ids(w) for w in words]
+        ids, problems = [], []
+        for w in words:  # every word that cannot be aligned is named, not only the first
+            try:
+                ids.append(self._word_ids(w))
+            except AlignmentError as e:
+                problems.append(str(e))
+        if problems:
+            raise AlignmentError("; ".join(problems))
         try:
             logp = self.model.log_posteriors(wav, sr)
         except ValueError as e:  # e.g. audio shorter than the model's receptive field
             raise AlignmentError(str(e)) from None
         spans = ctc_word_spans(logp, ids, self.model.frame_rate, self.model.space_id, self.boundary,
                                self.time_offset, len(wav) / sr, self.model.tokens)
+        if self.vad_db is not None:
+            spans = refine_edges(spans, speech_bounds(wav, sr, self.vad_db), self.vad_max_shift,
+                                 1.0 / self.model.frame_rate)
         return [WordSpan(w, a, b - a) for w, (a, b) in zip(words, spans)]

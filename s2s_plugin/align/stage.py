@@ -91,7 +91,7 @@ def _fingerprint(ids: list[str]) -> str:
     return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:16]
 
 
-def _check_spans(spans: Any, words: list[str], utt: str, name: str, duration: float) -> list[WordSpan]:
+def _check_spans(spans: Any, words: list[str], utt: str, name: str) -> list[WordSpan]:
     """An aligner's output must be one WordSpan per word, in order, within the audio."""
     if not isinstance(spans, list) or len(spans) != len(words) or \
             not all(isinstance(s, WordSpan) for s in spans):
@@ -150,7 +150,7 @@ def align_job(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, job:
             if issubclass(w.category, AlignmentWarning):
                 res.problems.append(Problem(utt_id, "warning", str(w.message)))
                 logger.warning("%s %s: utterance '%s': %s", dump_dir, lang, utt_id, w.message)
-        res.spans[utt_id] = _check_spans(spans, words, utt_id, name, len(wav) / sr)
+        res.spans[utt_id] = _check_spans(spans, words, utt_id, name)
         res.words += len(words)
     jdir = split_dir(dump_dir, lang, nj, out) / str(job)
     write_ctm(jdir / "align.ctm", res.spans)
@@ -212,7 +212,7 @@ def merge_jobs(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, tgt
         if done.get("ids") != _fingerprint(split_ids(dd.utt_ids, nj, j)) or done.get("lang") != lang:
             raise DataError(f"{jdir / 'done.json'}: job {j} ran on other utterances than {dump_dir} has now; "
                             "rerun the jobs")
-        spans.update(read_ctm(jdir / "align.ctm") if (jdir / "align.ctm").stat().st_size else {})
+        spans.update(read_ctm(jdir / "align.ctm"))
         problems += _read_report(jdir / "report.tsv")
         words += int(done["words"])
     failed = [p for p in problems if p.status == "failed"]

@@ -71,10 +71,70 @@ def _only_upper(tokens: Sequence[str]) -> bool:
     return any(t.isupper() for t in letters) and not any(t.islower() for t in letters)
 
 
-class EspnetCTCModel:
-    """The CTC branch of an ESPnet ASR model (``espnet2.tasks.asr.ASRTask``).
+#: ESPnet component names the light builder knows: config value -> (module, class).
+_ESPNET_FRONTENDS = {"default": ("espnet2.asr.frontend.default", "DefaultFrontend")}
+_ESPNET_NORMALIZE = {"global_mvn": ("espnet2.layers.global_mvn", "GlobalMVN"),
+                     "utterance_mvn": ("espnet2.layers.utterance_mvn", "UtteranceMVN")}
+_ESPNET_ENCODERS = {
+    "conformer": ("espnet2.asr.encoder.conformer_encoder", "ConformerEncoder"),
+    "transformer": ("espnet2.asr.encoder.transformer_encoder", "TransformerEncoder"),
+    "e_branchformer": ("espnet2.asr.encoder.e_branchformer_encoder", "EBranchformerEncoder"),
+    "branchformer": ("espnet2.asr.encoder.branchformer_encoder", "BranchformerEncoder"),
+}
+_CTC_PARTS = ("frontend", "normalize", "encoder", "ctc")
 
-    Example::
+
+def _espnet_class(table: dict, name: str):
+    import importlib
+
+    module, cls = table[name]
+    return getattr(importlib.import_module(module), cls)
+
+
+def _light_espnet_parts(args: dict, n_tokens: int):
+    """The frontend, normalisation, encoder and CTC of an ESPnet ASR config, built from espnet2's
+    component classes without importing ``espnet2.tasks`` (slow, pulls in every model family).
+    None when the config uses a component this does not know (then ASRTask builds it)."""
+    import torch
+
+    from espnet2.asr.ctc import CTC
+
+    if args.get("preencoder") or args.get("postencoder") or args.get("encoder") not in _ESPNET_ENCODERS:
+        return None
+    if args.get("frontend") not in _ESPNET_FRONTENDS or args.get("normalize") not in (None, *_ESPNET_NORMALIZE):
+        return None
+    parts = torch.nn.Module()
+    parts.frontend = _espnet_class(_ESPNET_FRONTENDS, args["frontend"])(**(args.get("frontend_conf") or {}))
+    parts.normalize = None
+    if args.get("normalize"):
+        parts.normalize = _espnet_class(_ESPNET_NORMALIZE, args["normalize"])(**(args.get("normalize_conf") or {}))
+    parts.preencoder = parts.postencoder = None
+    parts.encoder = _espnet_class(_ESPNET_ENCODERS, args["encoder"])(
+        input_size=parts.frontend.output_size(), **(args.get("encoder_conf") or {}))
+    parts.ctc = CTC(odim=n_tokens, encoder_output_size=parts.encoder.output_size(), **(args.get("ctc_conf") or {}))
+    return parts
+
+
+def _espnet_token_list(args: dict, config: PathLike) -> list[str]:
+    tokens = args.get("token_list")
+    if isinstance(tokens, str):
+        path = Path(tokens) if Path(tokens).is_file() else Path(config).parent / Path(tokens).name
+        if not path.is_file():
+            raise DataError(f"{config}: token_list file '{tokens}' not found")
+        tokens = path.read_text(encoding="utf-8").split()
+    if not tokens:
+        raise DataError(f"{config}: no token_list")
+    return list(tokens)
+
+
+class EspnetCTCModel:
+    """The CTC branch of an ESPnet ASR model (an ``espnet2`` ``ESPnetASRModel`` checkpoint).
+
+    Configs with the usual components (default frontend; global or utterance MVN;
+    Conformer, Transformer, (E-)Branchformer encoder) are rebuilt from espnet2's
+    classes directly, loading only the frontend, normalisation, encoder and CTC
+    weights (an attention decoder is ignored); any other config is built by
+    ``espnet2.tasks.asr.ASRTask.build_model_from_file``. Example::
 
         model = EspnetCTCModel("asr/config.yaml", "asr/valid.acc.ave.pth")
         model.log_posteriors(wave, 16000).shape     # (T, len(model.tokens))
@@ -84,23 +144,37 @@ class EspnetCTCModel:
         model_file: the weights (.pth).
         bpemodel: the SentencePiece model of a ``bpe`` token type.
         frame_rate: output frames per second; measured when None.
+        stats_file: the global MVN statistics, when the config's path does not hold them.
         device: where to run it.
     """
 
     def __init__(self, asr_config: PathLike, model_file: PathLike, bpemodel: PathLike | None = None,
-                 frame_rate: float | None = None, device: str = "cpu") -> None:
-        with _no_nltk_download():
-            from espnet2.tasks.asr import ASRTask
+                 frame_rate: float | None = None, stats_file: PathLike | None = None,
+                 device: str = "cpu") -> None:
+        import torch
+
+        from s2s_plugin.config import load_yaml
+
         self.device = pick_device(device)
-        self.model, args = ASRTask.build_model_from_file(str(asr_config), str(model_file), self.device)
-        self.model.eval()
+        args = load_yaml(asr_config)
+        if stats_file is not None:
+            args["normalize_conf"] = {**(args.get("normalize_conf") or {}), "stats_file": str(stats_file)}
+        self.tokens: list[str] = _espnet_token_list(args, asr_config)
+        parts = _light_espnet_parts(args, len(self.tokens))
+        if parts is not None:
+            state = torch.load(model_file, map_location="cpu", weights_only=True)
+            parts.load_state_dict({k: v for k, v in state.items() if k.split(".")[0] in _CTC_PARTS})
+            self.model = parts.to(self.device).eval()
+        else:
+            with _no_nltk_download():
+                from espnet2.tasks.asr import ASRTask
+            self.model, _ = ASRTask.build_model_from_file(str(asr_config), str(model_file), self.device)
+            self.model.eval()
         if self.model.ctc is None:
             raise DataError(f"{asr_config}: this ESPnet model has no CTC branch (ctc_weight 0)")
-        self.tokens: list[str] = list(args.token_list)
-        self.token_type = getattr(args, "token_type", "char")
+        self.token_type = args.get("token_type", "char")
         if self.token_type not in ("char", "bpe"):
-            raise DataError(f"{asr_config}: token_type '{self.token_type}' is not supported "
-                            "(char and bpe are)")
+            raise DataError(f"{asr_config}: token_type '{self.token_type}' is not supported (char and bpe are)")
         self.index = {t: i for i, t in enumerate(self.tokens)}
         self.space_id: int | None = self.index.get("<space>")
         self.sp = None
@@ -111,8 +185,7 @@ class EspnetCTCModel:
                 raise DataError(f"{asr_config}: a bpe model needs its SentencePiece model "
                                 f"(bpemodel: {bpemodel}); put it next to the config")
             self.sp = spm.SentencePieceProcessor(model_file=str(bpemodel))
-        frontend_conf = getattr(args, "frontend_conf", None) or {}
-        self.sample_rate: int = _parse_rate(frontend_conf.get("fs", 16000))
+        self.sample_rate: int = _parse_rate((args.get("frontend_conf") or {}).get("fs", 16000))
         self.num_layers: int = len(getattr(self.model.encoder, "encoders", []))
         self.frame_rate: float = frame_rate or estimate_frame_rate(self.log_posteriors, self.sample_rate)
 
@@ -122,7 +195,8 @@ class EspnetCTCModel:
             if not Path(cfg.get(key) or "").is_file():
                 raise DataError(f"{exp_dir}/config.yaml: {key} '{cfg.get(key)}' not found; the imported "
                                 f"ESPnet model was moved? Import it again with `s2s ctc import`")
-        return cls(cfg["asr_config"], cfg["model_file"], cfg.get("bpemodel"), cfg.get("frame_rate"), device)
+        return cls(cfg["asr_config"], cfg["model_file"], cfg.get("bpemodel"), cfg.get("frame_rate"),
+                   cfg.get("stats_file"), device)
 
     def word_ids(self, word: str) -> list[int]:
         if self.sp is None:
@@ -133,21 +207,33 @@ class EspnetCTCModel:
             raise UnknownTokenError(word, missing)
         return [self.index[p] for p in pieces]
 
-    def _speech(self, wav: np.ndarray, sr: int):
+    def _features(self, wav: np.ndarray, sr: int):
+        """Frontend, normalisation and pre-encoder of one waveform: ``(feats, lengths)``."""
         import torch
 
         x = prepare_wave(wav, sr, self.sample_rate)
-        return torch.from_numpy(x)[None].to(self.device), torch.tensor([len(x)], device=self.device)
+        speech = torch.from_numpy(x)[None].to(self.device)
+        lens = torch.tensor([len(x)], device=self.device)
+        m = self.model
+        feats, flens = m.frontend(speech, lens) if m.frontend is not None else (speech, lens)
+        if m.normalize is not None:
+            feats, flens = m.normalize(feats, flens)
+        if m.preencoder is not None:
+            feats, flens = m.preencoder(feats, flens)
+        return feats, flens
 
     def log_posteriors(self, wav: np.ndarray, sr: int) -> np.ndarray:
         import torch
 
-        speech, lens = self._speech(wav, sr)
+        m = self.model
         with torch.inference_mode():
-            enc, elens = self.model.encode(speech, lens)
-            if isinstance(enc, tuple):
+            feats, flens = self._features(wav, sr)
+            enc, elens, _ = m.encoder(feats, flens)
+            if isinstance(enc, tuple):  # intermediate CTC outputs
                 enc = enc[0]
-            logp = self.model.ctc.log_softmax(enc)
+            if m.postencoder is not None:
+                enc, elens = m.postencoder(enc, elens)
+            logp = m.ctc.log_softmax(enc)
         return logp[0, : int(elens[0])].float().cpu().numpy()
 
     def layer_features(self, wav: np.ndarray, sr: int, layer: int) -> np.ndarray:
@@ -159,15 +245,9 @@ class EspnetCTCModel:
         if "return_all_hs" not in inspect.signature(self.model.encoder.forward).parameters:
             raise DataError(f"the ESPnet encoder {type(self.model.encoder).__name__} cannot return its "
                             "hidden layers (no return_all_hs)")
-        speech, lens = self._speech(wav, sr)
-        m = self.model
         with torch.inference_mode():
-            feats, flens = m._extract_feats(speech, lens)
-            if m.normalize is not None:
-                feats, flens = m.normalize(feats, flens)
-            if m.preencoder is not None:
-                feats, flens = m.preencoder(feats, flens)
-            (_, hiddens), hlens, _ = m.encoder(feats, flens, return_all_hs=True)
+            feats, flens = self._features(wav, sr)
+            (_, hiddens), hlens, _ = self.model.encoder(feats, flens, return_all_hs=True)
         return hiddens[layer - 1][0, : int(hlens[0])].float().cpu().numpy()
 
     def transcribe(self, wavs: Sequence[np.ndarray], sr: int | None = None) -> list[str]:
@@ -311,6 +391,21 @@ def _find_bpemodel(src: Path, config: Path, args: dict) -> Path | None:
                     f"copy it into {src}")
 
 
+def _find_stats_file(src: Path, config: Path, args: dict) -> Path | None:
+    """The global MVN statistics of an ESPnet config: its path, or the same name in the model dir."""
+    if args.get("normalize") != "global_mvn":
+        return None
+    given = (args.get("normalize_conf") or {}).get("stats_file")
+    cands = [Path(given), config.parent / given, src / given, *sorted(src.glob(f"**/{Path(given).name}"))] \
+        if given else []
+    cands += sorted(src.glob("**/feats_stats.npz"))
+    for c in cands:
+        if c.is_file():
+            return c.resolve()
+    raise DataError(f"{config}: normalize is global_mvn but its stats_file ({given}) was not found; "
+                    f"copy it into {src}")
+
+
 def import_ctc_model(src: PathLike, kind: str, exp_dir: PathLike, model_file: str | None = None,
                      device: str = "cpu") -> dict:
     """Check an external CTC model and describe it in ``exp_dir`` (config.yaml, tokens.txt).
@@ -337,9 +432,10 @@ def import_ctc_model(src: PathLike, kind: str, exp_dir: PathLike, model_file: st
     if kind == "espnet":
         config, weights, args = _find_espnet_files(src, model_file)
         bpemodel = _find_bpemodel(src, config, args)
-        model = EspnetCTCModel(config, weights, bpemodel, device=device)
+        stats = _find_stats_file(src, config, args)
+        model = EspnetCTCModel(config, weights, bpemodel, stats_file=stats, device=device)
         cfg = {"type": "espnet", "source": str(src), "asr_config": str(config), "model_file": str(weights),
-               "bpemodel": str(bpemodel) if bpemodel else None}
+               "bpemodel": str(bpemodel) if bpemodel else None, "stats_file": str(stats) if stats else None}
     elif kind == "hf":
         model = HFCTCModel(src, device=device)
         cfg = {"type": "hf", "source": str(src), "model_dir": str(src)}

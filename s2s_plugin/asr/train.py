@@ -60,6 +60,8 @@ class CTCTrainConfig:
         langs: learn only these languages (None: every language of the chosen sides).
         tgt_lang: the target language of the sets (the other language is the source).
         max_duration: leave out training utterances longer than this (seconds).
+        max_utts: train on at most this many utterances per training set and language, chosen
+            at random with ``seed`` (None: all).
         sample_rate: the model's audio rate; other rates are resampled.
         frontend_conf: ``DefaultFrontend`` arguments (n_fft, win_length, hop_length, n_mels, ...).
         normalize: ``utterance_mvn`` or ``none``.
@@ -85,14 +87,15 @@ class CTCTrainConfig:
     langs: list[str] | None = None
     tgt_lang: str = "en"
     max_duration: float = 30.0
+    max_utts: int | None = None
     sample_rate: int = 16000
     frontend_conf: dict = field(default_factory=dict)
     normalize: str = "utterance_mvn"
-    stack_frames: int = 2
+    stack_frames: int = 1
     specaug_conf: dict | None = None
     encoder: str = "conformer"
     encoder_conf: dict = field(default_factory=lambda: {
-        "output_size": 144, "attention_heads": 4, "linear_units": 576, "num_blocks": 4, "input_layer": "linear",
+        "output_size": 144, "attention_heads": 4, "linear_units": 576, "num_blocks": 4, "input_layer": "conv2d2",
         "cnn_module_kernel": 15, "rel_pos_type": "latest", "pos_enc_layer_type": "rel_pos",
         "selfattention_layer_type": "rel_selfattn"})
     ctc_conf: dict = field(default_factory=dict)
@@ -180,6 +183,18 @@ def load_wave(item: Item, sample_rate: int) -> np.ndarray:
     return prepare_wave(wav, fs, sample_rate)
 
 
+def _subsample(items: list[Item], per_group: int, seed: int) -> list[Item]:
+    """At most ``per_group`` items of each (set, language), a seeded random choice, in the original order."""
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, it in enumerate(items):
+        groups.setdefault((it.set, it.lang), []).append(i)
+    keep: set[int] = set()
+    for key in sorted(groups):
+        idx = groups[key]
+        keep.update(idx if len(idx) <= per_group else random.Random(f"{seed}:{key}").sample(idx, per_group))
+    return [it for i, it in enumerate(items) if i in keep]
+
+
 def make_batches(lengths: list[int], budget: int, max_size: int) -> list[list[int]]:
     """Indices sorted by length, cut into batches whose padded size (count x longest) fits ``budget``."""
     order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
@@ -264,6 +279,7 @@ class CTCTrainer:
         self.epoch = 0
         self.step = 0
         self._handler: logging.Handler | None = None
+        self._saved_level = logging.NOTSET
 
     # -- setup ----------------------------------------------------------------
     def setup(self) -> None:
@@ -277,9 +293,11 @@ class CTCTrainer:
         self._handler = logging.FileHandler(self.exp_dir / "train.log", encoding="utf-8")
         self._handler.setFormatter(logging.Formatter("%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: "
                                                      "%(message)s"))
-        logging.getLogger().addHandler(self._handler)
-        if logging.getLogger().level > logging.INFO:
-            logging.getLogger().setLevel(logging.INFO)
+        root = logging.getLogger()
+        root.addHandler(self._handler)
+        self._saved_level = root.level
+        if root.level > logging.INFO or root.level == logging.NOTSET:
+            root.setLevel(logging.INFO)
         if self.command:
             with atomic_write(self.exp_dir / "run.sh") as f:
                 f.write(f"#!/usr/bin/env bash\n# Resumes (or reruns) this training.\ncd {Path.cwd()} && "
@@ -298,6 +316,8 @@ class CTCTrainer:
         if not items:
             raise DataError(f"no training utterances in {', '.join(self.train_dirs)} for sides {cfg.sides}"
                             + (f" and languages {cfg.langs}" if cfg.langs else ""))
+        if cfg.max_utts is not None:
+            items = _subsample(items, cfg.max_utts, cfg.seed)
         tok_path = self.exp_dir / "tokens.txt"
         self.tokens = CharTokenList.load(tok_path) if tok_path.is_file() and self._checkpoints() else \
             CharTokenList.build(it.text for it in items)
@@ -420,9 +440,10 @@ class CTCTrainer:
             self.epoch += 1
             train_loss = self._train_epoch()
             record = {"epoch": self.epoch, "step": self.step, "train_loss": train_loss,
-                      "lr": self.optim.param_groups[0]["lr"], "seconds": round(time.time() - t0, 1)}
+                      "lr": self.optim.param_groups[0]["lr"], "train_seconds": round(time.time() - t0, 1)}
             if self.valid_items:
                 record.update(self._validate())
+            record["seconds"] = round(time.time() - t0, 1)
             self.history.append(record)
             self._save_checkpoint()
             logger.info("epoch %d/%d: train loss %.3f%s (%s)", self.epoch, self.cfg.max_epoch, train_loss,
@@ -525,6 +546,7 @@ class CTCTrainer:
     def cleanup(self) -> None:
         if self._handler is not None:
             logging.getLogger().removeHandler(self._handler)
+            logging.getLogger().setLevel(self._saved_level)
             self._handler.close()
             self._handler = None
 

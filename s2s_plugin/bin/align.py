@@ -39,6 +39,9 @@ def main(args: argparse.Namespace) -> int:
     from s2s_plugin.data.datadir import DataDir
     from s2s_plugin.errors import ConfigError
 
+    for lang in args.lang or []:
+        if "=" in lang:
+            raise ConfigError(f"--lang got '{lang}', an override: give overrides before --lang")
     cfg = load_config(AlignConfig, args.config, args.overrides)
     if args.nj < 1:
         raise ConfigError(f"--nj must be >= 1, got {args.nj}")

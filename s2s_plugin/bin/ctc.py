@@ -58,10 +58,24 @@ def main(args: argparse.Namespace) -> int:
     return args._ctc_main(args)
 
 
+def _check_dirs(**lists: list[str]) -> None:
+    """A ``key=value`` among the dirs is an override that a list option swallowed."""
+    from pathlib import Path
+
+    from s2s_plugin.errors import ConfigError
+
+    for opt, values in lists.items():
+        for v in values or []:
+            if "=" in v and not Path(v).exists():
+                raise ConfigError(f"--{opt} got '{v}', an override: give overrides before --{opt} "
+                                  f"or after --exp (e.g. s2s ctc train {v} --config ...)")
+
+
 def _train(args: argparse.Namespace) -> int:
     from s2s_plugin.asr.train import CTCTrainConfig, CTCTrainer, format_cer_table
     from s2s_plugin.config import apply_overrides, from_dict, load_yaml
 
+    _check_dirs(train_dirs=args.train_dirs, valid_dirs=args.valid_dirs)
     data = apply_overrides(load_yaml(args.config) if args.config else {}, args.overrides)
     cfg = from_dict(CTCTrainConfig, data, where=args.config or "ctc config")
     command = shlex.join(["s2s", "ctc", "train"] + (["--config", args.config] if args.config else [])
@@ -88,6 +102,7 @@ def _eval(args: argparse.Namespace) -> int:
     from s2s_plugin.asr.ctc import load_ctc_model, read_model_type
     from s2s_plugin.asr.train import evaluate, format_cer_table
 
+    _check_dirs(dirs=args.dirs)
     kind, cfg = read_model_type(args.exp)
     sides = args.sides or (cfg.get("sides") if kind == "s2s" else None) or ["src", "tgt"]
     langs = args.langs or (cfg.get("langs") if kind == "s2s" else None)

@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from conftest import FS, StandInCtcModel, babble
+from units_testutils import FS, StandInCtcModel, babble
 
 from s2s_plugin.bin.main import main
 from s2s_plugin.errors import ConfigError, DataError

@@ -248,9 +248,13 @@ def _rss_bytes() -> int:
 
 
 def peak_rss_bytes() -> int:
-    """The peak resident set size of this process so far (``getrusage``)."""
+    """The peak resident set size of this process so far (``getrusage``).
+
+    Linux updates the high-water mark lazily (per-thread RSS counters are
+    batched), so it can trail the current RSS read from /proc: take the larger.
+    """
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak if sys.platform == "darwin" else peak * 1024
+    return max(peak if sys.platform == "darwin" else peak * 1024, _rss_bytes())
 
 
 def _warm_up(tok: Any) -> None:

@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck source-path=SCRIPTDIR
 # run_compare.sh: the paper's comparison in miniature. Trains, decodes and scores
 # the baseline (no interleaving), scheduled interleaving and constant p = 0.3,
 # each with several seeds, on top of the shared stages 1-7 of ./run.sh, then

@@ -41,8 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _source_lang(d: Path, tgt: str) -> str:
     from s2s_plugin.errors import DataError
 
-    langs = sorted(p.name.split(".", 1)[1] for p in d.glob("units.*") if p.suffix not in (".yaml", ".info"))
-    src = [lang for lang in langs if lang != tgt and "." not in lang]
+    # units.<lang> files only: not units.<lang>.info, nor the units.split<N>/ job dirs of stage 4
+    langs = sorted(p.name[len("units."):] for p in d.glob("units.*")
+                   if p.is_file() and "." not in p.name[len("units."):])
+    src = [lang for lang in langs if lang != tgt]
     if len(src) != 1:
         raise DataError(f"{d}: expected units.<src> for exactly one source language (besides {tgt}), "
                         f"found units for {langs or 'none'}; run stage 4 first")

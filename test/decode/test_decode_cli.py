@@ -29,6 +29,8 @@ def setup(spm_model, tmp_path_factory):
     (root / "dump").mkdir()
     write_kaldi_text(root / "dump" / "units.fr", units)
     write_kaldi_text(root / "dump" / "units.en", units)
+    (root / "dump" / "units.fr.info").write_text("frame_rate: 50\n")  # stage 4 writes these next to the units
+    (root / "dump" / "units.split2").mkdir()
     (root / "decode.yaml").write_text("max_text_tokens: 5\nbatch_size: 2\n")
     return root, vocab
 

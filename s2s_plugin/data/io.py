@@ -112,6 +112,42 @@ def write_kaldi_text(path: PathLike, entries: Mapping[str, str] | Iterable[tuple
             f.write(f"{key} {value}\n")
 
 
+def read_units(path: PathLike) -> dict[str, list[int]]:
+    """Read a units file (``units.<lang>``: ``utt u1 u2 ...``, non-negative integers).
+
+    Raises:
+        DataError: a malformed line, a non-integer or negative unit, or a repeated
+            utterance, naming the file, line and utterance.
+    """
+    out: dict[str, list[int]] = {}
+    for lineno, utt, value in iter_kaldi_lines(path):
+        try:
+            units = [int(u) for u in value.split()]
+        except ValueError:
+            raise DataError(f"{path}:{lineno}: utterance '{utt}' has a unit that is not an integer; "
+                            "expected 'utt u1 u2 ...' (stage 4's output)") from None
+        if min(units) < 0:
+            raise DataError(f"{path}:{lineno}: utterance '{utt}' has a negative unit")
+        if utt in out:
+            raise DataError(f"{path}:{lineno}: utterance '{utt}' appears twice")
+        out[utt] = units
+    return out
+
+
+def read_units_info(dump_dir: PathLike, lang: str) -> dict | None:
+    """Stage 4's ``units.<lang>.info`` next to the units (frame rate, clusters, dedup), or ``None``."""
+    import yaml
+
+    path = Path(dump_dir) / f"units.{lang}.info"
+    if not path.is_file():
+        return None
+    with open(path, encoding="utf-8") as f:
+        info = yaml.safe_load(f)
+    if not isinstance(info, dict):
+        raise DataError(f"{path}: expected a YAML mapping (frame_rate, n_clusters, ...)")
+    return info
+
+
 @dataclass(frozen=True)
 class WordSpan:
     """One word with its time span in seconds (a CTM line)."""

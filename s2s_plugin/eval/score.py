@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from s2s_plugin.config import component, load_yaml
-from s2s_plugin.data.io import PathLike, atomic_write, read_kaldi_text, write_kaldi_text
+from s2s_plugin.data.io import PathLike, atomic_write, read_kaldi_text, read_units, write_kaldi_text
 from s2s_plugin.errors import ConfigError, DataError
 from s2s_plugin.eval.metrics import BleuScore, WerScore, bleu_signature, corpus_bleu, pooled_wer, word_error_rate
 from s2s_plugin.eval.normalize import TextNormalizer
@@ -193,17 +193,6 @@ def transcribe_waves(asr: Any, waves: list[tuple[np.ndarray, int]]) -> list[str]
 
 
 # -- vocoder topline ------------------------------------------------------------
-def read_units(path: Path) -> dict[str, list[int]]:
-    """``units.<lang>``: ``utt u1 u2 ...`` -> integer lists."""
-    out = {}
-    for utt, value in read_kaldi_text(path).items():
-        try:
-            out[utt] = [int(u) for u in value.split()]
-        except ValueError:
-            raise DataError(f"{path}: utterance '{utt}': units must be integers") from None
-    return out
-
-
 def load_vocoder(exp_dir: PathLike) -> Callable[[list[int]], tuple[np.ndarray, int]]:
     """A function ``units -> (waveform, rate)`` from a stage-10 vocoder exp dir.
 

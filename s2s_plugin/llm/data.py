@@ -34,7 +34,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s2s_plugin.data.io import PathLike, WordSpan, iter_kaldi_lines, read_ctm, read_kaldi_text
+from s2s_plugin.data.io import PathLike, WordSpan, read_ctm, read_kaldi_text, read_units, read_units_info
 from s2s_plugin.errors import ConfigError, DataError
 from s2s_plugin.interleave.interleaver import check_spans, spans_from_times
 from s2s_plugin.llm.sequence import Example, Side
@@ -93,41 +93,6 @@ def detect_source_lang(dump_dir: PathLike, tgt_lang: str) -> str:
                         f"{langs or 'no language'}, target '{tgt_lang}'); run stage 4 for this set, or "
                         "name the source language in the data config")
     return cands[0]
-
-
-def read_units(path: PathLike) -> dict[str, list[int]]:
-    """Read ``units.<lang>`` (``utt u1 u2 ...``, non-negative integers).
-
-    Raises:
-        DataError: a non-integer or negative unit, naming the file, line and utterance.
-    """
-    out: dict[str, list[int]] = {}
-    for lineno, utt, value in iter_kaldi_lines(path):
-        try:
-            units = [int(u) for u in value.split()]
-        except ValueError:
-            raise DataError(f"{path}:{lineno}: utterance '{utt}' has a unit that is not an integer; "
-                            "expected 'utt u1 u2 ...' (stage 4's output)") from None
-        if min(units) < 0:
-            raise DataError(f"{path}:{lineno}: utterance '{utt}' has a negative unit")
-        if utt in out:
-            raise DataError(f"{path}:{lineno}: utterance '{utt}' appears twice")
-        out[utt] = units
-    return out
-
-
-def read_units_info(dump_dir: PathLike, lang: str) -> dict | None:
-    """Stage 4's ``units.<lang>.info`` (frame rate, clusters, dedup, fit id), or ``None``."""
-    import yaml
-
-    path = Path(dump_dir) / f"units.{lang}.info"
-    if not path.is_file():
-        return None
-    with open(path, encoding="utf-8") as f:
-        info = yaml.safe_load(f)
-    if not isinstance(info, dict):
-        raise DataError(f"{path}: expected a YAML mapping (frame_rate, n_clusters, ...)")
-    return info
 
 
 def _frame_rate(d: Path, lang: str, info: dict | None, given: float | None) -> float:

@@ -46,7 +46,7 @@ import yaml
 
 from s2s_plugin.config import component, save_resolved
 from s2s_plugin.data.datadir import DataDir, audio_info, split_ids
-from s2s_plugin.data.io import PathLike, atomic_write, iter_kaldi_lines
+from s2s_plugin.data.io import PathLike, atomic_write, iter_kaldi_lines, read_units
 from s2s_plugin.errors import ConfigError, DataError
 from s2s_plugin.units.kmeans import dedup as dedup_units
 
@@ -524,21 +524,6 @@ def label_dir(exp_dir: PathLike, data_dir: PathLike, langs: Sequence[str] | None
 
 
 # -- statistics ---------------------------------------------------------------------------------------------
-
-def read_units(path: PathLike) -> dict[str, list[int]]:
-    """Read ``units.<lang>`` (``utt u1 u2 ...``).
-
-    Raises:
-        DataError: a malformed line or a non-integer unit (file and line named).
-    """
-    out = {}
-    for lineno, utt, value in iter_kaldi_lines(path):
-        try:
-            out[utt] = [int(u) for u in value.split()]
-        except ValueError:
-            raise DataError(f"{path}:{lineno}: utterance '{utt}': units must be integers") from None
-    return out
-
 
 def unit_stats(data_dir: PathLike, langs: Sequence[str] | None = None, tgt_lang: str = "en",
                spm: Any = None) -> list[dict[str, Any]]:

@@ -44,11 +44,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from s2s_plugin.config import component, load_yaml, save_resolved
 from s2s_plugin.data.datadir import DataDir, split_ids
 from s2s_plugin.data.io import PathLike, atomic_write, iter_kaldi_lines
+from s2s_plugin.data.io import read_units_info as io_read_units_info
 from s2s_plugin.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -114,14 +114,10 @@ def read_unit_lines(path: PathLike) -> dict[str, tuple[int, list[int]]]:
 
 
 def read_units_info(data_dir: PathLike, lang: str) -> dict[str, Any] | None:
-    """Stage 4's ``units.<lang>.info`` of a dump dir (frame rate, n_clusters, dedup), or None."""
-    path = Path(data_dir) / f"units.{lang}.info"
-    if not path.is_file():
-        return None
-    info = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    if not isinstance(info, dict):
-        raise DataError(f"{path}: expected a YAML mapping")
-    info["_path"] = str(path)
+    """Stage 4's ``units.<lang>.info`` of a dump dir, with its path under ``_path``, or None."""
+    info = io_read_units_info(data_dir, lang)
+    if info is not None:
+        info["_path"] = str(Path(data_dir) / f"units.{lang}.info")
     return info
 
 

@@ -101,6 +101,7 @@ class SegmentConstraint:
             "tgt_speech": units.clone().index_fill_(0, torch.tensor([self.eos]), True),
             "done": torch.zeros(n, dtype=torch.bool).index_fill_(0, torch.tensor([self.eos, self.pad]), True),
         }
+        self._table = torch.stack([self.allowed[name] for name in self.SEGMENT_NAMES])
 
     def segment(self, generated: list[int]) -> tuple[str, int]:
         """The current segment of one row and how many tokens it has so far (for inspection)."""
@@ -138,8 +139,7 @@ class SegmentConstraint:
         n_rows = input_ids.shape[0]
         beams = n_rows // len(self.max_units)
         seg, count = self._segments(input_ids[:, self.prompt_len:])
-        table = torch.stack([self.allowed[name] for name in self.SEGMENT_NAMES])[:, : scores.shape[1]]
-        mask = table[seg].clone()
+        mask = self._table[:, : scores.shape[1]][seg]  # advanced indexing: a new tensor
         text_full = (seg <= 1) & (count >= self.max_text)
         if text_full.any():
             forced = torch.where(seg == 0, self.t_tgt, self.s_tgt)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import argparse
 
+from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
+
 COMMAND = "align"
 HELP = "align the words of a data set to its audio, into CTM (stage 5)"
 
@@ -27,10 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="languages to align (default: both languages of the set)")
     parser.add_argument("--tgt_lang", default="en", help="target language; the other one is the source")
     parser.add_argument("--out", default="align", help="output name: DIR/<out>.<lang>.ctm (default: align)")
-    parser.add_argument("--nj", type=int, default=1, help="number of jobs the utterances are split into")
-    mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--job", type=int, help="run only job J (1-based) of --nj")
-    mode.add_argument("--merge", action="store_true", help="combine the --nj finished jobs")
+    add_job_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
@@ -43,10 +42,7 @@ def main(args: argparse.Namespace) -> int:
         if "=" in lang:
             raise ConfigError(f"--lang got '{lang}', an override: give overrides before --lang")
     cfg = load_config(AlignConfig, args.config, args.overrides)
-    if args.nj < 1:
-        raise ConfigError(f"--nj must be >= 1, got {args.nj}")
-    if args.job is not None and not 1 <= args.job <= args.nj:
-        raise ConfigError(f"--job must be in 1..{args.nj} (--nj), got {args.job}")
+    check_job_arguments(args)
     if not args.out or "/" in args.out:
         raise ConfigError(f"--out must be a plain name, got {args.out!r}")
     langs = args.lang or list(DataDir(args.dir, tgt_lang=args.tgt_lang).langs)

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import argparse
 
+from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
+
 COMMAND = "data"
 HELP = "validate a data directory; resample, filter and dump its audio (stage 2)"
 
@@ -57,10 +59,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--config", help="YAML with the FormatConfig keys (defaults when omitted)")
     f.add_argument("--fs", type=int, help="output sample rate; overrides the config's fs")
     f.add_argument("--tgt_lang", default="en", help="target language; the other one is the source")
-    f.add_argument("--nj", type=int, default=1, help="number of jobs the utterances are split into")
-    mode = f.add_mutually_exclusive_group()
-    mode.add_argument("--job", type=int, help="run only job J (1-based) of --nj")
-    mode.add_argument("--merge", action="store_true", help="combine the --nj finished jobs")
+    add_job_arguments(f)
     f.set_defaults(_data_main=_format)
 
 
@@ -81,16 +80,12 @@ def _validate(args: argparse.Namespace) -> int:
 def _format(args: argparse.Namespace) -> int:
     from s2s_plugin.config import apply_overrides, from_dict, load_yaml
     from s2s_plugin.data.format import FormatConfig, format_datadir, format_job, merge_jobs
-    from s2s_plugin.errors import ConfigError
 
     data = load_yaml(args.config) if args.config else {}
     overrides = list(args.overrides) + ([f"fs={args.fs}"] if args.fs is not None else [])
     cfg = from_dict(FormatConfig, apply_overrides(data, overrides), where=args.config or "format config")
-    if args.nj < 1:
-        raise ConfigError(f"--nj must be >= 1, got {args.nj}")
+    check_job_arguments(args)
     if args.job is not None:
-        if not 1 <= args.job <= args.nj:
-            raise ConfigError(f"--job must be in 1..{args.nj} (--nj), got {args.job}")
         format_job(args.data_dir, args.dump_dir, cfg, args.nj, args.job, args.tgt_lang)
     elif args.merge:
         merge_jobs(args.data_dir, args.dump_dir, cfg, args.nj, args.tgt_lang)

@@ -19,6 +19,8 @@ import argparse
 import logging
 from pathlib import Path
 
+from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
+
 COMMAND = "decode"
 HELP = "stage 9: decode source units to T_src, T_tgt and target units"
 
@@ -32,10 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", type=Path, default=None, help="YAML of DecodeConfig keys")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. num_beams=4")
     parser.add_argument("--tgt_lang", default="en")
-    parser.add_argument("--nj", type=int, default=1)
-    g = parser.add_mutually_exclusive_group()
-    g.add_argument("--job", type=int, default=None, help="decode part JOB of --nj (1-based)")
-    g.add_argument("--merge", action="store_true", help="merge the --nj jobs' outputs")
+    add_job_arguments(parser)
 
 
 def _source_lang(d: Path, tgt: str) -> str:
@@ -64,6 +63,7 @@ def main(args: argparse.Namespace) -> int:
     from s2s_plugin.decode.generate import ChainDecoder, DecodeConfig
     from s2s_plugin.errors import ConfigError
 
+    check_job_arguments(args)
     src = _source_lang(args.dir, args.tgt_lang)
     names = [f"hyp_text.{src}", f"hyp_text.{args.tgt_lang}", f"hyp_units.{args.tgt_lang}"]
     if args.merge:

@@ -31,6 +31,8 @@ import contextlib
 import logging
 from pathlib import Path
 
+from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
+
 COMMAND = "units"
 HELP = "fit a unit tokenizer, write units.<lang> for every set, report unit rates (stage 4)"
 
@@ -55,10 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lab.add_argument("--exp", required=True, type=Path, help="the exp dir of `s2s units fit`")
     lab.add_argument("--dir", required=True, type=Path, help="a dump/<set> directory")
     lab.add_argument("--lang", nargs="+", default=None, help="languages to label (default: both of the set)")
-    lab.add_argument("--nj", type=int, default=1, help="number of jobs the utterances are split into")
-    mode = lab.add_mutually_exclusive_group()
-    mode.add_argument("--job", type=int, help="run only job J (1-based) of --nj")
-    mode.add_argument("--merge", action="store_true", help="combine the --nj finished jobs")
+    add_job_arguments(lab)
     lab.add_argument("--dedup", choices=["true", "false"], default=None,
                      help="collapse repeated units (default: the fit config's dedup)")
     lab.add_argument("--tgt_lang", default=None, help="target language of the set (default: the fit's)")
@@ -139,14 +138,10 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _label(args: argparse.Namespace) -> int:
-    from s2s_plugin.errors import ConfigError
     from s2s_plugin.units.stage import label_dir, label_job, merge_labels
 
-    if args.nj < 1:
-        raise ConfigError(f"--nj must be >= 1, got {args.nj}")
+    check_job_arguments(args)
     dedup = None if args.dedup is None else args.dedup == "true"
-    if args.job is not None and not 1 <= args.job <= args.nj:
-        raise ConfigError(f"--job must be in 1..{args.nj} (--nj), got {args.job}")
     with _log_to(args.dir / "logs" / "units.log", getattr(args, "log_level", "INFO")):
         if args.merge:  # no model, no torch: a merge starts fast
             merge_labels(args.exp, args.dir, args.lang, args.nj, dedup, args.tgt_lang)

@@ -25,6 +25,8 @@ import logging
 import os
 from pathlib import Path
 
+from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
+
 COMMAND = "vocoder"
 HELP = "fit or import a vocoder; synthesise units into waveforms (stage 10)"
 
@@ -48,10 +50,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s.add_argument("--exp", required=True, type=Path, help="the exp dir of `s2s vocoder fit`")
     s.add_argument("--units", required=True, type=Path, help="a units file: `utt u1 u2 ...` per line")
     s.add_argument("--out", required=True, type=Path, help="output dir (e.g. the decode dir)")
-    s.add_argument("--nj", type=int, default=1, help="number of jobs the utterances are split into")
-    mode = s.add_mutually_exclusive_group()
-    mode.add_argument("--job", type=int, help="run only job J (1-based) of --nj")
-    mode.add_argument("--merge", action="store_true", help="combine the --nj finished jobs")
+    add_job_arguments(s)
     s.add_argument("--num_threads", type=int, default=1, help="torch and BLAS threads per job")
     s.set_defaults(_vocoder_main=_synth)
 
@@ -107,15 +106,11 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from s2s_plugin.errors import ConfigError
     from s2s_plugin.vocoder.stage import merge_synth, synth_all, synth_job
 
-    if args.nj < 1:
-        raise ConfigError(f"--nj must be >= 1, got {args.nj}")
+    check_job_arguments(args)
     with _threads(args.num_threads):
         if args.job is not None:
-            if not 1 <= args.job <= args.nj:
-                raise ConfigError(f"--job must be in 1..{args.nj} (--nj), got {args.job}")
             synth_job(args.exp, args.units, args.out, args.nj, args.job)
         elif args.merge:
             merge_synth(args.exp, args.units, args.out, args.nj)

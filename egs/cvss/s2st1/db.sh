@@ -34,3 +34,25 @@ CV4="${CV4:-}"
 #   (CVSS-T the same under ${CVSS}/cvss_t/). Should a tarball carry its own
 #   top-level fr_en/ dir, the resulting fr_en/fr_en/ is found as well.
 CVSS="${CVSS:-}"
+
+# Models (stages 3-11). They are not corpus locations: the configs in
+# conf/tuning/ and run.sh name them by paths relative to this recipe dir, under
+# downloads/. Put each there, or make downloads/<name> a symlink to where it
+# is (ln -s /models/Llama-3.2-1B downloads/Llama-3.2-1B); to use another path,
+# give the config key as an override or edit the config. Nothing is fetched at
+# run time; README.md says where each one comes from.
+#   downloads/w2v-bert-2.0-ctc/    w2v-BERT 2.0 fine-tuned as a CTC ASR model, a transformers
+#                                  *ForCTC dir (config.json, model.safetensors, preprocessor_config.json,
+#                                  vocab.json + tokenizer_config.json): run.sh ctc_import (stage 3),
+#                                  conf/tuning/units.yaml tokenizer.model_dir (stage 4)
+#   downloads/Llama-3.2-1B/        meta-llama/Llama-3.2-1B (base), a transformers dir with its tokenizer:
+#                                  conf/tuning/vocab.yaml path, conf/tuning/train_*.yaml llm.path
+#   downloads/unit_hifigan/        the unit HiFi-GAN for conf/tuning/units.yaml's units, ParallelWaveGAN
+#                                  format (checkpoint-<N>steps.pkl + config.yml):
+#                                  conf/tuning/vocoder_unit_hifigan.yaml vocoder.checkpoint
+#   downloads/whisper-large-v3/    openai/whisper-large-v3, a transformers dir:
+#                                  conf/tuning/score_whisper.yaml asr.path
+# Only for the mHuBERT variant (conf/tuning/units_mhubert.yaml, vocoder_mhubert.yaml):
+#   downloads/mhubert/mhubert_base_vp_en_es_fr_it3.pt   mHuBERT, the s3prl-converted checkpoint
+#   downloads/mhubert/mhubert_base_vp_en_es_fr_it3_L11_km1000.bin   fairseq's k-means of those units
+#   downloads/mhubert_vocoder/     fairseq's English CodeHiFiGAN for them (g_00500000 + config.json)

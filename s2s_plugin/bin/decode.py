@@ -60,7 +60,7 @@ def main(args: argparse.Namespace) -> int:
     from s2s_plugin.config import apply_overrides, from_dict, load_yaml, to_dict
     from s2s_plugin.data.io import atomic_write, read_kaldi_text
     from s2s_plugin.data.jobs import merge_shards, shard_ids, write_shard
-    from s2s_plugin.decode.generate import ChainDecoder, DecodeConfig
+    from s2s_plugin.decode.generate import ChainDecoder, DecodeConfig, resolve_device_dtype
     from s2s_plugin.errors import ConfigError
 
     check_job_arguments(args)
@@ -94,7 +94,9 @@ def main(args: argparse.Namespace) -> int:
     prompts = [builder.prompt(Example(u, Side(src, [int(x) for x in units[u].split()], []),
                                       Side(args.tgt_lang, [], []))) for u in ids]
     torch.manual_seed(cfg.seed)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True)
+    device, dtype = resolve_device_dtype(cfg.device, cfg.dtype)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=dtype).to(device)
+    log.info("decoding on %s in %s", device, str(dtype).removeprefix("torch."))
     t0 = time.perf_counter()
     hyps = ChainDecoder(model, vocab, cfg).decode(prompts, progress=True)
     dt = time.perf_counter() - t0

@@ -37,6 +37,9 @@ class DecodeConfig:
         min_units: minimum number of target units before ``<eos>`` is allowed.
         batch_size: utterances per ``generate`` call.
         constrain: restrict each segment to its token class (switch off only to study the model).
+        device: ``cpu``, ``cuda`` (``cuda:N``) or ``auto`` (a GPU when one is visible).
+        dtype: weights and activations: ``float32``, ``bfloat16``, ``float16``, or ``auto``
+            (bfloat16 on a GPU, float32 on the CPU).
     """
 
     cot: bool = True
@@ -50,12 +53,35 @@ class DecodeConfig:
     batch_size: int = 16
     constrain: bool = True
     seed: int = 0
+    device: str = "auto"
+    dtype: str = "auto"
+
+    DTYPES = ("auto", "float32", "bfloat16", "float16")
 
     def __post_init__(self) -> None:
+        if self.dtype not in self.DTYPES:
+            raise ConfigError(f"decode: dtype {self.dtype!r} is not one of {', '.join(self.DTYPES)}")
+        if not (self.device in ("auto", "cpu") or self.device.startswith("cuda")):
+            raise ConfigError(f"decode: device {self.device!r}: use cpu, cuda, cuda:N or auto")
         if self.num_beams < 1 or self.batch_size < 1:
             raise ConfigError("decode: num_beams and batch_size must be >= 1")
         if self.do_sample and self.num_beams > 1:
             raise ConfigError("decode: choose sampling (do_sample) or beam search (num_beams > 1), not both")
+
+
+def resolve_device_dtype(device: str = "auto", dtype: str = "auto") -> tuple[str, torch.dtype]:
+    """The device and torch dtype that ``DecodeConfig.device``/``dtype`` name on this machine.
+
+    ``auto`` picks the first GPU and bfloat16 when torch sees one, else the CPU and float32;
+    asking for ``cuda`` where there is none is an error saying so.
+    """
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"decode: device {device!r} asked for, but torch sees no GPU here; use device=cpu or auto")
+    if dtype == "auto":
+        dtype = "bfloat16" if device.startswith("cuda") else "float32"
+    return device, getattr(torch, dtype)
 
 
 @dataclass
@@ -114,8 +140,9 @@ class SegmentConstraint:
         """Per row: segment index (into SEGMENT_NAMES) and tokens generated in it, vectorised."""
         n_rows, length = gen.shape
         if length == 0:
-            return torch.full((n_rows,), 0 if self.cot else 2, dtype=torch.long), torch.zeros(n_rows, dtype=torch.long)
-        pos = torch.arange(length)
+            return (torch.full((n_rows,), 0 if self.cot else 2, dtype=torch.long, device=gen.device),
+                    torch.zeros(n_rows, dtype=torch.long, device=gen.device))
+        pos = torch.arange(length, device=gen.device)
 
         def first(token: int) -> tuple[torch.Tensor, torch.Tensor]:
             hit = gen == token
@@ -124,8 +151,8 @@ class SegmentConstraint:
         has_eos, _ = first(self.eos)
         has_s, at_s = first(self.s_tgt)
         has_t, at_t = first(self.t_tgt)
-        seg = torch.full((n_rows,), 0 if self.cot else 2, dtype=torch.long)
-        count = torch.full((n_rows,), length, dtype=torch.long)
+        seg = torch.full((n_rows,), 0 if self.cot else 2, dtype=torch.long, device=gen.device)
+        count = torch.full((n_rows,), length, dtype=torch.long, device=gen.device)
         if self.cot:
             seg = torch.where(has_t, 1, seg)
             count = torch.where(has_t, length - 1 - at_t, count)
@@ -137,22 +164,22 @@ class SegmentConstraint:
 
     def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
         n_rows = input_ids.shape[0]
+        if self._table.device != input_ids.device:  # tables follow the model (built on the CPU)
+            self._table, self.max_units = self._table.to(input_ids.device), self.max_units.to(input_ids.device)
         beams = n_rows // len(self.max_units)
         seg, count = self._segments(input_ids[:, self.prompt_len:])
         mask = self._table[:, : scores.shape[1]][seg]  # advanced indexing: a new tensor
+        # Forced tokens without data-dependent branches: no host sync per step on a GPU.
+        token = torch.arange(mask.shape[1], device=mask.device)
         text_full = (seg <= 1) & (count >= self.max_text)
-        if text_full.any():
-            forced = torch.where(seg == 0, self.t_tgt, self.s_tgt)
-            mask[text_full] = False
-            mask[text_full, forced[text_full]] = True
+        forced = torch.where(seg == 0, self.t_tgt, self.s_tgt)
+        mask = torch.where(text_full[:, None], token[None, :] == forced[:, None], mask)
         budget = self.max_units.repeat_interleave(beams)
         speech = seg == 2
         over = speech & (count >= budget)
-        if over.any():
-            mask[over] = False
-            mask[over, self.eos] = True
+        mask = torch.where(over[:, None], token[None, :] == self.eos, mask)
         under = speech & (count < self.min_units)
-        mask[under, self.eos] = False
+        mask[:, self.eos] &= ~under
         return scores.masked_fill(~mask, NEG_INF)
 
 
@@ -197,8 +224,10 @@ class ChainDecoder:
         if cfg.do_sample:
             gen_kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=0)
             torch.manual_seed(cfg.seed)
+        dev = self.model.device
+        gen_kwargs.update(input_ids=ids.to(dev), attention_mask=attn.to(dev))
         out = self.model.generate(**gen_kwargs)
-        return [self._split(row[width:].tolist()) for row in out]
+        return [self._split(row[width:].tolist()) for row in out.cpu()]
 
     def decode(self, prompts: Sequence[Sequence[int]], progress: bool = False) -> list[Hypothesis]:
         """Decode any number of prompts in batches of ``batch_size`` (similar lengths together)."""

@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 
-from s2s_plugin.decode.generate import ChainDecoder, DecodeConfig, SegmentConstraint
+from s2s_plugin.decode.generate import ChainDecoder, DecodeConfig, SegmentConstraint, resolve_device_dtype
 from s2s_plugin.errors import ConfigError
 from s2s_plugin.llm.hf import HFDecoder
 
@@ -117,3 +117,39 @@ def test_segment_tracking(model_and_vocab):
 def test_config_errors():
     with pytest.raises(ConfigError, match="not both"):
         DecodeConfig(do_sample=True, num_beams=2)
+    with pytest.raises(ConfigError, match="dtype 'fp8'"):
+        DecodeConfig(dtype="fp8")
+    with pytest.raises(ConfigError, match="device 'tpu'"):
+        DecodeConfig(device="tpu")
+
+
+def test_device_and_dtype_resolution(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    assert resolve_device_dtype() == ("cpu", torch.float32)
+    assert resolve_device_dtype("cpu", "bfloat16") == ("cpu", torch.bfloat16)
+    with pytest.raises(ConfigError, match="no GPU"):
+        resolve_device_dtype("cuda")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    assert resolve_device_dtype() == ("cuda", torch.bfloat16)
+    assert resolve_device_dtype("cuda:1", "float32") == ("cuda:1", torch.float32)
+
+
+def test_constraint_follows_the_device_of_the_ids(model_and_vocab):
+    """The GPU path's logic on the CPU: the tables move to the ids' device (here 'meta', shapes only)."""
+    _, vocab = model_and_vocab
+    c = SegmentConstraint(vocab, 2, True, 5, [3, 4])
+    ids = torch.tensor([[1, 2, 3], [1, 2, vocab.special("<t_tgt>")]])
+    scores = torch.zeros(2, len(vocab))
+    on_cpu = c(ids, scores)
+    out = c(ids.to("meta"), scores.to("meta"))
+    assert out.device.type == "meta" and out.shape == on_cpu.shape
+    assert c._table.device.type == "meta" and c.max_units.device.type == "meta"
+
+
+def test_bfloat16_decoding_keeps_the_segment_classes(model_and_vocab):
+    model, vocab = model_and_vocab
+    half = copy.deepcopy(model).to(torch.bfloat16)
+    hyps = ChainDecoder(half, vocab, DecodeConfig(max_text_tokens=6, batch_size=3)).decode(prompts(vocab))
+    for h in hyps:
+        src, tgt, units = classes(vocab, h.token_ids)
+        assert all(t < vocab.n_text for t in src + tgt) and all(vocab.is_unit(t) for t in units)

@@ -260,8 +260,6 @@ def test_dry_run_prints_every_stage_with_the_tuning_configs(dry_run):
     assert dry_run["after"] == dry_run["before"]  # a dry run writes nothing
 
 
-@pytest.mark.xfail(strict=True, reason="s2st.sh stage 11 trains a CTC scoring ASR unless --asr_import is given, "
-                   "and always appends asr.exp_dir=... to s2s score, which the whisper ASR does not accept")
 def test_dry_run_scores_with_whisper_as_configured(dry_run):
     block = stage_blocks(dry_run["out"])[11]
     assert "ctc train" not in block and "asr.exp_dir=" not in block

@@ -39,6 +39,7 @@ nproc=1                         # stage 7-8: processes when ngpu=0 (DDP over glo
 decode_conf=conf/decode.yaml    # stage 9
 vocoder_conf=conf/vocoder.yaml  # stage 10
 asr_conf=conf/asr_en.yaml       # stage 11: the scoring ASR, trained on reference target speech
+                                #   ("": none to train; the score config names a pretrained one, e.g. whisper)
 asr_import=""                   # stage 11: or a local ASR exp dir to score with (skips its training)
 score_conf=conf/score.yaml      # stage 11
 dry_run=false                   # true: print each stage's commands, run nothing
@@ -95,7 +96,8 @@ Options:
   --nproc N             CPU processes for stages 7-8 when --ngpu 0 (default: ${nproc})
   --decode_conf FILE    stage 9 config (default: ${decode_conf})
   --vocoder_conf FILE   stage 10 config (default: ${vocoder_conf})
-  --asr_conf FILE       stage 11 scoring ASR config (default: ${asr_conf})
+  --asr_conf FILE       stage 11 scoring ASR config; "" trains none: the score config's ASR is used as
+                        it is (a pretrained whisper or espnet dir) (default: ${asr_conf})
   --asr_import DIR      stage 11: score with this ASR exp dir instead of training one
   --score_conf FILE     stage 11 config (default: ${score_conf})
   --dry_run BOOL        print each stage's commands without running them (default: ${dry_run})
@@ -160,7 +162,9 @@ fi
 dump_dirs() { local d dirs=(); for d in "$@"; do dirs+=("${dumpdir}/${d}"); done; echo "${dirs[@]}"; }
 [ -n "${tag}" ] || { tag=$(basename "${train_conf}" .yaml); tag=${tag#train_}; }
 exp_tag=${expdir}/s2st_${tag}
-asr_exp=${asr_import:-${expdir}/asr_${tgt_lang}}
+# The scoring ASR: an imported exp dir, or one trained at stage 11 from asr_conf, or ("" both)
+# whatever the score config names.
+asr_exp=${asr_import:-${asr_conf:+${expdir}/asr_${tgt_lang}}}
 launch="${s2s} launch --ngpu ${ngpu} --nproc ${nproc} --"
 
 log "Running: $0$(printf ' %q' ${orig_args[@]+"${orig_args[@]}"})"
@@ -332,8 +336,8 @@ fi
 
 if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
     current_stage=11
-    log "Stage 11: scoring (${score_conf}) of ${exp_tag} on ${test_sets} with the ASR ${asr_exp}"
-    if [ -z "${asr_import}" ] && ! is_done "${asr_exp}/.done.stage11"; then
+    log "Stage 11: scoring (${score_conf}) of ${exp_tag} on ${test_sets} with the ASR ${asr_exp:-of ${score_conf}}"
+    if [ -z "${asr_import}" ] && [ -n "${asr_conf}" ] && ! is_done "${asr_exp}/.done.stage11"; then
         # shellcheck disable=SC2086
         run ${train_cmd} "${asr_exp}/logs/ctc_train.log" ${s2s} ctc train --config "${asr_conf}" --exp "${asr_exp}" \
             --train_dirs ${train_dirs} --valid_dirs ${valid_dirs}
@@ -341,7 +345,7 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
     fi
     # shellcheck disable=SC2086
     run ${s2s} score --config "${score_conf}" --exp "${exp_tag}" --sets ${test_sets} --ref_dump "${dumpdir}" \
-        asr.exp_dir="${asr_exp}" vocoder_exp="${expdir}/vocoder"
+        ${asr_exp:+asr.exp_dir="${asr_exp}"} vocoder_exp="${expdir}/vocoder"
     log "Stage 11: results in ${exp_tag}/RESULTS.md, listening page ${exp_tag}/listen/index.html"
 fi
 

@@ -168,6 +168,12 @@ class TrainerConfig:
         log_every_n_steps: TensorBoard logging interval.
         num_sanity_val_steps: validation batches run before training, to fail early.
         fsdp: options of the FSDP strategy.
+        loss_chunk_tokens: 0 = the model's full logits, upcast to fp32, for the loss; N > 0 = the
+            output layer and the loss run on N label positions at a time, recomputed in the backward
+            pass, so no (tokens x vocabulary) logits tensor is ever whole, and only the positions that
+            carry a loss get logits. For models whose logits are ``output_embeddings(last hidden
+            state)`` (Llama, Qwen, Mistral; not logit soft-capping ones such as Gemma 2). Same loss
+            and gradients, less memory: 16k tokens x 128k vocabulary is 8 GB of fp32 logits.
     """
 
     max_steps: int
@@ -185,8 +191,11 @@ class TrainerConfig:
     log_every_n_steps: int = 10
     num_sanity_val_steps: int = 1
     fsdp: FSDPConfig = field(default_factory=FSDPConfig)
+    loss_chunk_tokens: int = 0
 
     def __post_init__(self) -> None:
+        if self.loss_chunk_tokens < 0:
+            raise ConfigError(f"trainer.loss_chunk_tokens must be >= 0 (0: off), got {self.loss_chunk_tokens}")
         for name in ("max_steps", "accumulate", "val_check_interval", "save_every", "keep_best",
                      "log_every_n_steps"):
             if getattr(self, name) < 1:

@@ -74,6 +74,27 @@ def no_decay(name: str) -> bool:
     return name.endswith("bias") or "norm" in name.lower()
 
 
+def chunked_nll(hidden: torch.Tensor, labels: torch.Tensor, head: torch.nn.Module, chunk: int) -> torch.Tensor:
+    """Per-position NLL (0 where ``labels`` is ``IGNORE``) of ``head(hidden)``, ``chunk`` positions at a time.
+
+    Only positions with a label go through ``head``; each chunk's logits (upcast to fp32) live
+    only inside a checkpointed function, recomputed in the backward pass, so the peak is one
+    chunk's ``chunk x vocabulary`` logits instead of the batch's.
+    """
+    from torch.utils.checkpoint import checkpoint
+
+    keep = labels != IGNORE
+    h, y = hidden[keep], labels[keep]
+
+    def piece(h_chunk: torch.Tensor, y_chunk: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(head(h_chunk).float(), y_chunk, reduction="none")
+
+    parts = [checkpoint(piece, h[i:i + chunk], y[i:i + chunk], use_reentrant=False)
+             for i in range(0, h.shape[0], chunk)]
+    nll = torch.zeros(labels.shape, dtype=torch.float32, device=hidden.device)
+    return nll.masked_scatter(keep, torch.cat(parts)) if parts else nll + 0.0 * hidden.sum()
+
+
 class S2STModule(L.LightningModule):
     """Trains ``model`` on the sequences ``task`` builds, with text ratio p from ``scheduler``.
 
@@ -85,10 +106,12 @@ class S2STModule(L.LightningModule):
         max_steps: the run's optimiser steps (the LR schedule's end).
         scheduler: the interleaving scheduler (``None``: p = 0 throughout, not logged).
         valid_p: text ratio of validation sequences.
+        loss_chunk_tokens: > 0: output layer and loss on this many label positions at a time
+            (:func:`chunked_nll`); 0: from the model's full logits.
     """
 
     def __init__(self, model: torch.nn.Module, task: Any, pad_id: int, optim: OptimConfig, max_steps: int,
-                 scheduler: Any = None, valid_p: float = 0.0) -> None:
+                 scheduler: Any = None, valid_p: float = 0.0, loss_chunk_tokens: int = 0) -> None:
         super().__init__()
         # from_pretrained returns a model in eval mode, and Lightning keeps each module's mode: without
         # this, a model loaded from a directory would train without dropout
@@ -98,6 +121,10 @@ class S2STModule(L.LightningModule):
         self.p_scheduler, self.valid_p = scheduler, valid_p
         self._rng_to_restore: list[dict[str, Any]] | None = None
         self._val_stats: torch.Tensor | None = None
+        self.loss_chunk_tokens = loss_chunk_tokens
+        if loss_chunk_tokens and not (hasattr(model, "get_decoder") and hasattr(model, "get_output_embeddings")):
+            raise ValueError(f"trainer.loss_chunk_tokens needs a model with get_decoder() and "
+                             f"get_output_embeddings() (a transformers causal LM); {type(model).__name__} has not")
 
     # -- batches: built here, at the step they are trained in -------------------------------
     def p_at(self, step: int) -> float:
@@ -118,11 +145,16 @@ class S2STModule(L.LightningModule):
     # -- loss ---------------------------------------------------------------------------------
     def segment_nll(self, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
         """The summed NLL of the batch's label tokens, and per segment ``[nll sum, tokens]`` (4 x 2, no grad)."""
-        logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                            use_cache=False).logits
         labels, segs = batch["labels"][:, 1:], batch["segments"][:, 1:]
-        nll = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
-                              ignore_index=IGNORE, reduction="none").view_as(labels)
+        if self.loss_chunk_tokens:
+            hidden = self.model.get_decoder()(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                              use_cache=False).last_hidden_state
+            nll = chunked_nll(hidden[:, :-1], labels, self.model.get_output_embeddings(), self.loss_chunk_tokens)
+        else:
+            logits = self.model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
+                                use_cache=False).logits
+            nll = F.cross_entropy(logits[:, :-1].float().reshape(-1, logits.shape[-1]), labels.reshape(-1),
+                                  ignore_index=IGNORE, reduction="none").view_as(labels)
         mask = labels != IGNORE
         stats = []
         for s in range(len(SEGMENTS)):  # masks by multiplication: no data-dependent shapes, no device syncs

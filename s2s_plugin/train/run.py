@@ -206,7 +206,8 @@ class Run:
         self._setup_components()
         model = self.decoder.build(self.model_vocab)
         self.module = S2STModule(model, self.task, self.vocab.pad_id, self.cfg.optim, self.cfg.trainer.max_steps,
-                                 scheduler=self.p_scheduler, valid_p=self.valid_p)
+                                 scheduler=self.p_scheduler, valid_p=self.valid_p,
+                                 loss_chunk_tokens=self.cfg.trainer.loss_chunk_tokens)
         self.datamodule = S2SDataModule(self.task, self.batching, seed=self.cfg.trainer.seed)
         self.trainer = self._setup_trainer(model)
         last = self.exp / "checkpoints" / "last.ckpt"

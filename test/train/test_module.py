@@ -58,6 +58,30 @@ def test_loss_masks_cover_exactly_the_generated_segments(module_and_items):
     assert len(SEGMENTS) == stats.shape[0]
 
 
+@pytest.mark.parametrize("chunk", [1, 7, 100000])
+def test_chunked_loss_equals_the_full_logits_loss(module_and_items, chunk):
+    """trainer.loss_chunk_tokens: same per-segment NLL and same gradients, any chunk size."""
+    module, items, _ = module_and_items
+    batch = module.on_before_batch_transfer(RawBatch(items, 0, 0), 0)
+    results = []
+    for n in (0, chunk):
+        module.zero_grad()
+        module.loss_chunk_tokens = n
+        nll_sum, stats = module.segment_nll(batch)
+        nll_sum.backward()
+        results.append((nll_sum.detach(), stats, {k: p.grad.clone() for k, p in module.named_parameters()}))
+    (full, full_stats, full_grads), (chunked, chunked_stats, chunked_grads) = results
+    assert torch.allclose(chunked, full, rtol=1e-5) and torch.allclose(chunked_stats, full_stats, rtol=1e-5)
+    for k, g in full_grads.items():
+        assert torch.allclose(chunked_grads[k], g, rtol=1e-4, atol=1e-5 * float(g.abs().max())), k  # sum order
+
+
+def test_chunked_loss_needs_a_transformers_model(module_and_items):
+    module, _, vocab = module_and_items
+    with pytest.raises(ValueError, match="get_decoder"):
+        S2STModule(torch.nn.Linear(2, 2), module.task, vocab.pad_id, module.optim_cfg, 10, loss_chunk_tokens=64)
+
+
 class _FakeTrainer:
     training, world_size = True, 1
 

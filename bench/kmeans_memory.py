@@ -21,13 +21,15 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import subprocess
 import sys
 import time
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("MKL_NUM_THREADS", "1")
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from _proc import peak_rss, rss, run_fresh  # noqa: E402
 
 UTT_FRAMES = 250
 
@@ -56,21 +58,14 @@ class Regenerating:
         return stream(self.n_frames, self.dim)
 
 
-def _rss() -> int:
-    with open("/proc/self/statm", encoding="ascii") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
 def worker(method: str, n_frames: int, dim: int, clusters: int) -> dict:
     """Run one fit in this (fresh) process; return its time and the memory it added."""
-    import resource
-
     import numpy as np
     from sklearn.cluster import KMeans
 
     from s2s_plugin.units.kmeans import StreamingKMeans
 
-    base = _rss()
+    base = rss()
     t0 = time.perf_counter()
     if method == "streaming":
         km = StreamingKMeans(n_clusters=clusters, batch_size=10000, epochs=1, seed=0)
@@ -81,15 +76,13 @@ def worker(method: str, n_frames: int, dim: int, clusters: int) -> dict:
         KMeans(n_clusters=clusters, n_init=1, max_iter=10, random_state=0).fit(feats)
         frames = len(feats)
     seconds = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    peak = peak_rss()
     return {"method": method, "frames": frames, "seconds": seconds, "added_bytes": max(peak - base, 0)}
 
 
 def run_worker(method: str, n_frames: int, dim: int, clusters: int) -> dict:
-    out = subprocess.run([sys.executable, __file__, "--worker", method, "--frames", str(n_frames),
-                          "--dim", str(dim), "--clusters", str(clusters)],
-                         check=True, capture_output=True, text=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    return run_fresh(__file__, ["--worker", method, "--frames", str(n_frames), "--dim", str(dim),
+                                "--clusters", str(clusters)])
 
 
 def main() -> None:

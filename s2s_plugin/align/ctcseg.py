@@ -27,7 +27,9 @@ latency. Spans are contiguous, clipped to the audio.
 
 An utterance fails (reported by the stage, left out of the CTM) when a word has
 characters the vocabulary lacks (``unknown_chars: fail``; ``skip`` aligns on
-the known ones and warns) or the audio has fewer frames than the tokens need.
+the known ones and warns, and a word with none, such as a free-standing ``?``
+in Common Voice French, gets an empty span where it stands) or the audio has
+fewer frames than the tokens need.
 """
 from __future__ import annotations
 
@@ -189,6 +191,7 @@ class CTCSegmentationAligner:
         self.model = self._cache[spec]
 
     def _word_ids(self, word: str) -> list[int]:
+        """The word's token ids; ``[]`` (with ``skip``) for a word of no known character, e.g. ``?``."""
         try:
             return list(self.model.word_ids(word))
         except ValueError as e:
@@ -200,10 +203,9 @@ class CTCSegmentationAligner:
                 known += list(self.model.word_ids(c))
             except ValueError:
                 continue
-        if not known:
-            raise AlignmentError(f"word '{word}': none of its characters is in the model vocabulary")
-        warnings.warn(AlignmentWarning(f"word '{word}': characters not in the model vocabulary were left "
-                                       "out of its alignment"), stacklevel=2)
+        warnings.warn(AlignmentWarning(
+            f"word '{word}': characters not in the model vocabulary were left out of its alignment"
+            + ("" if known else " (none left: it gets an empty span where it stands)")), stacklevel=2)
         return known
 
     def align(self, utt_id: str, words: list[str], wav: np.ndarray, sr: int) -> list[WordSpan]:
@@ -219,13 +221,25 @@ class CTCSegmentationAligner:
                 problems.append(str(e))
         if problems:
             raise AlignmentError("; ".join(problems))
+        spoken = [i for i, t in enumerate(ids) if t]  # punctuation-only words (skip mode) have no tokens
+        if not spoken:
+            raise AlignmentError(f"none of the words {' '.join(words)!r} has a character in the model vocabulary")
         try:
             logp = self.model.log_posteriors(wav, sr)
         except ValueError as e:  # e.g. audio shorter than the model's receptive field
             raise AlignmentError(str(e)) from None
-        spans = ctc_word_spans(logp, ids, self.model.frame_rate, self.model.space_id, self.boundary,
-                               self.time_offset, len(wav) / sr, self.model.tokens)
+        spans = ctc_word_spans(logp, [ids[i] for i in spoken], self.model.frame_rate, self.model.space_id,
+                               self.boundary, self.time_offset, len(wav) / sr, self.model.tokens)
         if self.vad_db is not None:
             spans = refine_edges(spans, speech_bounds(wav, sr, self.vad_db), self.vad_max_shift,
                                  1.0 / self.model.frame_rate)
-        return [WordSpan(w, a, b - a) for w, (a, b) in zip(words, spans)]
+        # a word with no tokens gets an empty span at the end of the word before it (or the first's start)
+        edge, k, out = spans[0][0], 0, []
+        for i, w in enumerate(words):
+            if k < len(spoken) and spoken[k] == i:
+                (a, b), k = spans[k], k + 1
+                out.append(WordSpan(w, a, b - a))
+                edge = b
+            else:
+                out.append(WordSpan(w, edge, 0.0))
+        return out

@@ -86,10 +86,17 @@ def test_unknown_characters_fail_or_warn(aligner):
     with pytest.warns(AlignmentWarning, match="word 'ad': characters not in the model vocabulary were left out"):
         spans = skip.align("u1", ["ad", "ca"], wav, FS)
     assert [s.word for s in spans] == ["ad", "ca"]
+    # a word of no known character ('?' in Common Voice French) gets an empty span where it stands,
+    # and the other words align as without it
+    with pytest.warns(AlignmentWarning, match="none left: it gets an empty span"):
+        spans = skip.align("u1", ["?", "ab", "?", "ca", "!"], wav, FS)
+    assert [s.word for s in spans] == ["?", "ab", "?", "ca", "!"]
+    assert approx([(s.start, s.end) for s in spans]) == [(0.10, 0.10), (0.10, 0.20), (0.20, 0.20), (0.20, 0.38),
+                                                        (0.38, 0.38)]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        with pytest.raises(AlignmentError, match="none of its characters"):
-            skip.align("u1", ["dd", "ca"], wav, FS)
+        with pytest.raises(AlignmentError, match="none of the words '\\? !' has a character"):
+            skip.align("u1", ["?", "!"], wav, FS)
 
 
 def test_ctc_segmentation_aligner_config_errors():

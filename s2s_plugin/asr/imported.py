@@ -42,7 +42,7 @@ logger = logging.getLogger(__name__)
 
 
 @contextlib.contextmanager
-def _no_nltk_download():
+def no_nltk_download():
     """Importing espnet2.tasks.asr imports g2p_en, which calls nltk.download: keep it offline."""
     try:
         import nltk
@@ -166,7 +166,7 @@ class EspnetCTCModel:
             parts.load_state_dict({k: v for k, v in state.items() if k.split(".")[0] in _CTC_PARTS})
             self.model = parts.to(self.device).eval()
         else:
-            with _no_nltk_download():
+            with no_nltk_download():
                 from espnet2.tasks.asr import ASRTask
             self.model, _ = ASRTask.build_model_from_file(str(asr_config), str(model_file), self.device)
             self.model.eval()

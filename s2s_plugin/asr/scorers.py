@@ -278,7 +278,10 @@ class EspnetASR:
     def _load(self) -> Any:
         if self._s2t is None:
             config, model, self.sample_rate = self.resolve()
-            from espnet2.bin.asr_inference import Speech2Text
+            from s2s_plugin.asr.imported import no_nltk_download
+
+            with no_nltk_download():  # g2p_en, imported by ESPnet's tokenizers, downloads at import
+                from espnet2.bin.asr_inference import Speech2Text
 
             self._s2t = Speech2Text(asr_train_config=str(config), asr_model_file=str(model), device=self.device,
                                     beam_size=self.beam_size, ctc_weight=self.ctc_weight,

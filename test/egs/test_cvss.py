@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
+import recipe_testutils
 import soundfile as sf
 
 from s2s_plugin.bin.main import main as s2s_main
@@ -103,14 +103,7 @@ def build_corpora(root: Path) -> tuple[Path, Path]:
 
 
 def copy_recipe(dest: Path) -> Path:
-    """The recipe's own files, with utils/ and s2st.sh linked as setup.sh links them."""
-    dest.mkdir(parents=True)
-    for name in ("run.sh", "db.sh", "path.sh", "cmd.sh", "local", "conf"):
-        src = RECIPE / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
-    (dest / "utils").symlink_to(ROOT / "utils")
-    (dest / "s2st.sh").symlink_to(ROOT / "egs" / "TEMPLATE" / "s2st1" / "s2st.sh")
-    return dest
+    return recipe_testutils.copy_recipe(RECIPE, dest, ("run.sh", "db.sh", "path.sh", "cmd.sh", "local", "conf"))
 
 
 def run(args, cwd, **env):

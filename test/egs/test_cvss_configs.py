@@ -12,11 +12,11 @@ import fnmatch
 import importlib
 import os
 import re
-import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
+import recipe_testutils
 
 from s2s_plugin.config import load_config, to_dict
 from s2s_plugin.errors import ConfigError, PluginError
@@ -182,14 +182,7 @@ def test_every_model_path_is_documented_in_db_sh():
 # -- run.sh --------------------------------------------------------------------------------------------------
 
 def copy_recipe(dest: Path) -> Path:
-    """The recipe's own files, with utils/ and s2st.sh linked as setup.sh links them."""
-    dest.mkdir(parents=True)
-    for name in ("run.sh", "db.sh", "path.sh", "cmd.sh", "local", "conf"):
-        src = RECIPE / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
-    (dest / "utils").symlink_to(ROOT / "utils")
-    (dest / "s2st.sh").symlink_to(ROOT / "egs" / "TEMPLATE" / "s2st1" / "s2st.sh")
-    return dest
+    return recipe_testutils.copy_recipe(RECIPE, dest, ("run.sh", "db.sh", "path.sh", "cmd.sh", "local", "conf"))
 
 
 def run(args: list[str], cwd: Path) -> subprocess.CompletedProcess:

@@ -14,12 +14,12 @@ import html.parser
 import json
 import math
 import os
-import shutil
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
+import recipe_testutils
 import soundfile as sf
 import yaml
 
@@ -83,14 +83,7 @@ def shrink(conf: Path, name: str) -> Path:
 
 
 def copy_recipe(dest: Path) -> Path:
-    """The recipe's own files, with utils/ and s2st.sh linked as setup.sh links them (no data, dump or exp)."""
-    dest.mkdir(parents=True)
-    for name in ("run.sh", "path.sh", "cmd.sh", "local", "conf"):
-        src = RECIPE / name
-        (shutil.copytree if src.is_dir() else shutil.copy2)(src, dest / name)
-    (dest / "utils").symlink_to(ROOT / "utils")
-    (dest / "s2st.sh").symlink_to(ROOT / "egs" / "TEMPLATE" / "s2st1" / "s2st.sh")
-    return dest
+    return recipe_testutils.copy_recipe(RECIPE, dest, ("run.sh", "path.sh", "cmd.sh", "local", "conf"))
 
 
 def kaldi(path: Path) -> dict[str, str]:

@@ -274,3 +274,16 @@ def test_dry_run_prints_every_stage_command_and_writes_nothing(fake_recipe):
     assert "decode --model_dir exp/s2st_baseline/model --dir dump/test_xx" in out
     assert "score --config conf/score.yaml --exp exp/s2st_baseline --sets test_xx" in out
     assert sorted(p.relative_to(r) for p in r.rglob("*")) == before  # nothing ran, nothing was written
+
+
+@pytest.mark.parametrize("gpu", ["true", "false"])
+def test_gpu_inference_sends_feature_and_alignment_jobs_to_the_gpu_runner(fake_recipe, gpu):
+    args = ["./run.sh", "--train_sets", "train_xx", "--valid_sets", "", "--test_sets", "", "--src_langs", "xx",
+            "--dry_run", "true", "--stage", "4", "--stop_stage", "5", "--gpu_inference", gpu]
+    p = sh(args, cwd=fake_recipe, cmd_backend="slurm")
+    assert p.returncode == 0, p.stderr
+    jobs = [line for line in p.stdout.splitlines() if "JOB=1:" in line]
+    assert len(jobs) == 2 and all(("units label" in j) != ("align --config" in j) for j in jobs)
+    assert all(("--gpu 1" in j) == (gpu == "true") for j in jobs), jobs
+    bad = sh(args[:-1] + ["yes"], cwd=fake_recipe)
+    assert bad.returncode != 0 and "option --gpu_inference takes true or false, not 'yes'" in bad.stderr

@@ -42,6 +42,8 @@ asr_conf=conf/asr_en.yaml       # stage 11: the scoring ASR, trained on referenc
                                 #   ("": none to train; the score config names a pretrained one, e.g. whisper)
 asr_import=""                   # stage 11: or a local ASR exp dir to score with (skips its training)
 score_conf=conf/score.yaml      # stage 11
+gpu_inference=false             # true: stage 4-5 jobs (features, alignment) go through ${decode_cmd}
+                                #   (a GPU each on a cluster), for configs with device: cuda
 dry_run=false                   # true: print each stage's commands, run nothing
 python=python         # the Python with s2s_plugin installed
 
@@ -96,10 +98,12 @@ Options:
   --nproc N             CPU processes for stages 7-8 when --ngpu 0 (default: ${nproc})
   --decode_conf FILE    stage 9 config (default: ${decode_conf})
   --vocoder_conf FILE   stage 10 config (default: ${vocoder_conf})
-  --asr_conf FILE       stage 11 scoring ASR config; "" trains none: the score config's ASR is used as
-                        it is (a pretrained whisper or espnet dir) (default: ${asr_conf})
+  --asr_conf FILE       stage 11 scoring ASR config; empty: none is trained, the score config's ASR is
+                        used as it is (a pretrained whisper or espnet dir) (default: ${asr_conf})
   --asr_import DIR      stage 11: score with this ASR exp dir instead of training one
   --score_conf FILE     stage 11 config (default: ${score_conf})
+  --gpu_inference BOOL  run stage 4-5 jobs through \${decode_cmd} (a GPU each on Slurm) instead of
+                        \${cmd} (default: ${gpu_inference})
   --dry_run BOOL        print each stage's commands without running them (default: ${dry_run})
   --python PYTHON       (default: ${python})
 The job runner comes from ./cmd.sh (cmd_backend=local|slurm)."
@@ -122,6 +126,8 @@ done
 [ -n "${all_sets}" ] || die "no data sets: give --train_sets, --valid_sets and/or --test_sets"
 s2s="${python} -m s2s_plugin.bin.main"
 fs_opt=${fs:+--fs ${fs}}
+infer_cmd=${cmd}  # stage 4-5 jobs (utils/parse_options.sh allows only true/false for booleans)
+[ "${gpu_inference}" = false ] || infer_cmd=${decode_cmd}
 
 # On failure: say which stage failed and print the exact command that resumes there.
 current_stage=""
@@ -162,8 +168,8 @@ fi
 dump_dirs() { local d dirs=(); for d in "$@"; do dirs+=("${dumpdir}/${d}"); done; echo "${dirs[@]}"; }
 [ -n "${tag}" ] || { tag=$(basename "${train_conf}" .yaml); tag=${tag#train_}; }
 exp_tag=${expdir}/s2st_${tag}
-# The scoring ASR: an imported exp dir, or one trained at stage 11 from asr_conf, or ("" both)
-# whatever the score config names.
+# The scoring ASR: an imported exp dir, or one trained at stage 11 from asr_conf, or (both
+# empty) whatever the score config names.
 asr_exp=${asr_import:-${asr_conf:+${expdir}/asr_${tgt_lang}}}
 launch="${s2s} launch --ngpu ${ngpu} --nproc ${nproc} --"
 
@@ -238,7 +244,7 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     for dset in ${all_sets}; do
         is_done "${dumpdir}/${dset}/.done.stage4" && continue
         # shellcheck disable=SC2086
-        run ${cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/units.JOB.log" ${s2s} units label \
+        run ${infer_cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/units.JOB.log" ${s2s} units label \
             --exp "${expdir}/units" --dir "${dumpdir}/${dset}" --nj "${nj}" --job JOB
         run ${s2s} units label --exp "${expdir}/units" --dir "${dumpdir}/${dset}" --nj "${nj}" --merge
         mark_done "${dumpdir}/${dset}/.done.stage4"
@@ -256,7 +262,7 @@ if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
         for dset in ${all_sets}; do
             is_done "${dumpdir}/${dset}/.done.stage5.${name}" && continue
             # shellcheck disable=SC2086
-            run ${cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/${name}.JOB.log" ${s2s} align --config "${conf}" \
+            run ${infer_cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/${name}.JOB.log" ${s2s} align --config "${conf}" \
                 --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" --nj "${nj}" --job JOB
             run ${s2s} align --config "${conf}" --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" \
                 --nj "${nj}" --merge

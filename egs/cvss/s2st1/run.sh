@@ -31,6 +31,7 @@ align_conf=conf/tuning/align.yaml               # stage 5: CTC segmentation with
 extra_align_confs="uniform:conf/tuning/align_uniform.yaml"   # stage 5: uniform spans, for train_uniform.yaml
 vocab_conf=conf/tuning/vocab.yaml               # stage 6: Llama-3.2-1B's tokenizer + specials + units
 ngpu=1                                          # stage 8: GPUs (one DDP process each)
+gpu_inference=true                              # stages 4-5: w2v-BERT jobs through ${decode_cmd} (a GPU each on Slurm)
 decode_conf=conf/tuning/decode.yaml             # stage 9
 vocoder_conf=conf/tuning/vocoder_unit_hifigan.yaml   # stage 10: the unit HiFi-GAN (ParallelWaveGAN format)
 asr_conf=""                                     # stage 11: no scoring ASR to train: Whisper is pretrained
@@ -106,6 +107,7 @@ train_args="data.train=[dump/train_${src_lang}] data.valid=[dump/dev_${src_lang}
     --tag "${tag}" \
     --train_args "${train_args}" \
     --ngpu "${ngpu}" \
+    --gpu_inference "${gpu_inference}" \
     --decode_conf "${decode_conf}" \
     --vocoder_conf "${vocoder_conf}" \
     --asr_conf "${asr_conf}" \

@@ -98,5 +98,9 @@ def main(args: argparse.Namespace) -> int:
     from s2s_plugin.train.run import LAUNCH_ENV
 
     env[LAUNCH_ENV] = launch_command_line(args)
+    if cmd[: len(PY_MAIN)] == PY_MAIN:  # the verb runs as the only process (no torchrun, no srun)
+        from s2s_plugin.train.strategy import SINGLE_PROCESS_ENV
+
+        env[SINGLE_PROCESS_ENV] = "1"
     logging.getLogger(__name__).info("launching: %s", shlex.join(cmd))
     return subprocess.call(cmd, env=env)

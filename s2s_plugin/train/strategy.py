@@ -9,7 +9,8 @@
 - ``fsdp``: shards the model by decoder layer (the classes a transformers model
   lists in ``_no_split_modules``), optionally with activation checkpointing of
   the same layers; checkpoints are full state dicts, so they can be averaged;
-- devices and nodes ``auto``: the counts torchrun (``LOCAL_WORLD_SIZE``,
+- devices and nodes ``auto``: 1 when ``s2s launch`` runs a single process, else the
+  counts torchrun (``LOCAL_WORLD_SIZE``,
   ``WORLD_SIZE``) or Slurm (``SLURM_NTASKS_PER_NODE``, ``SLURM_NNODES``) give the
   process, else every GPU of the machine or one CPU process.
 
@@ -88,6 +89,11 @@ def select_precision(requested: str, accelerator: str, bf16_supported: bool) -> 
     return requested
 
 
+#: Set by ``s2s launch`` when it runs the training verb as its only process (``--ngpu 1`` or one CPU
+#: process): ``devices: auto`` is then 1, not every GPU the machine has.
+SINGLE_PROCESS_ENV = "S2S_LAUNCH_SINGLE"
+
+
 def select_world(cfg: TrainerConfig, accelerator: str, env: Mapping[str, str], n_gpus: int) -> tuple[int, int]:
     """Processes per node and nodes: the config's numbers, else the launcher's, else this machine's."""
     if under_torchrun(env):
@@ -95,6 +101,8 @@ def select_world(cfg: TrainerConfig, accelerator: str, env: Mapping[str, str], n
         launched = (local, max(1, int(env.get("WORLD_SIZE", local)) // local))
     elif under_srun(env):
         launched = (_slurm_tasks_per_node(env), int(env.get("SLURM_NNODES", "1")))
+    elif SINGLE_PROCESS_ENV in env:  # `s2s launch --ngpu 1` runs the verb itself: one process, one GPU
+        launched = (1, 1)
     else:
         launched = None
     devices = cfg.devices if cfg.devices != "auto" else (launched[0] if launched else

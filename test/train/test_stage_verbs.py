@@ -130,3 +130,18 @@ def test_launch_commands(capsys):
     assert code == 2 and "runs through Slurm" in err
     code, _, err = run(capsys, "launch", "--ngpu", "2", "--dry_run", "--", "python", "x.py")
     assert code == 2 and "after '--'" in err
+
+
+def test_launch_marks_a_single_process_run(capsys, monkeypatch):
+    """`--ngpu 1` runs the verb itself; the env it gets makes `devices: auto` one GPU (strategy.select_world)."""
+    from s2s_plugin.train.strategy import SINGLE_PROCESS_ENV
+
+    seen = []
+    monkeypatch.setattr("subprocess.call", lambda cmd, env: seen.append((cmd, env)) or 0)
+    monkeypatch.delenv(SINGLE_PROCESS_ENV, raising=False)
+    verb = ["--", "s2s", "train", "--config", "c.yaml"]
+    assert run(capsys, "launch", "--ngpu", "1", *verb)[0] == 0
+    assert run(capsys, "launch", "--ngpu", "2", *verb)[0] == 0
+    (one, env1), (two, env2) = seen
+    assert "torch.distributed.run" not in one and env1[SINGLE_PROCESS_ENV] == "1"
+    assert "torch.distributed.run" in two and SINGLE_PROCESS_ENV not in env2

@@ -75,3 +75,8 @@ def test_world_from_torchrun_and_slurm():
     assert (plan.devices, plan.num_nodes) == (2, 2) and type(plan.plugins[0]).__name__ == "TorchElasticEnvironment"
     with pytest.raises(ConfigError, match="disagree with the launcher"):
         plan_run(TrainerConfig(max_steps=10, devices=4), env=torchrun, cuda=False)
+    # `s2s launch --ngpu 1` on a 4-GPU machine: one process on one GPU, not DDP over all four
+    single = {"S2S_LAUNCH_SINGLE": "1"}
+    plan = plan_run(TrainerConfig(max_steps=10), env=single, cuda=True, n_gpus=4, bf16_supported=True)
+    assert (plan.devices, plan.num_nodes, plan.world_size) == (1, 1, 1)
+    assert plan_run(TrainerConfig(max_steps=10), env={}, cuda=True, n_gpus=4, bf16_supported=True).devices == 4

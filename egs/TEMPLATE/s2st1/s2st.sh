@@ -356,4 +356,4 @@ if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
 fi
 
 current_stage=""
-log "Finished stages ${stage}..${stop_stage}"
+log "Finished stages ${stage}..$(( stop_stage < 11 ? stop_stage : 11 ))"

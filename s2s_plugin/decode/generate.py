@@ -218,14 +218,13 @@ class ChainDecoder:
             processors.append(SegmentConstraint(self.vocab, width, cfg.cot, cfg.max_text_tokens, budgets,
                                                 cfg.min_units))
         gen_kwargs: dict[str, Any] = dict(
-            input_ids=ids, attention_mask=attn, max_new_tokens=max_new, logits_processor=processors,
+            input_ids=ids.to(self.model.device), attention_mask=attn.to(self.model.device),
+            max_new_tokens=max_new, logits_processor=processors,
             num_beams=cfg.num_beams, do_sample=cfg.do_sample, pad_token_id=pad,
             eos_token_id=self.vocab.special("<eos>"), use_cache=True)
         if cfg.do_sample:
             gen_kwargs.update(temperature=cfg.temperature, top_p=cfg.top_p, top_k=0)
             torch.manual_seed(cfg.seed)
-        dev = self.model.device
-        gen_kwargs.update(input_ids=ids.to(dev), attention_mask=attn.to(dev))
         out = self.model.generate(**gen_kwargs)
         return [self._split(row[width:].tolist()) for row in out.cpu()]
 

@@ -225,8 +225,12 @@ def test_dry_run_prints_every_stage_with_the_tuning_configs(dry_run):
             "data validate data/test_pt --tgt_lang en"],
         2: ["data format data/train_pt dump/train_pt --config conf/format.yaml --tgt_lang en --nj 4 --job JOB"],
         3: ["ctc import --from downloads/w2v-bert-2.0-ctc --type hf --exp exp/ctc"],
+        # the vocoder needs only stage 4's units: it fits in the background from then on, stage 10 waits
         4: ["units fit --config conf/tuning/units.yaml --dirs dump/train_pt --lang pt en --exp exp/units",
-            "units label --exp exp/units --dir dump/test_pt --nj 4 --merge"],
+            "units label --exp exp/units --dir dump/test_pt --nj 4 --merge",
+            "(in the background: vocoder_fit) utils/run.pl exp/vocoder/logs/fit.log python -m s2s_plugin.bin.main "
+            "vocoder fit --config conf/tuning/vocoder_unit_hifigan.yaml --dirs dump/train_pt --lang en "
+            "--exp exp/vocoder"],
         5: ["align --config conf/tuning/align.yaml --dir dump/train_pt --tgt_lang en --out align --nj 4 --job JOB",
             "align --config conf/tuning/align_uniform.yaml --dir dump/test_pt --tgt_lang en --out uniform --nj 4 "
             "--merge"],
@@ -236,8 +240,7 @@ def test_dry_run_prints_every_stage_with_the_tuning_configs(dry_run):
             "data.valid=[dump/dev_pt]"],
         9: ["decode --model_dir exp/s2st_pt_scheduled/model --dir dump/test_pt "
             "--out exp/s2st_pt_scheduled/decode_test_pt --config conf/tuning/decode.yaml --tgt_lang en"],
-        10: ["vocoder fit --config conf/tuning/vocoder_unit_hifigan.yaml --dirs dump/train_pt --lang en "
-             "--exp exp/vocoder",
+        10: ["(waits for the background job vocoder_fit)",
              "vocoder synth --exp exp/vocoder --units exp/s2st_pt_scheduled/decode_test_pt/hyp_units.en"],
         11: ["score --config conf/tuning/score_whisper.yaml --exp exp/s2st_pt_scheduled --sets test_pt"],
     }

@@ -5,6 +5,7 @@ import filecmp
 import os
 import re
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -287,3 +288,100 @@ def test_gpu_inference_sends_feature_and_alignment_jobs_to_the_gpu_runner(fake_r
     assert all(("--gpu 1" in j) == (gpu == "true") for j in jobs), jobs
     bad = sh(args[:-1] + ["yes"], cwd=fake_recipe)
     assert bad.returncode != 0 and "option --gpu_inference takes true or false, not 'yes'" in bad.stderr
+
+
+# A stand-in for the recipe's Python: it logs each s2s verb's start and end; `ctc train` of
+# the scoring ASR (exp/asr_*) and of stage 3 sleep and may fail, as the environment says.
+FAKE_PYTHON = """#!/usr/bin/env bash
+shift 2  # -m s2s_plugin.bin.main
+echo "$(date +%s.%N) start $*" >> "${CALLS}"
+case "$*" in
+    *"ctc train"*"exp/asr_"*)
+        echo $$ > "${CALLS}.asr_pid"; sleep "${ASR_SLEEP:-1}"
+        [ -z "${ASR_FAIL:-}" ] || { echo "the scoring ASR broke" >&2; exit 3; } ;;
+    *"ctc train"*)
+        sleep "${CTC_SLEEP:-1}"; [ -z "${CTC_FAIL:-}" ] || { echo "the CTC model broke" >&2; exit 4; } ;;
+esac
+echo "$(date +%s.%N) end $*" >> "${CALLS}"
+"""
+
+
+@pytest.fixture
+def formatted_recipe(fake_recipe):
+    """fake_recipe after stages 1-2, with a stand-in Python for stages 3-11 (see FAKE_PYTHON)."""
+    p = run_recipe(fake_recipe, "--stage", "1", "--stop_stage", "2", "--nj", "1")
+    assert p.returncode == 0, p.stderr
+    fake = fake_recipe / "fake_python"
+    fake.write_text(FAKE_PYTHON)
+    fake.chmod(0o755)
+    return fake_recipe
+
+
+def run_fake(recipe: Path, *args, **env):
+    calls = recipe / "calls.log"
+    calls.unlink(missing_ok=True)
+    p = subprocess.run(["./run.sh", "--train_sets", "train_xx", "--valid_sets", "", "--test_sets", "test_xx",
+                        "--python", str(recipe / "fake_python"), *map(str, args)], cwd=recipe, capture_output=True,
+                       text=True, timeout=120, env={**os.environ, "CALLS": str(calls), **env})
+    lines = calls.read_text().splitlines() if calls.is_file() else []
+    return p, [line.split(" ", 2) for line in lines]
+
+
+def verb(cmd: str) -> str:
+    """'ctc train --config ... --exp exp/asr_en ...' -> 'ctc train asr' (the scoring ASR), others 'ctc train'."""
+    return cmd.split(" --")[0] + (" asr" if "--exp exp/asr_" in cmd else "")
+
+
+def test_scoring_asr_trains_beside_stage_3_and_stage_11_waits_for_it(formatted_recipe):
+    r = formatted_recipe
+    # test_xx has no stage-2 dump: stages 9-11 only pass its name on to the stand-in
+    p, calls = run_fake(r, "--stage", "3", "--stop_stage", "11", ASR_SLEEP="3")
+    assert p.returncode == 0, p.stderr
+    when = {(what, verb(cmd)): float(t) for t, what, cmd in calls}
+    # the ASR starts before stage 3's CTC training ends, and ends after it (it runs beside it)
+    assert when[("start", "ctc train asr")] < when[("end", "ctc train")] < when[("end", "ctc train asr")]
+    # the vocoder fit starts once stage 4 is done, before the alignment of stage 5 ends
+    assert when[("end", "units label")] <= when[("start", "vocoder fit")] < when[("end", "align")]
+    assert when[("end", "ctc train asr")] < when[("start", "score")]  # stage 11 waited
+    assert when[("end", "vocoder fit")] < when[("start", "vocoder synth")]  # stage 10 waited
+    assert "Started in the background: asr_training" in p.stderr
+    assert (r / "exp" / "asr_en" / ".done.stage11").is_file() and (r / "exp" / "vocoder" / ".done.stage10").is_file()
+    assert "# Ended (code 0)" in (r / "exp" / "asr_en" / "logs" / "ctc_train.log").read_text()
+
+    # a rerun finds both done and starts nothing in the background
+    p, calls = run_fake(r, "--stage", "3", "--stop_stage", "11")
+    assert p.returncode == 0, p.stderr
+    assert "in the background" not in p.stderr
+    assert not [c for c in calls if "vocoder fit" in c[2] or "--exp exp/asr_" in c[2]]
+
+
+def test_a_failed_background_job_stops_the_stage_that_needs_it_naming_its_log(formatted_recipe):
+    r = formatted_recipe
+    p, _ = run_fake(r, "--stage", "3", "--stop_stage", "11", ASR_FAIL="1")
+    assert p.returncode != 0
+    log = "exp/asr_en/logs/ctc_train.log"
+    assert f"the background job asr_training failed (exit code 1); see {log}" in p.stderr
+    assert "the scoring ASR broke" in (r / log).read_text()
+    assert "Stage 11 failed" in p.stderr and p.stderr.strip().endswith("--stage 11")
+    assert not (r / "exp" / "asr_en" / ".done.stage11").exists()
+
+
+def test_a_failed_stage_stops_the_background_jobs(formatted_recipe):
+    r = formatted_recipe
+    start = time.monotonic()
+    p, _ = run_fake(r, "--stage", "3", "--stop_stage", "11", CTC_FAIL="1", ASR_SLEEP="60")
+    assert p.returncode != 0 and time.monotonic() - start < 30
+    assert "Stage 3 failed" in p.stderr
+    assert "Stopped the background job asr_training; its log: exp/asr_en/logs/ctc_train.log" in p.stderr
+    pid = int((r / "calls.log.asr_pid").read_text())
+    time.sleep(0.5)
+    assert not Path(f"/proc/{pid}").exists()  # the job's processes are gone too
+
+
+def test_background_false_runs_everything_in_order(formatted_recipe):
+    r = formatted_recipe
+    p, calls = run_fake(r, "--stage", "3", "--stop_stage", "11", "--background", "false")
+    assert p.returncode == 0, p.stderr
+    verbs = [verb(cmd) for _, what, cmd in calls if what == "start"]
+    assert verbs.index("ctc train asr") > verbs.index("vocoder synth") > verbs.index("vocoder fit") > \
+        verbs.index("decode")

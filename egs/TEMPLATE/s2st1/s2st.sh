@@ -44,6 +44,9 @@ asr_import=""                   # stage 11: or a local ASR exp dir to score with
 score_conf=conf/score.yaml      # stage 11
 gpu_inference=false             # true: stage 4-5 jobs (features, alignment) go through ${decode_cmd}
                                 #   (a GPU each on a cluster), for configs with device: cuda
+background=true                 # true: work that needs nothing of the stages in between runs beside them:
+                                #   the scoring ASR (stage 11) trains from stage 3 on, the vocoder (stage 10)
+                                #   fits from stage 5 on; the stage that needs the result waits for it
 dry_run=false                   # true: print each stage's commands, run nothing
 python=python         # the Python with s2s_plugin installed
 
@@ -104,6 +107,9 @@ Options:
   --score_conf FILE     stage 11 config (default: ${score_conf})
   --gpu_inference BOOL  run stage 4-5 jobs through \${decode_cmd} (a GPU each on Slurm) instead of
                         \${cmd} (default: ${gpu_inference})
+  --background BOOL     train the scoring ASR beside stages 3-10 and fit the vocoder beside stages 5-9,
+                        each as a background job with its own log; stages 10 and 11 wait for them
+                        (default: ${background})
   --dry_run BOOL        print each stage's commands without running them (default: ${dry_run})
   --python PYTHON       (default: ${python})
 The job runner comes from ./cmd.sh (cmd_backend=local|slurm)."
@@ -133,6 +139,7 @@ infer_cmd=${cmd}  # stage 4-5 jobs (utils/parse_options.sh allows only true/fals
 current_stage=""
 on_exit() {
     local rc=$? a skip=false resume=()
+    bg_stop_all
     [ "${rc}" -ne 0 ] && [ -n "${current_stage}" ] || return 0
     for a in ${orig_args[@]+"${orig_args[@]}"}; do
         if ${skip}; then skip=false; continue; fi
@@ -164,6 +171,57 @@ if [ "${dry_run}" = true ]; then
     is_done() { false; }
     mark_done() { :; }
 fi
+# Background jobs: bg_start NAME LOG CMD... runs CMD (a ${cmd}-style job runner call) beside
+# the stages; bg_wait NAME waits for it and stops the recipe, naming LOG, if it failed. A
+# recipe that exits early stops the jobs still running (run.pl ends its jobs on TERM).
+declare -A bg_pid=() bg_log=()
+bg_start() {
+    local name=$1 log=$2
+    shift 2
+    bg_log[${name}]=${log}
+    if [ "${dry_run}" = true ]; then
+        printf '  (in the background: %s) %s\n' "${name}" "$*"
+        bg_pid[${name}]=dry_run
+        return 0
+    fi
+    "$@" > /dev/null 2>&1 &
+    bg_pid[${name}]=$!
+    log "Started in the background: ${name} (pid ${bg_pid[${name}]}); log: ${log}"
+}
+bg_running() { [ -n "${bg_pid[$1]:-}" ]; }
+bg_wait() {
+    local name=$1 rc=0 start=${SECONDS}
+    bg_running "${name}" || return 0
+    if [ "${bg_pid[${name}]}" = dry_run ]; then
+        printf '  (waits for the background job %s)\n' "${name}"
+        unset "bg_pid[${name}]"
+        return 0
+    fi
+    log "Waiting for the background job ${name} (log: ${bg_log[${name}]})"
+    wait "${bg_pid[${name}]}" || rc=$?
+    unset "bg_pid[${name}]"
+    [ "${rc}" -eq 0 ] || die "the background job ${name} failed (exit code ${rc}); see ${bg_log[${name}]}"
+    log "Background job ${name} finished (waited $((SECONDS - start)) s)"
+}
+bg_stop_all() {
+    local name
+    for name in "${!bg_pid[@]}"; do
+        [ "${bg_pid[${name}]}" != dry_run ] || continue
+        kill -TERM "${bg_pid[${name}]}" 2> /dev/null || true
+        wait "${bg_pid[${name}]}" 2> /dev/null || true
+        log "Stopped the background job ${name}; its log: ${bg_log[${name}]}"
+    done
+}
+# in_range N: stage N is among the stages this run does
+in_range() { [ "${stage}" -le "$1" ] && [ "${stop_stage}" -ge "$1" ]; }
+# sets_done STAGE SETS...: every set has the done marker of that stage
+sets_done() {
+    local st=$1 d
+    shift
+    [ "${dry_run}" = true ] && return 0
+    for d in "$@"; do [ -f "${dumpdir}/${d}/.done.stage${st}" ] || return 1; done
+}
+
 # dump_dirs SETS...: the dump dirs of those sets
 dump_dirs() { local d dirs=(); for d in "$@"; do dirs+=("${dumpdir}/${d}"); done; echo "${dirs[@]}"; }
 [ -n "${tag}" ] || { tag=$(basename "${train_conf}" .yaml); tag=${tag#train_}; }
@@ -213,6 +271,18 @@ train_dirs=$(dump_dirs ${train_sets})
 valid_dirs=$(dump_dirs ${valid_sets})
 langs="${src_langs} ${tgt_lang}"
 
+# The scoring ASR of stage 11 needs only the stage-2 dumps: with --background true it trains
+# beside stages 3-10 (one core; path.sh gives every job one thread).
+# shellcheck disable=SC2206  # ${train_cmd}, ${s2s} and the dir lists hold several words
+asr_train_cmd=(${train_cmd} "${asr_exp}/logs/ctc_train.log" ${s2s} ctc train --config "${asr_conf}" --exp "${asr_exp}"
+    --train_dirs ${train_dirs} --valid_dirs ${valid_dirs})
+asr_needs_training() { [ -z "${asr_import}" ] && [ -n "${asr_conf}" ] && ! is_done "${asr_exp}/.done.stage11"; }
+# shellcheck disable=SC2086
+if [ "${background}" = true ] && in_range 11 && [ "${stage}" -lt 11 ] && asr_needs_training \
+        && sets_done 2 ${train_sets} ${valid_sets}; then
+    bg_start asr_training "${asr_exp}/logs/ctc_train.log" "${asr_train_cmd[@]}"
+fi
+
 if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
     current_stage=3
     if is_done "${expdir}/ctc/.done.stage3"; then
@@ -251,6 +321,17 @@ if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
     done
     # shellcheck disable=SC2046,SC2086
     run ${s2s} units stats --dirs $(dump_dirs ${all_sets})
+fi
+
+# The vocoder (stage 10) needs only the target-side units of the training sets: with
+# --background true it fits beside stages 5-9.
+# shellcheck disable=SC2206  # ${train_cmd}, ${s2s} and the dir list hold several words
+vocoder_fit_cmd=(${train_cmd} "${expdir}/vocoder/logs/fit.log" ${s2s} vocoder fit --config "${vocoder_conf}"
+    --dirs ${train_dirs} --lang "${tgt_lang}" --exp "${expdir}/vocoder")
+# shellcheck disable=SC2086
+if [ "${background}" = true ] && in_range 10 && [ "${stage}" -lt 10 ] && ! is_done "${expdir}/vocoder/.done.stage10" \
+        && sets_done 4 ${train_sets}; then
+    bg_start vocoder_fit "${expdir}/vocoder/logs/fit.log" "${vocoder_fit_cmd[@]}"
 fi
 
 if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
@@ -322,10 +403,11 @@ fi
 if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
     current_stage=10
     log "Stage 10: vocoder (${vocoder_conf}) in ${expdir}/vocoder, synthesis of the decoded units of ${test_sets}"
-    if ! is_done "${expdir}/vocoder/.done.stage10"; then
-        # shellcheck disable=SC2086
-        run ${train_cmd} "${expdir}/vocoder/logs/fit.log" ${s2s} vocoder fit --config "${vocoder_conf}" \
-            --dirs ${train_dirs} --lang "${tgt_lang}" --exp "${expdir}/vocoder"
+    if bg_running vocoder_fit; then
+        bg_wait vocoder_fit
+        mark_done "${expdir}/vocoder/.done.stage10"
+    elif ! is_done "${expdir}/vocoder/.done.stage10"; then
+        run "${vocoder_fit_cmd[@]}"
         mark_done "${expdir}/vocoder/.done.stage10"
     fi
     for dset in ${test_sets}; do
@@ -343,10 +425,11 @@ fi
 if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
     current_stage=11
     log "Stage 11: scoring (${score_conf}) of ${exp_tag} on ${test_sets} with the ASR ${asr_exp:-of ${score_conf}}"
-    if [ -z "${asr_import}" ] && [ -n "${asr_conf}" ] && ! is_done "${asr_exp}/.done.stage11"; then
-        # shellcheck disable=SC2086
-        run ${train_cmd} "${asr_exp}/logs/ctc_train.log" ${s2s} ctc train --config "${asr_conf}" --exp "${asr_exp}" \
-            --train_dirs ${train_dirs} --valid_dirs ${valid_dirs}
+    if bg_running asr_training; then
+        bg_wait asr_training
+        mark_done "${asr_exp}/.done.stage11"
+    elif asr_needs_training; then
+        run "${asr_train_cmd[@]}"
         mark_done "${asr_exp}/.done.stage11"
     fi
     # shellcheck disable=SC2086

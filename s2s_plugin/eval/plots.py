@@ -4,19 +4,33 @@
 
     plot_training("exp/s2st_scheduled", "exp/s2st_scheduled/plots/training.png")  # None without logs
     plot_set_scores(scores_json, "exp/s2st_scheduled/plots/scores.png")
+    plot_spectrograms([SpecPanel("reference", wave, 16000), SpecPanel("ours", missing="no audio")], "u.png")
 
 Training curves come from the TensorBoard event files anywhere under the exp
 dir (read with tensorboard's ``EventAccumulator``): every scalar whose tag
 holds ``loss`` goes to the upper panel, the interleaving text ratio (a tag
 named ``p``, ``*/p`` or holding ``text_ratio``) to the lower one. Later event
 files win where a resumed run logged the same step twice.
+
+Spectrograms for the listening page (``plot_spectrograms``) are log-mel power
+in dB computed here with numpy/scipy: every panel is resampled to the lowest
+rate among them, so all panels share one mel frequency axis, one analysis
+(25 ms Hann window, 10 ms hop) and one absolute colour scale (dB, not
+normalised per panel: the loudest panel's peak down to 80 dB below it), so a
+quieter vocoder or a noise floor in the gaps shows as such; grey is time past
+the end of a shorter audio.
 """
 from __future__ import annotations
 
+import functools
 import logging
+import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from s2s_plugin.data.io import PathLike, atomic_write
 
@@ -147,4 +161,170 @@ def plot_compare(table: Mapping[str, Mapping[str, Mapping[str, Any]]], metric_la
     ax.set_ylabel(metric_label)
     ax.set_title(f"{metric_label} per set and system (bars: mean over runs, whiskers: sd)", fontsize=9)
     fig.tight_layout()
+    return _save(fig, out)
+
+
+# -- spectrograms ---------------------------------------------------------------
+#: analysis of :func:`log_mel_spectrogram`: window and hop in seconds, mel bands, dB floor and range
+SPEC_WIN_S, SPEC_HOP_S, SPEC_N_MELS = 0.025, 0.010, 80
+SPEC_FLOOR_DB, SPEC_RANGE_DB = -120.0, 80.0
+#: figure geometry of :func:`plot_spectrograms`: inches per panel, inches of the colour bar, dots per inch
+SPEC_PANEL_IN, SPEC_HEIGHT_IN, SPEC_BAR_IN, SPEC_DPI = 3.3, 2.6, 0.7, 90
+_KHZ_TICKS = (0, 500, 1000, 2000, 4000, 8000, 16000, 24000)
+
+
+def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
+    """HTK mel scale."""
+    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
+
+
+def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
+    """Inverse of :func:`hz_to_mel`."""
+    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
+
+
+@functools.lru_cache(maxsize=8)
+def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmax: float) -> np.ndarray:
+    """Triangular filters (peak 1), equally spaced in mel from 0 to ``fmax``: ``(n_mels, n_fft // 2 + 1)``.
+
+    Cached; the array is read-only.
+    """
+    edges = mel_to_hz(np.linspace(0.0, float(hz_to_mel(fmax)), n_mels + 2))
+    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
+    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
+    rising = (freqs[None] - lower) / (centre - lower)
+    falling = (upper - freqs[None]) / (upper - centre)
+    bank = np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
+    bank.setflags(write=False)
+    return bank
+
+
+def log_mel_spectrogram(wave: np.ndarray, sr: int, n_mels: int = SPEC_N_MELS, fmax: float | None = None,
+                        win_s: float = SPEC_WIN_S, hop_s: float = SPEC_HOP_S) -> np.ndarray:
+    """Log-mel power of a mono waveform in dB (a full-scale sine reads about +5 dB in its band).
+
+    Frames are centred (frame ``t`` covers ``t * hop_s`` seconds), Hann
+    windowed and zero-padded to 4x the window for a fine low-frequency grid.
+
+    Returns:
+        ``(n_mels, frames)`` float32, floored at :data:`SPEC_FLOOR_DB`;
+        ``frames = 1 + len(wave) // hop``.
+    """
+    from scipy.fft import rfft
+    from scipy.signal import get_window
+
+    wave = np.asarray(wave, dtype=np.float32).reshape(-1)
+    win, hop = max(1, round(win_s * sr)), max(1, round(hop_s * sr))
+    n_fft = 1 << math.ceil(math.log2(4 * win))
+    window = get_window("hann", win, fftbins=True).astype(np.float32)
+    fbank = mel_filterbank(sr, n_fft, n_mels, sr / 2 if fmax is None else min(fmax, sr / 2))
+    padded = np.pad(wave, (win // 2, win - win // 2 + hop))
+    frames = np.lib.stride_tricks.sliding_window_view(padded, win)[::hop][:1 + len(wave) // hop]
+    scale = 4.0 / float(window.sum()) ** 2  # a full-scale sine: 0 dB in its peak bin
+    out = np.empty((n_mels, len(frames)), np.float32)
+    for start in range(0, len(frames), 1024):  # bounded memory on long outputs
+        spec = rfft(frames[start:start + 1024] * window, n=n_fft, axis=-1)
+        power = (spec.real ** 2 + spec.imag ** 2) * scale
+        out[:, start:start + 1024] = (power @ fbank.T).T
+    return np.maximum(10.0 * np.log10(np.maximum(out, 1e-30)), SPEC_FLOOR_DB).astype(np.float32)
+
+
+@dataclass
+class SpecPanel:
+    """One panel of :func:`plot_spectrograms`: a waveform, or why there is none."""
+
+    title: str
+    wave: np.ndarray | None = None
+    sr: int | None = None
+    missing: str = "no audio"
+
+
+def spectrogram_figsize(n_panels: int) -> tuple[float, float]:
+    """Figure size in inches of :func:`plot_spectrograms` (times :data:`SPEC_DPI` gives the PNG's pixels)."""
+    return SPEC_PANEL_IN * n_panels + SPEC_BAR_IN, SPEC_HEIGHT_IN
+
+
+def _tex_safe(text: str) -> str:
+    """Matplotlib reads ``$...$`` as math; show dollars as they are."""
+    return text.replace("$", r"\$")
+
+
+def panel_spectrograms(panels: Sequence[SpecPanel]) -> tuple[int, dict[int, tuple[np.ndarray, float]]]:
+    """The log-mel spectrograms of the panels that have audio, all at the lowest rate among them.
+
+    Returns:
+        ``(rate, {panel index: (spectrogram, seconds of the original audio)})``;
+        the rate is 16000 when no panel has audio.
+    """
+    from scipy.signal import resample_poly
+
+    present = [i for i, p in enumerate(panels) if p.wave is not None and p.sr and len(p.wave) > 0]
+    rate = min((int(panels[i].sr) for i in present), default=16000)
+    specs: dict[int, tuple[np.ndarray, float]] = {}
+    for i in present:
+        p = panels[i]
+        wave = np.asarray(p.wave, dtype=np.float32).reshape(-1)
+        if int(p.sr) != rate:
+            g = math.gcd(int(p.sr), rate)
+            wave = resample_poly(wave, rate // g, int(p.sr) // g).astype(np.float32)
+        specs[i] = (log_mel_spectrogram(wave, rate), len(p.wave) / float(p.sr))
+    return rate, specs
+
+
+def plot_spectrograms(panels: Sequence[SpecPanel], out: PathLike, title: str = "") -> Path:
+    """One row of log-mel spectrograms on shared axes and colour scale; a panel without audio says why.
+
+    All waveforms are resampled to the lowest rate among them (so the
+    frequency axis is the same, see :func:`panel_spectrograms`), times run in
+    seconds from 0 to the longest one, and the colour scale runs from the
+    loudest panel's peak down by :data:`SPEC_RANGE_DB`. The PNG measures
+    :func:`spectrogram_figsize` times :data:`SPEC_DPI` pixels.
+
+    Args:
+        panels: left to right.
+        out: the PNG to write.
+        title: above the row (e.g. the utterance id).
+
+    Returns:
+        ``out``.
+    """
+    rate, specs = panel_spectrograms(panels)
+    top = max((float(s.max()) for s, _ in specs.values()), default=0.0)
+    vmin, vmax = top - SPEC_RANGE_DB, top
+    longest = max((d for _, d in specs.values()), default=1.0)
+    mel_top = float(hz_to_mel(rate / 2))
+    ticks = [f for f in _KHZ_TICKS if f <= rate / 2]
+
+    plt = _pyplot()
+    # a fixed layout: constrained layout would double the drawing time
+    width, height = spectrogram_figsize(len(panels))
+    fig, axes = plt.subplots(1, len(panels), figsize=(width, height), dpi=SPEC_DPI, squeeze=False)
+    fig.subplots_adjust(left=0.45 / width, right=1 - SPEC_BAR_IN / width, bottom=0.42 / height,
+                        top=1 - (0.62 if title else 0.3) / height, wspace=0.22)
+    image = None
+    for i, (ax, p) in enumerate(zip(axes[0], panels)):
+        if i not in specs:
+            ax.set_title(_tex_safe(p.title), fontsize=8)
+            ax.text(0.5, 0.5, _tex_safe(p.missing), ha="center", va="center", wrap=True, fontsize=8,
+                    color="#555", transform=ax.transAxes)
+            ax.tick_params(left=False, bottom=False, labelleft=False, labelbottom=False)
+            continue
+        spec, dur = specs[i]
+        ax.set_facecolor("#e8e8e8")  # past the end of a shorter audio
+        image = ax.imshow(spec, origin="lower", aspect="auto", interpolation="nearest", cmap="magma",
+                          vmin=vmin, vmax=vmax, extent=(0.0, spec.shape[1] * SPEC_HOP_S, 0.0, mel_top))
+        ax.set_title(_tex_safe(f"{p.title}, {dur:.2f} s"), fontsize=8)
+        ax.set_xlim(0.0, longest)
+        ax.set_yticks([float(hz_to_mel(f)) for f in ticks], [f"{f / 1000:g}" for f in ticks])
+        ax.tick_params(labelsize=7)
+        ax.set_xlabel("time (s)", fontsize=7)
+        if i == 0 or (i - 1) not in specs:
+            ax.set_ylabel("frequency (kHz, mel scale)", fontsize=7)
+    if image is not None:
+        box = axes[0, -1].get_position()
+        bar = fig.colorbar(image, cax=fig.add_axes((box.x1 + 0.12 / width, box.y0, 0.1 / width, box.height)))
+        bar.set_label("power (dB)", fontsize=7)
+        bar.ax.tick_params(labelsize=7)
+    if title:
+        fig.suptitle(_tex_safe(title), fontsize=9)
     return _save(fig, out)

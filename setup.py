@@ -40,6 +40,7 @@ setup(
         "scikit-learn>=1.3",
         "scipy>=1.10",
         "matplotlib",
+        "librosa>=0.10",  # log-mel spectrograms of the listening page
     ],
     extras_require=extras,
     entry_points={"console_scripts": ["s2s = s2s_plugin.bin.main:main"]},

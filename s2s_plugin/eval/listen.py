@@ -19,8 +19,8 @@ paths, so the folder can be zipped and opened anywhere; file names are the
 ids where they are plain (``[A-Za-z0-9._-]``), else their plain characters
 plus a hash of the id; every text is HTML-escaped. The folder is built under a
 temporary name and swapped in at the end. Spectrograms cost about 0.4 s of
-CPU per utterance (four panels of 3 s audio), plus about 3 s of CPU once to import
-matplotlib and scipy; ``spectrograms=False`` leaves them out.
+CPU per utterance (four panels of 3 s audio), plus about 5 s of CPU once to import
+matplotlib, scipy and librosa (with numba); ``spectrograms=False`` leaves them out.
 """
 from __future__ import annotations
 

@@ -13,18 +13,18 @@ named ``p``, ``*/p`` or holding ``text_ratio``) to the lower one. Later event
 files win where a resumed run logged the same step twice.
 
 Spectrograms for the listening page (``plot_spectrograms``) are log-mel power
-in dB computed here with numpy/scipy: every panel is resampled to the lowest
-rate among them, so all panels share one mel frequency axis, one analysis
-(25 ms Hann window, 10 ms hop) and one absolute colour scale (dB, not
+in dB computed with librosa: every panel is resampled (scipy, polyphase) to
+the lowest rate among them, so all panels share one mel frequency axis, one
+analysis (25 ms Hann window, 10 ms hop) and one absolute colour scale (dB, not
 normalised per panel: the loudest panel's peak down to 80 dB below it), so a
 quieter vocoder or a noise floor in the gaps shows as such; grey is time past
 the end of a shorter audio.
 """
 from __future__ import annotations
 
-import functools
 import logging
 import math
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -173,60 +173,34 @@ SPEC_PANEL_IN, SPEC_HEIGHT_IN, SPEC_BAR_IN, SPEC_DPI = 3.3, 2.6, 0.7, 90
 _KHZ_TICKS = (0, 500, 1000, 2000, 4000, 8000, 16000, 24000)
 
 
-def hz_to_mel(f: np.ndarray | float) -> np.ndarray:
-    """HTK mel scale."""
-    return 2595.0 * np.log10(1.0 + np.asarray(f, dtype=np.float64) / 700.0)
-
-
-def mel_to_hz(m: np.ndarray | float) -> np.ndarray:
-    """Inverse of :func:`hz_to_mel`."""
-    return 700.0 * (10.0 ** (np.asarray(m, dtype=np.float64) / 2595.0) - 1.0)
-
-
-@functools.lru_cache(maxsize=8)
-def mel_filterbank(sr: int, n_fft: int, n_mels: int, fmax: float) -> np.ndarray:
-    """Triangular filters (peak 1), equally spaced in mel from 0 to ``fmax``: ``(n_mels, n_fft // 2 + 1)``.
-
-    Cached; the array is read-only.
-    """
-    edges = mel_to_hz(np.linspace(0.0, float(hz_to_mel(fmax)), n_mels + 2))
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / sr)
-    lower, centre, upper = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    rising = (freqs[None] - lower) / (centre - lower)
-    falling = (upper - freqs[None]) / (upper - centre)
-    bank = np.maximum(0.0, np.minimum(rising, falling)).astype(np.float32)
-    bank.setflags(write=False)
-    return bank
-
-
 def log_mel_spectrogram(wave: np.ndarray, sr: int, n_mels: int = SPEC_N_MELS, fmax: float | None = None,
                         win_s: float = SPEC_WIN_S, hop_s: float = SPEC_HOP_S) -> np.ndarray:
     """Log-mel power of a mono waveform in dB (a full-scale sine reads about +5 dB in its band).
 
-    Frames are centred (frame ``t`` covers ``t * hop_s`` seconds), Hann
-    windowed and zero-padded to 4x the window for a fine low-frequency grid.
+    ``librosa.feature.melspectrogram``: centred frames (frame ``t`` covers
+    ``t * hop_s`` seconds, zeros beyond the ends), a Hann window zero-padded
+    to 4x its length for a fine low-frequency grid, triangular HTK-mel filters
+    of peak 1 from 0 Hz to ``fmax``; the power is scaled so that a full-scale
+    sine reads 0 dB in its peak FFT bin, then ``librosa.power_to_db``.
 
     Returns:
         ``(n_mels, frames)`` float32, floored at :data:`SPEC_FLOOR_DB`;
         ``frames = 1 + len(wave) // hop``.
     """
-    from scipy.fft import rfft
-    from scipy.signal import get_window
+    import librosa
 
     wave = np.asarray(wave, dtype=np.float32).reshape(-1)
     win, hop = max(1, round(win_s * sr)), max(1, round(hop_s * sr))
     n_fft = 1 << math.ceil(math.log2(4 * win))
-    window = get_window("hann", win, fftbins=True).astype(np.float32)
-    fbank = mel_filterbank(sr, n_fft, n_mels, sr / 2 if fmax is None else min(fmax, sr / 2))
-    padded = np.pad(wave, (win // 2, win - win // 2 + hop))
-    frames = np.lib.stride_tricks.sliding_window_view(padded, win)[::hop][:1 + len(wave) // hop]
-    scale = 4.0 / float(window.sum()) ** 2  # a full-scale sine: 0 dB in its peak bin
-    out = np.empty((n_mels, len(frames)), np.float32)
-    for start in range(0, len(frames), 1024):  # bounded memory on long outputs
-        spec = rfft(frames[start:start + 1024] * window, n=n_fft, axis=-1)
-        power = (spec.real ** 2 + spec.imag ** 2) * scale
-        out[:, start:start + 1024] = (power @ fbank.T).T
-    return np.maximum(10.0 * np.log10(np.maximum(out, 1e-30)), SPEC_FLOOR_DB).astype(np.float32)
+    with warnings.catch_warnings():  # audio shorter than n_fft is zero-padded, which is what we want
+        warnings.filterwarnings("ignore", message=r"n_fft=\d+ is too large", category=UserWarning)
+        power = librosa.feature.melspectrogram(
+            y=wave, sr=sr, n_fft=n_fft, hop_length=hop, win_length=win, window="hann", center=True,
+            pad_mode="constant", power=2.0, n_mels=n_mels, fmin=0.0,
+            fmax=sr / 2 if fmax is None else min(fmax, sr / 2), htk=True, norm=None)
+    power *= 4.0 / float(librosa.filters.get_window("hann", win, fftbins=True).sum()) ** 2
+    db = librosa.power_to_db(power, ref=1.0, amin=10.0 ** (SPEC_FLOOR_DB / 10), top_db=None)
+    return np.maximum(db, SPEC_FLOOR_DB).astype(np.float32)
 
 
 @dataclass
@@ -292,7 +266,9 @@ def plot_spectrograms(panels: Sequence[SpecPanel], out: PathLike, title: str = "
     top = max((float(s.max()) for s, _ in specs.values()), default=0.0)
     vmin, vmax = top - SPEC_RANGE_DB, top
     longest = max((d for _, d in specs.values()), default=1.0)
-    mel_top = float(hz_to_mel(rate / 2))
+    import librosa
+
+    mel_top = float(librosa.hz_to_mel(rate / 2, htk=True))
     ticks = [f for f in _KHZ_TICKS if f <= rate / 2]
 
     plt = _pyplot()
@@ -315,7 +291,7 @@ def plot_spectrograms(panels: Sequence[SpecPanel], out: PathLike, title: str = "
                           vmin=vmin, vmax=vmax, extent=(0.0, spec.shape[1] * SPEC_HOP_S, 0.0, mel_top))
         ax.set_title(_tex_safe(f"{p.title}, {dur:.2f} s"), fontsize=8)
         ax.set_xlim(0.0, longest)
-        ax.set_yticks([float(hz_to_mel(f)) for f in ticks], [f"{f / 1000:g}" for f in ticks])
+        ax.set_yticks([float(librosa.hz_to_mel(f, htk=True)) for f in ticks], [f"{f / 1000:g}" for f in ticks])
         ax.tick_params(labelsize=7)
         ax.set_xlabel("time (s)", fontsize=7)
         if i == 0 or (i - 1) not in specs:

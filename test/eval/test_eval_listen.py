@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 from urllib.parse import unquote
 
+import librosa
 import numpy as np
 import pytest
 import soundfile as sf
@@ -14,8 +15,8 @@ from PIL import Image
 from s2s_plugin.config import load_config
 from s2s_plugin.eval import plots
 from s2s_plugin.eval.listen import SPEC_PANELS, file_stem, write_listening_page
-from s2s_plugin.eval.plots import (SPEC_DPI, SPEC_FLOOR_DB, SpecPanel, hz_to_mel, log_mel_spectrogram, mel_to_hz,
-                                   panel_spectrograms, spectrogram_figsize)
+from s2s_plugin.eval.plots import (SPEC_DPI, SPEC_FLOOR_DB, SpecPanel, log_mel_spectrogram, panel_spectrograms,
+                                   spectrogram_figsize)
 from s2s_plugin.eval.score import ScoreConfig, SetScore, run_stage
 
 PNG_SIZE = tuple(round(x * SPEC_DPI) for x in spectrogram_figsize(len(SPEC_PANELS)))
@@ -26,8 +27,8 @@ def tone(freq: float, seconds: float, sr: int, amp: float = 0.5) -> np.ndarray:
 
 
 def peak_band(spec: np.ndarray) -> float:
-    """Centre frequency (Hz) of the loudest mel band in the middle frame."""
-    edges = mel_to_hz(np.linspace(0, float(hz_to_mel(8000)), spec.shape[0] + 2))
+    """Centre frequency (Hz) of the loudest mel band in the middle frame (HTK mel bands from 0 to 8 kHz)."""
+    edges = librosa.mel_frequencies(n_mels=spec.shape[0] + 2, fmin=0.0, fmax=8000.0, htk=True)
     return float(edges[1 + spec[:, spec.shape[1] // 2].argmax()])
 
 

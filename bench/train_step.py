@@ -15,9 +15,17 @@ the best round of each is compared, since other processes share the cores.
 Tokens are the non-padding input tokens. Without ``--dump`` a synthetic
 corpus is made (12 words and ~110 units per side, 50 units/s).
 
-Also printed: the padding share of the batches with and without length
-bucketing, for the p = 0 lengths the batches are planned with and for the
-sequences actually built (interleaving shortens them).
+Also printed, per text ratio p (0.9, 0.6, 0.3, 0): the padding share, the
+padded and real tokens per batch as a share of the token budget, and the
+utterances per batch, of batches planned the old way (once, from the p = 0
+lengths: ``TokenBudgetBatchSampler``) and the new way (each micro-batch at the
+lengths its sequences have at its step: ``ScheduledBatchSampler``), both built
+at p, side by side; one pass's worth of batches each, lengths counted by
+``SequenceLengths`` (checked against built sequences). Then the padding share
+of the batches the timed loops actually built at the scheduled p, with and
+without bucketing. ``--padding_only`` prints the per-p table alone::
+
+    python bench/train_step.py --padding_only [--dump ... --vocab ...]
 """
 from __future__ import annotations
 
@@ -151,7 +159,7 @@ def bare_loop(cfg, warmup: int) -> tuple[Timer, float, int, dict]:
     model = get_registry().build("llm_decoder", cfg.llm).build(vocab)
     sched = get_registry().build("interleave_scheduler", cfg.scheduler)
     task = S2STTask(cfg.data, cfg.sequence, vocab)
-    dm = S2SDataModule(task, cfg.data, seed=cfg.trainer.seed)
+    dm = S2SDataModule(task, cfg.data, seed=cfg.trainer.seed, schedule=sched.value, max_steps=cfg.trainer.max_steps)
     dm.setup()
     o = cfg.optim
     opt = torch.optim.AdamW(model.parameters(), lr=o.lr, betas=tuple(o.betas), eps=o.eps, weight_decay=o.weight_decay)
@@ -175,8 +183,65 @@ def bare_loop(cfg, warmup: int) -> tuple[Timer, float, int, dict]:
         n = int(batch["attention_mask"].sum())
         slots, real = slots + batch["attention_mask"].numel(), real + n
         timer.step(step + 1, n)
-    return timer, 1.0 - real / slots, sum(p.numel() for p in model.parameters()), {
-        "items": len(dm.train_items), **dm.padding}
+    return timer, 1.0 - real / slots, sum(p.numel() for p in model.parameters()), {"items": len(dm.train_items)}
+
+
+def _batch_stats(rows: list[tuple[list[int], list[int]]], budget: int) -> dict[str, float]:
+    """Padding share, padded and real tokens per budget, items per batch of ``(items, lengths)`` rows."""
+    slots = sum(len(b) * max(n) for b, n in rows)
+    real = sum(sum(n) for _, n in rows)
+    return {"padding": 1.0 - real / slots, "padded": slots / (budget * len(rows)), "real": real / (budget * len(rows)),
+            "items": sum(len(b) for b, _ in rows) / len(rows), "batches": len(rows)}
+
+
+def padding_by_p(cfg, ps: tuple[float, ...] = (0.9, 0.6, 0.3, 0.0)) -> tuple[int, dict[float, dict]]:
+    """Per p, the stats of one pass's worth of batches planned the old way and the new way, built at p.
+
+    Old: ``TokenBudgetBatchSampler`` on the p = 0 lengths (what stage 8 did before), epoch 0's
+    batch j built at step j. New: ``ScheduledBatchSampler`` at a constant p, micro-batch n built at
+    step n. The first batch of each is also built by the sequence builder, to check the counted lengths.
+    """
+    import itertools
+
+    from s2s_plugin.llm.vocab import Vocabulary
+    from s2s_plugin.train.data import S2STTask
+    from s2s_plugin.train.sampler import ScheduledBatchSampler, TokenBudgetBatchSampler
+
+    task = S2STTask(cfg.data, cfg.sequence, Vocabulary.load(cfg.vocab))
+    items = task.load("train")
+    lengths = task.lengths(items)
+    everyone = range(len(items))
+    l0, l1 = lengths.at(everyone, 0, 0.0), lengths.at(everyone, 0, 1.0)
+    budget, seed, bucketing = cfg.data.max_tokens, cfg.trainer.seed, cfg.data.bucketing
+    old = TokenBudgetBatchSampler(l0, budget, cfg.data.max_batch_size, bucketing=bucketing, seed=seed)
+    new = ScheduledBatchSampler(l0, l1, lengths.at, lambda step: 0.0, budget, n_batches=1,
+                                max_batch_size=cfg.data.max_batch_size, bucketing=bucketing, seed=seed)
+    out = {}
+    for p in ps:
+        old_rows = [(b, lengths.at(b, j, p)) for j, b in enumerate(old.global_batch(0, j) for j in range(len(old)))]
+        new_rows, seen = [], 0
+        for planned in itertools.takewhile(lambda _: seen < len(items), new.stream(p)):
+            new_rows.append((planned.items, planned.lengths))
+            seen += len(planned.items)
+        for j, (b, n) in ((0, old_rows[0]), (0, new_rows[0])):
+            built = [len(x.input_ids) for x in task.build([items[i] for i in b], step=j, p=p)]
+            assert built == n, f"counted lengths {n} differ from the built sequences' {built}"
+        out[p] = {"old": _batch_stats(old_rows, budget), "new": _batch_stats(new_rows, budget)}
+    return len(items), out
+
+
+def print_padding(n_items: int, budget: int, table: dict[float, dict]) -> None:
+    print(f"batches planned once at p = 0 lengths (old) vs at the current p (new), built at p; {n_items} "
+          f"utterances, budget {budget} tokens, one pass's worth of batches each")
+    print(f"{'p':>4} | {'padding share':^15} | {'padded tok/budget':^17} | {'real tok/budget':^15} | "
+          f"{'utts/batch':^13} | {'batches':^9}")
+    print(f"{'':>4} | {'old':>7}{'new':>8} | {'old':>8}{'new':>9} | {'old':>7}{'new':>8} | {'old':>6}{'new':>7} | "
+          f"{'old':>4}{'new':>5}")
+    for p, r in table.items():
+        o, n = r["old"], r["new"]
+        print(f"{p:>4g} | {o['padding']:>7.1%}{n['padding']:>8.1%} | {o['padded']:>8.0%}{n['padded']:>9.0%} | "
+              f"{o['real']:>7.0%}{n['real']:>8.0%} | {o['items']:>6.1f}{n['items']:>7.1f} | "
+              f"{o['batches']:>4}{n['batches']:>5}")
 
 
 def main() -> None:
@@ -189,6 +254,7 @@ def main() -> None:
     ap.add_argument("--dump", nargs="*", type=Path, default=None, help="dump dirs (default: a synthetic corpus)")
     ap.add_argument("--vocab", type=Path, default=None, help="vocabulary of --dump")
     ap.add_argument("--ctm", default="align.{lang}.ctm", help="CTM name in --dump dirs (e.g. oracle.{lang}.ctm)")
+    ap.add_argument("--padding_only", action="store_true", help="print the per-p padding table only (no timing)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     logging.basicConfig(level=logging.WARNING)
@@ -206,6 +272,10 @@ def main() -> None:
             synthetic_dump(dumps[0], 400, n_units=300)
             vocab = make_vocab(dumps, tmp / "vocab", 300)
         cfg = make_config(dumps, vocab, args.steps + args.warmup, args.max_tokens, ctm=args.ctm)
+        n_items, table = padding_by_p(cfg)
+        if args.padding_only:
+            print_padding(n_items, args.max_tokens, table)
+            return
         flat = make_config(dumps, vocab, args.steps + args.warmup, args.max_tokens, bucketing=False, ctm=args.ctm)
         results: dict[str, list[Timer]] = {"bare": [], "lightning": []}
         pad_built = {}
@@ -230,10 +300,10 @@ def main() -> None:
           f"{t.seconds / t.steps:>8.3f}")
     overhead = best["bare"].cpu_rate / best["lightning"].cpu_rate - 1.0
     print(f"Lightning loop overhead: {overhead:+.1%} CPU time per token (target: under 10%)")
-    print(f"padding share, p = 0 lengths (how batches are planned): bucketed {data['bucketed']:.1%}, "
-          f"unbucketed {data['unbucketed']:.1%}")
-    print(f"padding share, built batches at the scheduled p ({args.steps + args.warmup} steps): "
-          f"bucketed {pad_built['bucketed']:.1%}, unbucketed {pad_built['unbucketed']:.1%}")
+    print_padding(n_items, args.max_tokens, table)
+    print(f"padding share of the batches the timed loops built at the scheduled p ({args.steps + args.warmup} "
+          f"steps, planned at the current p): bucketed {pad_built['bucketed']:.1%}, "
+          f"unbucketed {pad_built['unbucketed']:.1%}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ What the exp dir holds afterwards::
     config.yaml, plugins.yaml     the resolved config and the plugin versions it ran with
     run.sh                        the command that resumes (or re-runs) this run
     train.log                     the log (other ranks: train.rank<N>.log)
-    data.yaml                     items, tokens, batches and padding shares with/without bucketing
+    data.yaml                     items, tokens, batches and their padding shares (at several p in stage 8)
     tensorboard/                  losses per segment, p, learning rate (``tensorboard --logdir``)
     checkpoints/last.ckpt         resume point: model, optimiser, LR schedule, p scheduler, RNG, data position
     checkpoints/best-*.ckpt       the ``keep_best`` checkpoints of lowest validation loss
@@ -208,7 +208,8 @@ class Run:
         self.module = S2STModule(model, self.task, self.vocab.pad_id, self.cfg.optim, self.cfg.trainer.max_steps,
                                  scheduler=self.p_scheduler, valid_p=self.valid_p,
                                  loss_chunk_tokens=self.cfg.trainer.loss_chunk_tokens)
-        self.datamodule = S2SDataModule(self.task, self.batching, seed=self.cfg.trainer.seed)
+        self.datamodule = S2SDataModule(self.task, self.batching, seed=self.cfg.trainer.seed,
+                                        schedule=None if self.p_scheduler is None else self.p_scheduler.value)
         self.trainer = self._setup_trainer(model)
         last = self.exp / "checkpoints" / "last.ckpt"
         if last.is_file():
@@ -226,12 +227,8 @@ class Run:
         dm = self.datamodule
         if dm.train_sampler is None:
             return
-        stats = {"train_items": len(dm.train_items), "train_tokens_at_p0": int(sum(dm.train_lengths)),
-                 "batches_per_epoch": len(dm.train_sampler), "max_tokens": self.batching.max_tokens,
-                 "padding_share": {k: round(v, 4) for k, v in dm.padding.items()},
-                 "valid_items": len(dm.valid_items)}
         with atomic_write(self.exp / "data.yaml") as f:
-            yaml.safe_dump(stats, f, sort_keys=False)
+            yaml.safe_dump(dm.stats(), f, sort_keys=False)
 
     def best_checkpoints(self) -> list[Path]:
         """The ``keep_best`` checkpoints of lowest validation loss (else the last checkpoint)."""

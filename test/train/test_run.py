@@ -61,12 +61,17 @@ def full_run(dumps, vocab_path, tmp_path_factory):
     return cfg, exp, run, rows, out
 
 
-@pytest.mark.parametrize("k", [4, 7])  # mid-epoch, and exactly at the end of the first epoch
+@pytest.mark.parametrize("k", [4, 5])  # the first step at a new p (0.3), and the one after it
 def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(full_run, tmp_path, k):
     cfg, full_exp, full, full_rows, _ = full_run
-    assert len(full.datamodule.train_sampler) == 7 and cfg.llm["dropout"] > 0
-    _, first_rows, _ = fit(cfg, tmp_path, callbacks=[StopAt(k)])
+    assert len(full.datamodule.train_sampler) == 10 and cfg.llm["dropout"] > 0  # one epoch: the run's steps
+    assert [r[3] for r in full_rows[k - 2:k + 1]] == ([0.6, 0.6, 0.3] if k == 4 else [0.6, 0.3, 0.3])
+    first, first_rows, _ = fit(cfg, tmp_path, callbacks=[StopAt(k)])
     assert weights(tmp_path / "checkpoints" / "last.ckpt") and first_rows == full_rows[:k]
+    data_state = torch.load(tmp_path / "checkpoints" / "last.ckpt", weights_only=True)["loops"]["fit_loop"][
+        "state_dict"]["combined_loader"][0]
+    # the resume point is inside the stream: items drawn ahead wait in the pool, a second pass has begun
+    assert data_state["next"] == k and data_state["pool"] and data_state["draw"] >= 1
     run, rest_rows, _ = fit(cfg, tmp_path)
     assert run.trainer.global_step == 10
     # the same batches in the same order, with the same p (and interleaving), after the resume
@@ -75,6 +80,16 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(full_run, tmp_
     assert a.keys() == b.keys()
     for name in a:
         assert torch.allclose(a[name], b[name], atol=1e-6, rtol=0), name
+
+
+def test_lightning_trains_each_batch_at_the_step_it_was_planned_for(full_run):
+    cfg, _, run, rows, _ = full_run
+    planned = run.datamodule.train_sampler.plan(10)
+    for (step, epoch, position, p, _, shape), batch in zip(rows, planned, strict=True):
+        assert step == position == batch.step and p == batch.p
+        # built by the module at Lightning's step: the lengths the sampler planned, so within the budget
+        assert shape == (len(batch.items), max(batch.lengths)) and shape[0] * shape[1] <= cfg.data.max_tokens
+    assert sum(r[5][0] * r[5][1] for r in rows) > 0.9 * cfg.data.max_tokens * len(rows)  # and they fill it
 
 
 def test_p_in_tensorboard_matches_the_scheduler_at_every_step(full_run):
@@ -116,7 +131,9 @@ def test_final_model_dir_is_the_average_of_the_best(full_run):
 
     import yaml
     assert yaml.safe_load((out / "sequence.yaml").read_text()) == dataclasses.asdict(cfg.sequence)  # for decoding
-    assert "bucketed" in (exp / "data.yaml").read_text()
+    data = yaml.safe_load((exp / "data.yaml").read_text())  # batches planned at the current p: previewed per p
+    assert data["planned_at"] == "the current p" and set(data["padding_share"]) == {"p=0.9", "p=0.6", "p=0.3", "p=0"}
+    assert max(data["padding_share"].values()) < 0.1 and min(data["padded_tokens_per_budget"].values()) > 0.9
 
 
 def test_two_process_ddp_equals_one_process(dumps, vocab_path, tmp_path):
@@ -163,4 +180,7 @@ def test_gradient_accumulation_keeps_p_per_optimiser_step(dumps, vocab_path, tmp
     assert run.trainer.global_step == 3
     assert [r[0] for r in rows] == [0, 0, 1, 1, 2, 2]  # two micro-batches per optimiser step
     assert [r[3] for r in rows] == [0.9, 0.9, 0.9, 0.9, 0.6, 0.6]  # p of the step they are trained in
-    assert [r[2] for r in rows] == [0, 1, 2, 3, 4, 5]  # consecutive batches of the epoch
+    assert [r[2] for r in rows] == [0, 1, 2, 3, 4, 5]  # consecutive micro-batches of the stream
+    planned = run.datamodule.train_sampler.plan(6)  # each planned at the p of the step it is trained in
+    assert [r[5] for r in rows] == [(len(b.items), max(b.lengths)) for b in planned]
+    assert [b.p for b in planned] == [0.9, 0.9, 0.9, 0.9, 0.6, 0.6]

@@ -220,13 +220,15 @@ def padding_by_p(cfg, ps: tuple[float, ...] = (0.9, 0.6, 0.3, 0.0)) -> tuple[int
     for p in ps:
         old_rows = [(b, lengths.at(b, j, p)) for j, b in enumerate(old.global_batch(0, j) for j in range(len(old)))]
         new_rows, seen = [], 0
+        t0 = time.process_time()
         for planned in itertools.takewhile(lambda _: seen < len(items), new.stream(p)):
             new_rows.append((planned.items, planned.lengths))
             seen += len(planned.items)
+        plan_ms = 1e3 * (time.process_time() - t0) / len(new_rows)
         for j, (b, n) in ((0, old_rows[0]), (0, new_rows[0])):
             built = [len(x.input_ids) for x in task.build([items[i] for i in b], step=j, p=p)]
             assert built == n, f"counted lengths {n} differ from the built sequences' {built}"
-        out[p] = {"old": _batch_stats(old_rows, budget), "new": _batch_stats(new_rows, budget)}
+        out[p] = {"old": _batch_stats(old_rows, budget), "new": _batch_stats(new_rows, budget), "plan_ms": plan_ms}
     return len(items), out
 
 
@@ -234,14 +236,14 @@ def print_padding(n_items: int, budget: int, table: dict[float, dict]) -> None:
     print(f"batches planned once at p = 0 lengths (old) vs at the current p (new), built at p; {n_items} "
           f"utterances, budget {budget} tokens, one pass's worth of batches each")
     print(f"{'p':>4} | {'padding share':^15} | {'padded tok/budget':^17} | {'real tok/budget':^15} | "
-          f"{'utts/batch':^13} | {'batches':^9}")
+          f"{'utts/batch':^13} | {'batches':^9} | planning")
     print(f"{'':>4} | {'old':>7}{'new':>8} | {'old':>8}{'new':>9} | {'old':>7}{'new':>8} | {'old':>6}{'new':>7} | "
-          f"{'old':>4}{'new':>5}")
+          f"{'old':>4}{'new':>5} | CPU-ms/batch (new)")
     for p, r in table.items():
         o, n = r["old"], r["new"]
         print(f"{p:>4g} | {o['padding']:>7.1%}{n['padding']:>8.1%} | {o['padded']:>8.0%}{n['padded']:>9.0%} | "
               f"{o['real']:>7.0%}{n['real']:>8.0%} | {o['items']:>6.1f}{n['items']:>7.1f} | "
-              f"{o['batches']:>4}{n['batches']:>5}")
+              f"{o['batches']:>4}{n['batches']:>5} | {r['plan_ms']:>8.1f}")
 
 
 def main() -> None:

@@ -1,40 +1,49 @@
-"""Train the in-recipe CTC model (stage 3) with plain PyTorch, and score it by CER.
+"""Train the in-recipe CTC model (stages 3 and 11) on the Lightning stack of stage 8, and score it by CER.
 
     s2s ctc train --config conf/ctc.yaml --exp exp/ctc \\
         --train_dirs dump/train_fr dump/train_es --valid_dirs dump/dev_fr dump/dev_es max_epoch=20
+    s2s launch --ngpu 0 --nproc 2 -- s2s ctc train ...      # 2 CPU processes (DDP over gloo)
     s2s ctc eval --exp exp/ctc --dirs dump/dev_fr dump/dev_es
 
 The config (:class:`CTCTrainConfig`) says which side of each set it learns
 (``sides: [src, tgt]``, optionally only some ``langs``), the network (espnet2
 frontend, encoder and CTC blocks, ESPnet-style ``*_conf`` keys) and the
-optimisation: Adam with linear warm-up then inverse square-root decay, gradient
-clipping, batches of length-sorted utterances filling a budget of padded
-feature frames, shuffled per epoch. The exp dir gets::
+optimisation: Adam with espnet2's ``WarmupLR`` (linear warm-up, then inverse
+square-root decay), gradient clipping and accumulation, batches of
+length-bucketed utterances filling a budget of padded feature frames
+(:class:`~s2s_plugin.train.sampler.TokenBudgetBatchSampler`), their audio read
+in ``num_workers`` loader processes. Devices, DDP and precision are chosen as
+in stage 8 (:func:`~s2s_plugin.train.strategy.plan_run`): ``precision: auto``
+is bf16-mixed on a GPU that has bf16, else fp32. The exp dir gets::
 
     config.yaml, plugins.yaml   the resolved config (+ type: s2s, the data dirs)
     tokens.txt                  characters of the training transcripts; 0 = <blank>
     model.pth                   weights of the epoch with the lowest valid loss (the last without valid dirs)
-    checkpoints/epoch<N>.pth    full training state after epoch N (the newest keep_checkpoints kept)
-    train.log, run.sh           the log; the command that resumes or reruns this training
     scores.json                 loss and CER per epoch, per valid set and language
+    train.log, run.sh           the log (other processes: train.rank<N>.log); the command that resumes this run
+    tensorboard/                train loss and lr per step, valid loss and CER per language per epoch
+    checkpoints/last.ckpt       resume point: model, optimiser, LR schedule, RNG, data position, history
+    checkpoints/epoch<N>.ckpt   the state after epoch N (the newest keep_checkpoints kept)
 
-Rerunning the same command resumes after the last finished epoch (raising
-``max_epoch`` continues a finished run); the per-epoch seeds make a resumed run
-match an uninterrupted one.
+Rerunning the same command resumes from ``checkpoints/last.ckpt`` -- after the
+last finished epoch, or mid-epoch with ``save_every_steps`` -- and gives the
+weights an uninterrupted run gives; raising ``max_epoch`` continues a finished
+run. Checkpoints are loaded with ``weights_only=True``.
 """
 from __future__ import annotations
 
 import json
 import logging
-import math
-import random
+import os
 import sys
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
-
+from s2s_plugin.asr.data import Item, first_per_group, list_items, load_wave, min_frames_needed, subsample
+from s2s_plugin.asr.module import cer, cer_table
 from s2s_plugin.config import to_dict
 from s2s_plugin.data.io import PathLike, atomic_write
 from s2s_plugin.errors import ConfigError, DataError
@@ -42,6 +51,13 @@ from s2s_plugin.errors import ConfigError, DataError
 logger = logging.getLogger(__name__)
 
 SIDES = ("src", "tgt")
+DEVICES = {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "gpu": "gpu"}
+PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true")
+#: keys that may change when a run is resumed (they change neither the data order nor the arithmetic)
+RESUMABLE_KEYS = ("max_epoch", "num_workers", "keep_checkpoints", "save_every_steps", "log_every_n_steps")
+
+__all__ = ["CTCTrainConfig", "CTCTrainer", "Item", "cer", "cer_table", "evaluate", "format_cer_table",
+           "list_items", "load_wave", "min_frames_needed"]
 
 
 @dataclass
@@ -71,15 +87,22 @@ class CTCTrainConfig:
         encoder_conf: the encoder's arguments (``input_layer`` sets the output rate).
         ctc_conf: ``espnet2.asr.ctc.CTC`` arguments.
         max_epoch: epochs to train.
-        batch_frames: padded feature frames (one per hop) per batch.
+        batch_frames: padded feature frames (one per hop) per batch, all processes together.
         max_batch_size: at most this many utterances per batch.
+        num_workers: DataLoader worker processes that read and prepare the audio (0: the training process).
         lr: peak learning rate (reached after ``warmup_steps``).
-        warmup_steps: linear warm-up steps; then lr decays as 1/sqrt(step).
+        warmup_steps: optimiser steps of linear warm-up (espnet2's WarmupLR); then lr decays as 1/sqrt(step).
         weight_decay: Adam weight decay.
         grad_clip: clip the gradient norm to this.
-        seed: the seed of batch order, dropout and SpecAugment.
-        device: ``auto``, ``cpu`` or ``cuda``.
-        keep_checkpoints: keep this many newest epoch checkpoints.
+        accum_grad: batches per optimiser step (gradient accumulation).
+        seed: the seed of weights, batch order, dropout and SpecAugment.
+        device: ``auto``, ``cpu`` or ``cuda`` (``s2s launch`` sets how many processes).
+        precision: ``auto`` (bf16-mixed on a GPU with bf16, else 32-true), ``32-true``, ``bf16-mixed``,
+            ``16-mixed`` or ``bf16-true``.
+        keep_checkpoints: keep this many newest epoch checkpoints (``checkpoints/epoch<N>.ckpt``).
+        save_every_steps: also write the resume point every this many optimiser steps (0: only after
+            each epoch).
+        log_every_n_steps: TensorBoard interval of the training loss and lr.
         max_valid_utts: score at most this many utterances per valid set and language (None: all).
     """
 
@@ -102,150 +125,65 @@ class CTCTrainConfig:
     max_epoch: int = 20
     batch_frames: int = 20000
     max_batch_size: int = 64
+    num_workers: int = 0
     lr: float = 2e-3
     warmup_steps: int = 300
     weight_decay: float = 0.0
     grad_clip: float = 5.0
+    accum_grad: int = 1
     seed: int = 0
     device: str = "auto"
+    precision: str = "auto"
     keep_checkpoints: int = 2
+    save_every_steps: int = 0
+    log_every_n_steps: int = 10
     max_valid_utts: int | None = 200
 
     def __post_init__(self) -> None:
         bad = [s for s in self.sides if s not in SIDES]
         if not self.sides or bad:
             raise ConfigError(f"ctc config: sides must be a non-empty list of {', '.join(SIDES)}, got {self.sides}")
-        for key in ("max_epoch", "batch_frames", "max_batch_size", "sample_rate", "keep_checkpoints"):
+        for key in ("max_epoch", "batch_frames", "max_batch_size", "sample_rate", "keep_checkpoints", "accum_grad",
+                    "warmup_steps", "log_every_n_steps"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"ctc config: {key} must be >= 1, got {getattr(self, key)}")
-        if self.lr <= 0 or self.warmup_steps < 0 or self.grad_clip <= 0:
-            raise ConfigError("ctc config: need lr > 0, warmup_steps >= 0 and grad_clip > 0")
+        for key in ("num_workers", "save_every_steps"):
+            if getattr(self, key) < 0:
+                raise ConfigError(f"ctc config: {key} must be >= 0, got {getattr(self, key)}")
+        if self.lr <= 0 or self.grad_clip <= 0:
+            raise ConfigError(f"ctc config: need lr > 0 and grad_clip > 0, got lr={self.lr}, "
+                              f"grad_clip={self.grad_clip}")
+        if self.device not in DEVICES:
+            raise ConfigError(f"ctc config: device must be one of {', '.join(DEVICES)}, got {self.device!r}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(f"ctc config: precision must be one of {', '.join(PRECISIONS)}, got "
+                              f"{self.precision!r}")
+        for key in ("max_utts", "max_valid_utts"):
+            if getattr(self, key) is not None and getattr(self, key) < 1:
+                raise ConfigError(f"ctc config: {key} must be >= 1 or null (all), got {getattr(self, key)}")
 
 
-@dataclass(frozen=True)
-class Item:
-    """One training or evaluation utterance in one language."""
+def run_plan(cfg: CTCTrainConfig, **hardware: Any) -> Any:
+    """Accelerator, processes, precision and DDP strategy of a run, as stage 8 chooses them.
 
-    set: str
-    lang: str
-    utt_id: str
-    audio: str
-    segment: object
-    text: str
-    num_samples: int  # at the model's sample rate
+    Args:
+        cfg: the config (``device``, ``precision``).
+        hardware: facts to use instead of this machine's (``cuda``, ``n_gpus``, ``bf16_supported``, ``env``).
 
-
-def list_items(dirs: list[PathLike], sides: list[str], langs: list[str] | None, tgt_lang: str,
-               sample_rate: int) -> list[Item]:
-    """Every (set, language, utterance) of ``dirs`` on the chosen sides.
-
-    Lengths come from ``utt2num_samples.<lang>`` (written by stage 2) when present, else
-    from the audio headers.
+    Returns:
+        The :class:`~s2s_plugin.train.strategy.RunPlan`.
     """
-    from s2s_plugin.data.datadir import DataDir, audio_info
-    from s2s_plugin.data.format import resampled_length
-    from s2s_plugin.data.io import read_kaldi_text
+    from s2s_plugin.train.config import TrainerConfig
+    from s2s_plugin.train.strategy import plan_run
 
-    items: list[Item] = []
-    for d in dirs:
-        dd = DataDir(d, tgt_lang=tgt_lang)
-        for side in sides:
-            lang = dd.src_lang if side == "src" else dd.tgt_lang
-            if langs is not None and lang not in langs:
-                continue
-            counts = dd.path / f"utt2num_samples.{lang}"
-            lengths = read_kaldi_text(counts) if counts.is_file() else None
-            fs = None
-            for utt in dd.utterances(lang):
-                if lengths is not None and utt.segment is None:
-                    if fs is None:
-                        fs = audio_info(utt.audio)[1]
-                    n = int(lengths[utt.utt_id])
-                else:
-                    n, fs_u = audio_info(utt.audio)
-                    if utt.segment is not None:
-                        n = int(round(utt.segment.duration * fs_u))
-                    fs = fs_u
-                items.append(Item(dd.path.name, lang, utt.utt_id, utt.audio, utt.segment, utt.text,
-                                  resampled_length(n, fs, sample_rate)))
-    return items
+    return plan_run(TrainerConfig(max_steps=1, precision=cfg.precision, accelerator=DEVICES[cfg.device]), **hardware)
 
 
-def load_wave(item: Item, sample_rate: int) -> np.ndarray:
-    from s2s_plugin.asr.ctc import prepare_wave
-    from s2s_plugin.data.datadir import read_audio
-
-    try:
-        wav, fs = read_audio(item.audio, item.segment)
-    except Exception as e:
-        raise DataError(f"{item.set}: utterance '{item.utt_id}' ({item.lang}): cannot read audio "
-                        f"'{item.audio}': {e}") from None
-    return prepare_wave(wav, fs, sample_rate)
+def _rank() -> int:
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
 
 
-def _subsample(items: list[Item], per_group: int, seed: int) -> list[Item]:
-    """At most ``per_group`` items of each (set, language), a seeded random choice, in the original order."""
-    groups: dict[tuple[str, str], list[int]] = {}
-    for i, it in enumerate(items):
-        groups.setdefault((it.set, it.lang), []).append(i)
-    keep: set[int] = set()
-    for key in sorted(groups):
-        idx = groups[key]
-        keep.update(idx if len(idx) <= per_group else random.Random(f"{seed}:{key}").sample(idx, per_group))
-    return [it for i, it in enumerate(items) if i in keep]
-
-
-def make_batches(lengths: list[int], budget: int, max_size: int) -> list[list[int]]:
-    """Indices sorted by length, cut into batches whose padded size (count x longest) fits ``budget``."""
-    order = sorted(range(len(lengths)), key=lambda i: (lengths[i], i))
-    batches: list[list[int]] = []
-    cur: list[int] = []
-    for i in order:
-        if cur and ((len(cur) + 1) * lengths[i] > budget or len(cur) >= max_size):
-            batches.append(cur)
-            cur = []
-        cur.append(i)
-    if cur:
-        batches.append(cur)
-    return batches
-
-
-def min_frames_needed(ids: list[int]) -> int:
-    """Frames CTC needs for a label sequence: one per label plus a blank between repeats."""
-    return len(ids) + sum(1 for a, b in zip(ids, ids[1:]) if a == b)
-
-
-def warmup_lr(step: int, warmup: int) -> float:
-    """Multiplier of the peak lr at optimiser step ``step`` (1-based): linear up, then 1/sqrt down."""
-    step = max(step, 1)
-    if warmup == 0:
-        return 1.0
-    return min(step / warmup, math.sqrt(warmup / step))
-
-
-def _collate(waves: list[np.ndarray], targets: list[list[int]]):
-    import torch
-
-    n = max(len(w) for w in waves)
-    x = torch.zeros(len(waves), n)
-    for row, w in enumerate(waves):
-        x[row, : len(w)] = torch.from_numpy(w)
-    lens = torch.tensor([len(w) for w in waves])
-    m = max(len(t) for t in targets)
-    ys = torch.full((len(targets), m), -1, dtype=torch.long)
-    for row, t in enumerate(targets):
-        ys[row, : len(t)] = torch.tensor(t)
-    ylens = torch.tensor([len(t) for t in targets])
-    return x, lens, ys, ylens
-
-
-def cer(refs: list[str], hyps: list[str]) -> float:
-    """Character error rate (spaces count as characters), over a whole list."""
-    import jiwer
-
-    if not refs:
-        return float("nan")
-    return float(jiwer.cer(refs, hyps))
+_LOGGERS = ("s2s_plugin", "lightning.pytorch")
 
 
 def _progress_interval() -> float:
@@ -253,7 +191,7 @@ def _progress_interval() -> float:
 
 
 class CTCTrainer:
-    """Train a :class:`~s2s_plugin.asr.model.CTCNet` on characters: setup, train, cleanup.
+    """Train a :class:`~s2s_plugin.asr.model.CTCNet` on characters with Lightning: setup, train, cleanup.
 
     Example::
 
@@ -266,45 +204,67 @@ class CTCTrainer:
         valid_dirs: the sets scored after each epoch (may be empty).
         exp_dir: where everything is written.
         command: the command line that resumes this run (written to run.sh).
+        callbacks: extra Lightning callbacks (tests).
     """
 
     def __init__(self, cfg: CTCTrainConfig, train_dirs: list[PathLike], valid_dirs: list[PathLike],
-                 exp_dir: PathLike, command: str | None = None) -> None:
+                 exp_dir: PathLike, command: str | None = None, callbacks: list[Any] | tuple = ()) -> None:
         self.cfg = cfg
         self.train_dirs = [str(d) for d in train_dirs]
         self.valid_dirs = [str(d) for d in valid_dirs]
         self.exp_dir = Path(exp_dir)
         self.command = command
+        self.extra_callbacks = list(callbacks)
+        self.rank = _rank()
         self.history: list[dict] = []
-        self.epoch = 0
-        self.step = 0
         self._handler: logging.Handler | None = None
-        self._saved_level = logging.NOTSET
+        self._levels: dict[str, int] = {}
+
+    @property
+    def last_checkpoint(self) -> Path:
+        return self.exp_dir / "checkpoints" / "last.ckpt"
 
     # -- setup ----------------------------------------------------------------
     def setup(self) -> None:
         self.exp_dir.mkdir(parents=True, exist_ok=True)
         self._setup_logging()
+        self._check_resume()
         self._setup_data()
         self._setup_model()
-        self._resume()
+        self._write_exp()
 
     def _setup_logging(self) -> None:
-        self._handler = logging.FileHandler(self.exp_dir / "train.log", encoding="utf-8")
+        name = "train.log" if self.rank == 0 else f"train.rank{self.rank}.log"
+        self._handler = logging.FileHandler(self.exp_dir / name, encoding="utf-8")
         self._handler.setFormatter(logging.Formatter("%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: "
                                                      "%(message)s"))
-        root = logging.getLogger()
-        root.addHandler(self._handler)
-        self._saved_level = root.level
-        if root.level > logging.INFO or root.level == logging.NOTSET:
-            root.setLevel(logging.INFO)
-        if self.command:
-            with atomic_write(self.exp_dir / "run.sh") as f:
-                f.write(f"#!/usr/bin/env bash\n# Resumes (or reruns) this training.\ncd {Path.cwd()} && "
-                        f"{self.command}\n")
+        self._handler.setLevel(logging.INFO)
+        for name in _LOGGERS:
+            log = logging.getLogger(name)
+            self._levels[name] = log.level
+            log.addHandler(self._handler)
+            if log.getEffectiveLevel() > logging.INFO:
+                log.setLevel(logging.INFO)
 
     def _saved_config(self) -> dict:
         return {"type": "s2s", **to_dict(self.cfg), "train_dirs": self.train_dirs, "valid_dirs": self.valid_dirs}
+
+    def _check_resume(self) -> None:
+        """Refuse to resume checkpoints of other settings, or of the trainer before Lightning."""
+        import yaml
+
+        if not self.last_checkpoint.is_file():
+            if any((self.exp_dir / "checkpoints").glob("epoch*.pth")):
+                raise ConfigError(f"{self.exp_dir} holds checkpoints of an older CTC trainer (epoch*.pth), which "
+                                  f"this one cannot resume; use another --exp or remove {self.exp_dir}/checkpoints")
+            return
+        stored = self.exp_dir / "config.yaml"
+        old = yaml.safe_load(stored.read_text(encoding="utf-8")) if stored.is_file() else {}
+        new = yaml.safe_load(yaml.safe_dump(self._saved_config()))
+        differ = sorted(k for k in set(old) | set(new) if k not in RESUMABLE_KEYS and old.get(k) != new.get(k))
+        if differ:
+            raise ConfigError(f"{self.exp_dir} holds checkpoints of a training with other settings "
+                              f"({', '.join(differ)} differ); use another --exp or remove {self.exp_dir}")
 
     def _setup_data(self) -> None:
         from humanfriendly import format_timespan
@@ -317,30 +277,17 @@ class CTCTrainer:
             raise DataError(f"no training utterances in {', '.join(self.train_dirs)} for sides {cfg.sides}"
                             + (f" and languages {cfg.langs}" if cfg.langs else ""))
         if cfg.max_utts is not None:
-            items = _subsample(items, cfg.max_utts, cfg.seed)
+            items = subsample(items, cfg.max_utts, cfg.seed)
         tok_path = self.exp_dir / "tokens.txt"
-        self.tokens = CharTokenList.load(tok_path) if tok_path.is_file() and self._checkpoints() else \
+        self.tokens = CharTokenList.load(tok_path) if self.last_checkpoint.is_file() else \
             CharTokenList.build(it.text for it in items)
-        self.valid_items = self._valid_items()
+        self.valid_items = first_per_group(list_items(self.valid_dirs, cfg.sides, cfg.langs, cfg.tgt_lang,
+                                                      cfg.sample_rate), cfg.max_valid_utts)
         langs = sorted({it.lang for it in items})
         logger.info("CTC training data: %d utterances (%s of audio) in %s from %s; %d tokens",
                     len(items), format_timespan(sum(it.num_samples for it in items) / cfg.sample_rate),
                     ", ".join(langs), ", ".join(self.train_dirs), len(self.tokens))
         self.items = items
-
-    def _valid_items(self) -> list[Item]:
-        cfg = self.cfg
-        items = list_items(self.valid_dirs, cfg.sides, cfg.langs, cfg.tgt_lang, cfg.sample_rate)
-        if cfg.max_valid_utts is None:
-            return items
-        kept: dict[tuple[str, str], int] = {}
-        out = []
-        for it in items:
-            key = (it.set, it.lang)
-            if kept.get(key, 0) < cfg.max_valid_utts:
-                kept[key] = kept.get(key, 0) + 1
-                out.append(it)
-        return out
 
     def _filter(self, items: list[Item], train: bool) -> tuple[list[Item], list[list[int]]]:
         """Drop utterances the model cannot learn from: too long, or too short for their text."""
@@ -365,170 +312,118 @@ class CTCTrainer:
         return kept, targets
 
     def _setup_model(self) -> None:
-        import torch
+        import lightning as L
 
-        from s2s_plugin.asr.ctc import net_kwargs, pick_device
+        from s2s_plugin.asr.ctc import net_kwargs
         from s2s_plugin.asr.model import CTCNet
 
         cfg = self.cfg
-        torch.manual_seed(cfg.seed)
-        self.device = pick_device(cfg.device)
-        self.net = CTCNet(len(self.tokens), **net_kwargs(to_dict(cfg))).to(self.device)
+        L.seed_everything(cfg.seed, verbose=False)
+        self.net = CTCNet(len(self.tokens), **net_kwargs(to_dict(cfg)))
         self.items, self.targets = self._filter(self.items, train=True)
         self.valid_items, self.valid_targets = self._filter(self.valid_items, train=False)
         if not self.items:
             raise DataError("no training utterance is left after the length filters; see the warnings above")
-        frames = [int(n) // self.net.hop_length + 1 for n in (it.num_samples for it in self.items)]
-        self.batches = make_batches(frames, cfg.batch_frames, cfg.max_batch_size)
-        vframes = [int(it.num_samples) // self.net.hop_length + 1 for it in self.valid_items]
-        self.valid_batches = make_batches(vframes, cfg.batch_frames, cfg.max_batch_size)
-        self.optim = torch.optim.Adam(self.net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        self.sched = torch.optim.lr_scheduler.LambdaLR(
-            self.optim, lambda s: warmup_lr(s + 1, cfg.warmup_steps))
         nparams = sum(p.numel() for p in self.net.parameters())
-        logger.info("CTC model: %s encoder, %.2f M parameters, %.1f output frames/s, %d batches per epoch "
-                    "on %s", cfg.encoder, nparams / 1e6, self.net.frame_rate, len(self.batches), self.device)
+        logger.info("CTC model: %s encoder, %.2f M parameters, %.1f output frames/s", cfg.encoder, nparams / 1e6,
+                    self.net.frame_rate)
 
-    def _checkpoints(self) -> list[tuple[int, Path]]:
-        found = []
-        for p in (self.exp_dir / "checkpoints").glob("epoch*.pth"):
-            try:
-                found.append((int(p.stem[5:]), p))
-            except ValueError:
-                continue
-        return sorted(found)
-
-    def _resume(self) -> None:
-        import torch
-
-        from s2s_plugin.config import load_yaml
-
-        cps = self._checkpoints()
-        if not cps:
-            self.tokens.save(self.exp_dir / "tokens.txt")
-            from s2s_plugin.config import save_resolved
-
-            save_resolved(self._saved_config(), self.exp_dir)
-            return
-        old = load_yaml(self.exp_dir / "config.yaml")
-        new = self._saved_config()
-        differ = sorted(k for k in set(old) | set(new) if k != "max_epoch" and old.get(k) != new.get(k))
-        if differ:
-            raise ConfigError(f"{self.exp_dir} holds checkpoints of a training with other settings "
-                              f"({', '.join(differ)} differ); use another --exp or remove {self.exp_dir}")
-        epoch, path = cps[-1]
-        state = torch.load(path, map_location=self.device, weights_only=False)
-        self.net.load_state_dict(state["model"])
-        self.optim.load_state_dict(state["optimizer"])
-        self.sched.load_state_dict(state["scheduler"])
-        self.epoch, self.step, self.history = state["epoch"], state["step"], state["history"]
+    def _write_exp(self) -> None:
         from s2s_plugin.config import save_resolved
+        from s2s_plugin.train.run import LAUNCH_ENV
 
-        save_resolved(new, self.exp_dir)  # max_epoch may have changed
-        logger.info("resumed from %s (epoch %d, step %d)", path, self.epoch, self.step)
+        if self.rank != 0:
+            return
+        if not self.last_checkpoint.is_file():
+            self.tokens.save(self.exp_dir / "tokens.txt")
+        save_resolved(self._saved_config(), self.exp_dir)  # max_epoch may have changed
+        command = os.environ.get(LAUNCH_ENV) or self.command
+        if command:
+            with atomic_write(self.exp_dir / "run.sh") as f:
+                f.write(f"#!/usr/bin/env bash\n# Resumes (or reruns) this training.\ncd {Path.cwd()} && "
+                        f"{command}\n")
+            os.chmod(self.exp_dir / "run.sh", 0o755)
 
     # -- training -------------------------------------------------------------
+    def _setup_trainer(self) -> Any:
+        import lightning as L
+        from lightning.pytorch.callbacks import ModelCheckpoint
+        from lightning.pytorch.loggers import TensorBoardLogger
+
+        from s2s_plugin.train.checkpoint import AtomicCheckpointIO
+
+        cfg = self.cfg
+        plan = run_plan(cfg)
+        ckpt_dir = self.exp_dir / "checkpoints"
+        callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epochs_done:.0f}", monitor="epochs_done",
+                                     mode="max", save_top_k=cfg.keep_checkpoints, save_last=True,
+                                     save_on_train_epoch_end=True, auto_insert_metric_name=False,
+                                     enable_version_counter=False)]
+        if cfg.save_every_steps:
+            callbacks.append(ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=cfg.save_every_steps,
+                                             save_top_k=0, save_last=True, enable_version_counter=False))
+        has_valid = bool(self.valid_items)
+        return L.Trainer(
+            accelerator=plan.accelerator, devices=plan.devices, num_nodes=plan.num_nodes, strategy=plan.strategy,
+            precision=plan.precision, plugins=[*plan.plugins, AtomicCheckpointIO()], max_epochs=cfg.max_epoch,
+            accumulate_grad_batches=cfg.accum_grad, gradient_clip_val=cfg.grad_clip,
+            limit_val_batches=None if has_valid else 0, num_sanity_val_steps=0,
+            log_every_n_steps=cfg.log_every_n_steps, callbacks=[*callbacks, *self.extra_callbacks],
+            logger=TensorBoardLogger(save_dir=str(self.exp_dir), name="tensorboard", version="",
+                                     default_hp_metric=False),
+            use_distributed_sampler=False, enable_progress_bar=sys.stderr.isatty(),
+            default_root_dir=str(self.exp_dir), enable_model_summary=False)
+
     def train(self) -> dict:
+        """Train (or resume) to ``max_epoch``; returns :meth:`scores`."""
         from humanfriendly import format_timespan
 
+        from s2s_plugin.asr.data import CTCDataModule
+        from s2s_plugin.asr.module import CTCModule
+
+        cfg = self.cfg
         start = time.time()
-        if self.epoch >= self.cfg.max_epoch:
+        self.module = CTCModule(self.net, self.tokens, self.valid_items, lr=cfg.lr, warmup_steps=cfg.warmup_steps,
+                                weight_decay=cfg.weight_decay, on_epoch_end=self._epoch_done)
+        self.datamodule = CTCDataModule(self.items, self.targets, self.valid_items, self.valid_targets,
+                                        cfg.sample_rate, self.net.hop_length, cfg.batch_frames, cfg.max_batch_size,
+                                        cfg.num_workers, cfg.seed)
+        self.trainer = self._setup_trainer()
+        last = self.last_checkpoint if self.last_checkpoint.is_file() else None
+        if last is not None:
+            logger.info("resuming from %s", last)
+        with warnings.catch_warnings():
+            for message in (".*does not have many workers.*", ".*sync_dist=True.*", ".*litlogger.*",
+                            "Checkpoint directory .* exists and is not empty", ".*is smaller than the logging "
+                            "interval.*", ".*overridden `on_before_batch_transfer`.*"):
+                warnings.filterwarnings("ignore", message=message)
+            self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=last, weights_only=True)
+        self.history = self.module.history
+        if not self.module.epochs_this_run and self.history:
             logger.info("training already finished (%d of %d epochs); raise max_epoch to continue",
-                        self.epoch, self.cfg.max_epoch)
-        while self.epoch < self.cfg.max_epoch:
-            t0 = time.time()
-            self.epoch += 1
-            train_loss = self._train_epoch()
-            record = {"epoch": self.epoch, "step": self.step, "train_loss": train_loss,
-                      "lr": self.optim.param_groups[0]["lr"], "train_seconds": round(time.time() - t0, 1)}
-            if self.valid_items:
-                record.update(self._validate())
-            record["seconds"] = round(time.time() - t0, 1)
-            self.history.append(record)
-            self._save_checkpoint()
-            logger.info("epoch %d/%d: train loss %.3f%s (%s)", self.epoch, self.cfg.max_epoch, train_loss,
-                        _valid_summary(record), format_timespan(record["seconds"]))
+                        len(self.history), cfg.max_epoch)
         total = sum(r["seconds"] for r in self.history)
-        logger.info("CTC training done: %d epochs in %s (this run %s)", self.epoch, format_timespan(total),
+        logger.info("CTC training done: %d epochs in %s (this run %s)", len(self.history), format_timespan(total),
                     format_timespan(time.time() - start))
         return self.scores()
 
-    def _train_epoch(self) -> float:
+    def _epoch_done(self, record: dict) -> None:
+        """After each epoch: model.pth when it is the best, scores.json, the log line (rank 0)."""
         import torch
-        from tqdm import tqdm
+        from humanfriendly import format_timespan
 
-        cfg = self.cfg
-        torch.manual_seed(cfg.seed * 1000 + self.epoch)
-        order = list(range(len(self.batches)))
-        random.Random(cfg.seed * 1000 + self.epoch).shuffle(order)
-        self.net.train()
-        total, count = 0.0, 0
-        bar = tqdm(order, desc=f"ctc epoch {self.epoch}/{cfg.max_epoch}", unit="batch",
-                   mininterval=_progress_interval(), leave=False)
-        for b in bar:
-            batch = self.batches[b]
-            waves = [load_wave(self.items[i], cfg.sample_rate) for i in batch]
-            x, lens, ys, ylens = (t.to(self.device) for t in _collate(waves, [self.targets[i] for i in batch]))
-            loss = self.net(x, lens, ys, ylens)
-            if not torch.isfinite(loss):
-                logger.warning("epoch %d: non-finite loss in a batch of %d (first %s); skipped", self.epoch,
-                               len(batch), self.items[batch[0]].utt_id)
-                self.optim.zero_grad()
-                continue
-            self.optim.zero_grad()
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.grad_clip)
-            self.optim.step()
-            self.sched.step()
-            self.step += 1
-            value = loss.item()
-            total += value * len(batch)
-            count += len(batch)
-            bar.set_postfix(loss=f"{value:.2f}", refresh=False)
-        bar.close()
-        return total / max(count, 1)
-
-    def _validate(self) -> dict:
-        import torch
-
-        from s2s_plugin.asr.ctc import greedy_tokens
-
-        self.net.eval()
-        total, count = 0.0, 0
-        hyps: dict[int, str] = {}
-        with torch.inference_mode():
-            for batch in self.valid_batches:
-                waves = [load_wave(self.valid_items[i], self.cfg.sample_rate) for i in batch]
-                x, lens, ys, ylens = (t.to(self.device) for t in
-                                      _collate(waves, [self.valid_targets[i] for i in batch]))
-                hs, hlens = self.net.encode(x, lens)
-                loss = self.net.ctc(hs, hlens, ys, ylens)
-                total += float(loss) * len(batch)
-                count += len(batch)
-                logp = self.net.ctc.log_softmax(hs).float().cpu().numpy()
-                for row, i in enumerate(batch):
-                    hyps[i] = self.tokens.decode(greedy_tokens(logp[row, : int(hlens[row])]))
-        return {"valid_loss": total / max(count, 1), **cer_table(self.valid_items, hyps)}
-
-    def _save_checkpoint(self) -> None:
-        import torch
-
-        ckdir = self.exp_dir / "checkpoints"
-        ckdir.mkdir(exist_ok=True)
-        state = {"model": self.net.state_dict(), "optimizer": self.optim.state_dict(),
-                 "scheduler": self.sched.state_dict(), "epoch": self.epoch, "step": self.step,
-                 "history": self.history}
-        with atomic_write(ckdir / f"epoch{self.epoch}.pth", "wb") as f:
-            torch.save(state, f)
-        for _, old in self._checkpoints()[: -self.cfg.keep_checkpoints]:
-            old.unlink()
-        best = self.best_epoch()
-        if best == self.epoch:
+        self.history = self.module.history
+        if self.rank != 0:
+            return
+        if self.best_epoch() == record["epoch"]:
+            state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
             with atomic_write(self.exp_dir / "model.pth", "wb") as f:
-                torch.save(self.net.state_dict(), f)
-            logger.info("epoch %d is the best so far: wrote %s", self.epoch, self.exp_dir / "model.pth")
+                torch.save(state, f)
+            logger.info("epoch %d is the best so far: wrote %s", record["epoch"], self.exp_dir / "model.pth")
         with atomic_write(self.exp_dir / "scores.json") as f:
             json.dump(self.scores(), f, indent=2)
+        logger.info("epoch %d/%d: train loss %.3f%s, lr %.2e (%s)", record["epoch"], self.cfg.max_epoch,
+                    record["train_loss"], _valid_summary(record), record["lr"], format_timespan(record["seconds"]))
 
     def best_epoch(self) -> int:
         """The epoch with the lowest valid loss (the last one without valid data)."""
@@ -545,25 +440,11 @@ class CTCTrainer:
 
     def cleanup(self) -> None:
         if self._handler is not None:
-            logging.getLogger().removeHandler(self._handler)
-            logging.getLogger().setLevel(self._saved_level)
+            for name, level in self._levels.items():
+                logging.getLogger(name).removeHandler(self._handler)
+                logging.getLogger(name).setLevel(level)
             self._handler.close()
             self._handler = None
-
-
-def cer_table(items: list[Item], hyps: dict[int, str]) -> dict:
-    """CER per set and language, and per language over all sets."""
-    by_set: dict[str, dict[str, tuple[list, list]]] = {}
-    by_lang: dict[str, tuple[list, list]] = {}
-    for i, it in enumerate(items):
-        if i not in hyps:
-            continue
-        for refs, out in (by_set.setdefault(it.set, {}).setdefault(it.lang, ([], [])),
-                          by_lang.setdefault(it.lang, ([], []))):
-            refs.append(it.text)
-            out.append(hyps[i])
-    return {"cer": {s: {lang: round(cer(*v), 4) for lang, v in d.items()} for s, d in by_set.items()},
-            "cer_by_lang": {lang: round(cer(*v), 4) for lang, v in by_lang.items()}}
 
 
 def _valid_summary(record: dict) -> str:
@@ -583,15 +464,7 @@ def evaluate(model, dirs: list[PathLike], sides: list[str], langs: list[str] | N
 
     from s2s_plugin.data.io import write_kaldi_text
 
-    items = list_items(dirs, sides, langs, tgt_lang, model.sample_rate)
-    if max_utts is not None:
-        seen: dict[tuple[str, str], int] = {}
-        kept = []
-        for it in items:
-            seen[(it.set, it.lang)] = seen.get((it.set, it.lang), 0) + 1
-            if seen[(it.set, it.lang)] <= max_utts:
-                kept.append(it)
-        items = kept
+    items = first_per_group(list_items(dirs, sides, langs, tgt_lang, model.sample_rate), max_utts)
     if not items:
         raise DataError(f"nothing to score in {', '.join(map(str, dirs))} for sides {sides}")
     hyps: dict[int, str] = {}

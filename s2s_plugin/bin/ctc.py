@@ -6,11 +6,12 @@
     s2s ctc import --from /models/espnet_asr --type espnet --exp exp/ctc [--model_file valid.acc.ave.pth]
     s2s ctc import --from /models/w2v-bert-ctc --type hf --exp exp/ctc
 
-`train` writes exp/<tag>/{model.pth,config.yaml,tokens.txt,train.log,scores.json,run.sh} and
-resumes after the last finished epoch when run again. `eval` prints the CER per set and language
-and writes exp/<tag>/eval/<set>/hyp.<lang> and exp/<tag>/eval/cer.json. `import` checks an ESPnet
-ASR model dir or a transformers *ForCTC dir and makes exp/<tag> point at it, so every later stage
-uses it like a trained one.
+`train` writes exp/<tag>/{model.pth,config.yaml,tokens.txt,train.log,scores.json,run.sh,tensorboard/,
+checkpoints/} and resumes from checkpoints/last.ckpt when run again; through `s2s launch` it runs as
+several DDP processes (`s2s launch --ngpu 0 --nproc 2 -- s2s ctc train ...`: gloo on the CPU).
+`eval` prints the CER per set and language and writes exp/<tag>/eval/<set>/hyp.<lang> and
+exp/<tag>/eval/cer.json. `import` checks an ESPnet ASR model dir or a transformers *ForCTC dir and
+makes exp/<tag> point at it, so every later stage uses it like a trained one.
 """
 from __future__ import annotations
 
@@ -88,6 +89,8 @@ def _train(args: argparse.Namespace) -> int:
         scores = trainer.train()
     finally:
         trainer.cleanup()
+    if trainer.rank != 0:
+        return 0
     if scores["cer"]:
         print(f"valid CER of {args.exp}/model.pth (epoch {scores['best_epoch']}):")
         print(format_cer_table(scores))

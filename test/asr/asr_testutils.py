@@ -40,14 +40,20 @@ def espeak(text: str, voice: str = "fr") -> np.ndarray:
     return np.frombuffer(_espeak(text, voice), dtype=np.float32).copy()
 
 
-def write_set(root: Path, utts: dict[str, tuple[str, str]], src: str = "fr", tgt: str = "en") -> Path:
-    """A data dir whose source and target audio is espeak speaking the texts ``{utt: (src, tgt)}``."""
+def write_set(root: Path, utts: dict[str, tuple[str, str]], src: str = "fr", tgt: str = "en",
+              pad_to: int | None = None) -> Path:
+    """A data dir whose source and target audio is espeak speaking the texts ``{utt: (src, tgt)}``
+    (with trailing silence up to ``pad_to`` samples, if given)."""
     (root / "wav").mkdir(parents=True, exist_ok=True)
     lines: dict[str, dict[str, list[str]]] = {f: {src: [], tgt: []} for f in ("wav.scp", "text")}
     for utt, texts in sorted(utts.items()):
         for lang, text in zip((src, tgt), texts):
             path = root / "wav" / f"{utt}.{lang}.wav"
-            sf.write(path, espeak(text, lang), FS)
+            wave = espeak(text, lang)
+            if pad_to is not None:
+                assert len(wave) <= pad_to, (text, len(wave))
+                wave = np.pad(wave, (0, pad_to - len(wave)))
+            sf.write(path, wave, FS)
             lines["wav.scp"][lang].append(f"{utt} {path}\n")
             lines["text"][lang].append(f"{utt} {text}\n")
     for name, per_lang in lines.items():
@@ -56,6 +62,17 @@ def write_set(root: Path, utts: dict[str, tuple[str, str]], src: str = "fr", tgt
     (root / "utt2spk").write_text("".join(f"{u} {u.split('_')[0]}\n" for u in sorted(utts)))
     return root
 
+
+#: A network without batch statistics or dropout: its gradient on a batch is the mean of its
+#: gradients on the batch's parts, which DDP's equality to one process needs.
+TINY_TRANSFORMER = {
+    "frontend_conf": {"n_mels": 40},
+    "stack_frames": 2,
+    "encoder": "transformer",
+    "encoder_conf": {"output_size": 32, "attention_heads": 2, "linear_units": 64, "num_blocks": 2,
+                     "input_layer": "linear", "dropout_rate": 0.0, "positional_dropout_rate": 0.0,
+                     "attention_dropout_rate": 0.0},
+}
 
 TRAIN_UTTS = {
     "s1_a": ("la lune", "the moon"),

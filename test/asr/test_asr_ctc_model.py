@@ -12,7 +12,7 @@ from asr_testutils import FS, TINY_NET, TRAIN_UTTS, espeak
 from s2s_plugin.asr.ctc import load_ctc_model
 from s2s_plugin.asr.model import CTCNet
 from s2s_plugin.asr.tokens import CharTokenList, UnknownTokenError, ctc_collapse
-from s2s_plugin.asr.train import CTCTrainConfig, CTCTrainer, make_batches, min_frames_needed, warmup_lr
+from s2s_plugin.asr.train import CTCTrainConfig, CTCTrainer, min_frames_needed
 from s2s_plugin.bin.main import main
 from s2s_plugin.errors import ConfigError
 from s2s_plugin.protocols import CTCModel
@@ -32,11 +32,9 @@ def test_char_tokens_roundtrip_and_errors(tmp_path):
     assert ctc_collapse([0, 3, 3, 0, 3, 4, 4, 0]) == [3, 3, 4]
 
 
-def test_batches_lr_and_frame_needs():
-    assert make_batches([5, 1, 3, 2], budget=6, max_size=8) == [[1, 3], [2], [0]]  # count x longest <= 6
-    assert make_batches([1, 1, 1], budget=100, max_size=2) == [[0, 1], [2]]
+def test_frame_needs():
     assert min_frames_needed([3, 3, 4, 3]) == 5  # a blank between the repeated 3s
-    assert warmup_lr(50, 100) == 0.5 and warmup_lr(100, 100) == 1.0 and warmup_lr(400, 100) == 0.5
+    assert min_frames_needed([]) == 0
 
 
 @pytest.mark.parametrize("stack,layer,rate", [(2, "linear", 50.0), (1, "conv2d2", 50.0), (1, "conv2d", 25.0)])
@@ -102,8 +100,9 @@ def trained(tiny_sets, tmp_path_factory):
 def test_trainer_writes_the_exp_dir(trained):
     trainer, exp, scores = trained
     for name in ("model.pth", "config.yaml", "plugins.yaml", "tokens.txt", "train.log", "run.sh", "scores.json",
-                 "checkpoints/epoch1.pth"):
+                 "checkpoints/epoch1.ckpt", "checkpoints/last.ckpt"):
         assert (exp / name).is_file(), name
+    assert list((exp / "tensorboard").glob("events.out.tfevents.*"))
     cfg = yaml.safe_load((exp / "config.yaml").read_text())
     assert cfg["type"] == "s2s" and cfg["sides"] == ["src", "tgt"] and cfg["stack_frames"] == 2
     tokens = (exp / "tokens.txt").read_text().split("\n")
@@ -159,11 +158,17 @@ def test_cli_train_resumes_like_an_uninterrupted_run(tiny_sets, tmp_path, capsys
     assert code == 0 and "valid CER" in out.out and "dev_fr  fr" in out.out
     assert _train([*base, "--exp", str(tmp_path / "b"), "max_epoch=1"], capsys)[0] == 0
     assert _train([*base, "--exp", str(tmp_path / "b"), "max_epoch=2"], capsys)[0] == 0
-    assert "resumed from" in (tmp_path / "b" / "train.log").read_text()
-    a = torch.load(tmp_path / "a" / "checkpoints" / "epoch2.pth", weights_only=False)
-    b = torch.load(tmp_path / "b" / "checkpoints" / "epoch2.pth", weights_only=False)
-    for k in a["model"]:
-        torch.testing.assert_close(a["model"][k], b["model"][k], rtol=0, atol=0, msg=k)
+    assert "resuming from" in (tmp_path / "b" / "train.log").read_text()
+    a = torch.load(tmp_path / "a" / "checkpoints" / "last.ckpt", weights_only=True)
+    b = torch.load(tmp_path / "b" / "checkpoints" / "last.ckpt", weights_only=True)
+    assert a["state_dict"].keys() == b["state_dict"].keys() and a["global_step"] == b["global_step"]
+    for k in a["state_dict"]:  # raising max_epoch continued the finished run exactly
+        torch.testing.assert_close(a["state_dict"][k], b["state_dict"][k], rtol=0, atol=0, msg=k)
+    assert [r["train_loss"] for r in json.loads((tmp_path / "b" / "scores.json").read_text())["epochs"]] == \
+        [r["train_loss"] for r in json.loads((tmp_path / "a" / "scores.json").read_text())["epochs"]]
+    # a finished run run again does nothing
+    assert _train([*base, "--exp", str(tmp_path / "b"), "max_epoch=2"], capsys)[0] == 0
+    assert "training already finished (2 of 2 epochs)" in (tmp_path / "b" / "train.log").read_text()
     assert "s2s ctc train --config" in (tmp_path / "b" / "run.sh").read_text()
     assert main(["ctc", "train", *base, "max_epoch=3", "--exp", str(tmp_path / "c")]) == 2
     assert "--valid_dirs got 'max_epoch=3', an override" in capsys.readouterr().err
@@ -182,10 +187,3 @@ def test_cli_eval_prints_cer_per_set_and_language(trained, tiny_sets, capsys):
     table = json.loads((exp / "eval" / "cer.json").read_text())
     assert set(table["cer"]["dev_fr"]) == {"fr", "en"} and table["utterances"] == 4
     assert (exp / "eval" / "dev_fr" / "hyp.en").is_file()
-
-
-def test_config_errors():
-    with pytest.raises(ConfigError, match="sides must be"):
-        CTCTrainConfig(sides=["source"])
-    with pytest.raises(ConfigError, match="stack_frames must be"):
-        CTCNet(5, stack_frames=0)

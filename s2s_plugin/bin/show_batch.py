@@ -11,6 +11,7 @@ units cyan, special tokens yellow; the prompt (no loss) is dimmed.
 from __future__ import annotations
 
 import argparse
+import itertools
 import sys
 from pathlib import Path
 
@@ -53,8 +54,7 @@ def main(args: argparse.Namespace) -> int:
     from s2s_plugin.llm.vocab import Vocabulary
     from s2s_plugin.registry import get_registry
     from s2s_plugin.train.config import TrainConfig
-    from s2s_plugin.train.data import S2STTask, length_of
-    from s2s_plugin.train.sampler import TokenBudgetBatchSampler
+    from s2s_plugin.train.data import S2SDataModule, S2STTask
 
     if args.step < 0 or args.n < 1:
         raise ConfigError("--step must be >= 0 and --n >= 1")
@@ -62,19 +62,17 @@ def main(args: argparse.Namespace) -> int:
     vocab = Vocabulary.load(args.vocab or cfg.vocab)
     sched = get_registry().build("interleave_scheduler", cfg.scheduler, f"{args.config}:scheduler")
     task = S2STTask(cfg.data, cfg.sequence, vocab)
-    items = task.load("train")
-    lengths = [length_of(task, it) for it in items]
-    if cfg.data.max_len is not None:
-        keep = [i for i, n in enumerate(lengths) if n <= cfg.data.max_len]
-        items, lengths = [items[i] for i in keep], [lengths[i] for i in keep]
-    sampler = TokenBudgetBatchSampler(lengths, cfg.data.max_tokens, cfg.data.max_batch_size, cfg.data.bucketing,
-                                      cfg.data.shuffle, seed=cfg.trainer.seed)
+    # the batches training plans: the same data module, sampler and seed, one process
+    dm = S2SDataModule(task, cfg.data, seed=cfg.trainer.seed, schedule=sched.value,
+                       accumulate=cfg.trainer.accumulate, max_steps=cfg.trainer.max_steps)
+    dm.setup()
     micro = args.step * cfg.trainer.accumulate
-    epoch, position = divmod(micro, len(sampler))
-    batch = [items[i] for i in sampler.global_batch(epoch, position)][:args.n]
+    planned = next(itertools.islice(dm.train_sampler.stream(), micro, None))
+    batch = [dm.train_items[i] for i in planned.items][:args.n]
     p = float(sched.value(args.step))
     color = args.color == "always" or (args.color == "auto" and sys.stdout.isatty())
-    print(f"step {args.step}: p = {p:.4f} ({sched!r}); epoch {epoch}, batch {position + 1} of {len(sampler)}")
+    print(f"step {args.step}: p = {p:.4f} ({sched!r}); micro-batch {micro} of the run's stream, "
+          f"{len(planned.items)} sequences, {sum(planned.lengths)} tokens of {cfg.data.max_tokens}")
     print("legend: " + " ".join(paint(k, k, False, color) for k in ("text", "unit", "special"))
           + f"  {paint('(dimmed: prompt, no loss)', 'text', True, color)}")
     for k, (ex, seq) in enumerate(zip(batch, task.build(batch, step=args.step, p=p)), 1):

@@ -112,6 +112,29 @@ def test_show_batch_colours_modalities(dumps, vocab_path, capsys, registry):
     assert "src_speech 0 text/" in out and "tgt_speech 0 text/" in out and "src_text 0 text/" not in out
 
 
+def test_show_batch_shows_the_batch_training_plans_at_that_step(dumps, vocab_path, capsys, registry):
+    import re
+
+    from s2s_plugin.config import load_config
+    from s2s_plugin.llm.vocab import Vocabulary
+    from s2s_plugin.train.config import TrainConfig
+    from s2s_plugin.train.data import S2SDataModule, S2STTask
+
+    overrides = tiny_overrides(dumps, vocab_path)
+    cfg = load_config(TrainConfig, RECIPE_CONF / "train_tiny.yaml", overrides)
+    sched = registry.build("interleave_scheduler", cfg.scheduler, "scheduler")
+    dm = S2SDataModule(S2STTask(cfg.data, cfg.sequence, Vocabulary.load(vocab_path)), cfg.data,
+                       seed=cfg.trainer.seed, schedule=sched.value, max_steps=cfg.trainer.max_steps)
+    dm.setup()
+    planned = dm.train_sampler.plan(3)[2]  # step 2's batch (accumulate 1)
+    code, out, err = run(capsys, "show-batch", RECIPE_CONF / "train_tiny.yaml", *overrides, "--step", "2",
+                         "--n", "100", "--color", "never")
+    assert code == 0, err
+    shown = re.findall(r"^\[\d+\] (\S+) .*?, (\d+) tokens:", out, flags=re.M)
+    assert [u for u, _ in shown] == [dm.train_items[i].utt for i in planned.items]
+    assert [int(n) for _, n in shown] == planned.lengths
+
+
 def test_launch_commands(capsys):
     verb = ["--", "s2s", "train", "--config", "c.yaml", "--exp", "exp/x"]
     code, out, _ = run(capsys, "launch", "--ngpu", "4", "--dry_run", *verb)

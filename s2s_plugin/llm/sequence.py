@@ -125,6 +125,15 @@ class SequenceBuilder:
             text_switch_id=vocab.special("<to_text>") if sw else None,
             speech_switch_id=vocab.special("<to_speech>") if sw else None, seed=self.cfg.seed)
         self.sp = {t: vocab.special(t) for t in ("<s_src>", "<t_src>", "<t_tgt>", "<s_tgt>", "<eos>")}
+        # every step rebuilds its sequences: tokenize each sentence once (read-only lists)
+        self._word_ids: dict[tuple[str, ...], list[list[int]]] = {}
+
+    def _encode(self, words: Sequence[str], where: str) -> list[list[int]]:
+        key = tuple(words)
+        ids = self._word_ids.get(key)
+        if ids is None:
+            ids = self._word_ids[key] = self.vocab.encode_words(words, where)
+        return ids
 
     def _speech(self, utt: str, side: Side, name: str, p: float, step: int,
                 word_ids: list[list[int]]) -> tuple[list[int], list[bool]]:
@@ -145,7 +154,7 @@ class SequenceBuilder:
     def build(self, ex: Example, step: int, p: float, prompt_only: bool = False) -> TokenSequence:
         """The sequence of ``ex`` at global step ``step`` with text ratio ``p``."""
         where = f"utterance '{ex.utt}'"
-        src_words = self.vocab.encode_words(ex.src.words, where)
+        src_words = self._encode(ex.src.words, where)
         ids: list[int] = [self.sp["<s_src>"]]
         if self.cfg.lang_tags:
             ids.append(self.vocab.special(lang_token(ex.src.lang)))
@@ -166,10 +175,10 @@ class SequenceBuilder:
 
         if self.cfg.cot:
             add([t for w in src_words for t in w] + [self.sp["<t_tgt>"]], SRC_TEXT)
-            tgt_words = self.vocab.encode_words(ex.tgt.words, where)
+            tgt_words = self._encode(ex.tgt.words, where)
             add([t for w in tgt_words for t in w] + [self.sp["<s_tgt>"]], TGT_TEXT)
         else:
-            tgt_words = self.vocab.encode_words(ex.tgt.words, where) if ex.tgt.spans is not None else []
+            tgt_words = self._encode(ex.tgt.words, where) if ex.tgt.spans is not None else []
         tgt_tokens, tgt_is_text = self._speech(ex.utt, ex.tgt, "tgt", p, step, tgt_words)
         add(tgt_tokens, TGT_SPEECH, tgt_is_text)
         add([self.sp["<eos>"]], TGT_SPEECH)

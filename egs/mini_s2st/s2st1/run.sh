@@ -16,6 +16,8 @@ test_sets="test_fr test_es test_pt"
 format_conf=conf/format.yaml  # stage 2
 local_data_opts=""            # passed to local/data.sh
 nj=2                          # jobs per set: the embedded setting has 2 CPU cores
+nproc=2                       # stages 7-8: 2 DDP processes (gloo) of one thread each; measured against
+                              # 1 process with 1 or 2 threads by bench/train_procs.py (recipe README)
 pretrain_conf=conf/pretrain_text.yaml   # stage 7: this recipe pretrains its own small text LLM
 vocab_text=data/lm_text/train           # stage 6: the tokenizer also learns the text-only corpus
 extra_align_confs="uniform:conf/align_uniform.yaml"   # stage 5: uniform spans for the ablation
@@ -23,6 +25,7 @@ train_conf=conf/train_scheduled.yaml    # stage 8: the paper's method (see run_c
 
 ./s2st.sh \
     --nj "${nj}" \
+    --nproc "${nproc}" \
     --src_langs "${src_langs}" \
     --tgt_lang "${tgt_lang}" \
     --train_sets "${train_sets}" \

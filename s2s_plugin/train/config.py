@@ -40,10 +40,11 @@ class DataConfig:
             ablation names the ``uniform`` aligner's CTM here).
         skip_bad: skip (and report) inconsistent utterances instead of stopping.
         max_tokens: token budget of one global batch (all devices together, padding included),
-            counted at p = 0 (the longest form of a sequence); the batch is split over devices.
+            counted at the lengths the sequences have at the batch's step and p (interleaving
+            shortens them: more utterances fit at high p); the batch is split over devices.
         max_batch_size: optional cap on utterances per global batch.
         bucketing: group utterances of similar length into batches (less padding).
-        shuffle: shuffle the batch order every epoch (seeded by ``trainer.seed`` and the epoch).
+        shuffle: draw utterances in a new seeded order on every pass over the data (``trainer.seed``).
         max_len: drop training examples longer than this many tokens (at p = 0); ``null``: keep all.
         valid_p: the fixed text ratio of validation sequences (0: pure units, as at inference).
     """

@@ -33,6 +33,7 @@ is nearest; a unit outside ``0..n_units-1`` is an error.
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import math
@@ -56,12 +57,12 @@ STATE_JSON = "concat.json"
 _MODEL_KEYS = ("frame_rate", "fs", "n_mels")
 
 
+@functools.lru_cache(maxsize=4)
 def _mel_filterbank(fs: int, n_fft: int, n_mels: int) -> np.ndarray:
-    """``(n_mels, n_fft // 2 + 1)`` triangular filters equally spaced on the mel scale."""
-    edges = 700.0 * np.expm1(np.linspace(0.0, 1127.0 * math.log1p(fs / 2 / 700.0), n_mels + 2) / 1127.0)
-    bins = np.fft.rfftfreq(n_fft, 1.0 / fs)
-    lo, c, hi = edges[:-2, None], edges[1:-1, None], edges[2:, None]
-    return np.clip(np.minimum((bins - lo) / (c - lo), (hi - bins) / (hi - c)), 0.0, None)
+    """``(n_mels, n_fft // 2 + 1)`` triangular filters (peak 1) equally spaced on the HTK mel scale."""
+    import librosa
+
+    return librosa.filters.mel(sr=fs, n_fft=n_fft, n_mels=n_mels, htk=True, norm=None).astype(np.float64)
 
 
 class ConcatVocoder:

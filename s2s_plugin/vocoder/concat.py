@@ -90,6 +90,11 @@ class ConcatVocoder:
 
     name = "concat"
 
+    @classmethod
+    def needs_frame_units(cls, block: dict) -> bool:
+        """One unit per frame, repeats kept: stage 10 refuses de-duplicated units."""
+        return True
+
     def __init__(self, frame_rate: float | None = None, n_units: int | None = None, fs: int = 16000,
                  max_hours: float | None = None, join_cost: float = 1.0, context_weight: float = 1.0,
                  crossfade_ms: float = 10.0, max_shift_ms: float = 0.0, n_mels: int = 40) -> None:

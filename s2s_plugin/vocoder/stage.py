@@ -141,8 +141,7 @@ def resolve_block(block: dict[str, Any], infos: Sequence[dict[str, Any]], cls: t
             continue
         value = values.pop()
         if key == "dedup":
-            frame_level = block.get("name") == "world" or (block.get("name") == "unit_hifigan"
-                                                             and block.get("durations", "runs") == "runs")
+            frame_level = bool(getattr(cls, "needs_frame_units", lambda b: False)(block))
             if value and frame_level:
                 raise ConfigError(f"vocoder '{block.get('name')}' (as configured) needs frame-level units, but "
                                   "stage 4 de-duplicated them (dedup: true); relabel with dedup: false"

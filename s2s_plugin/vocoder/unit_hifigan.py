@@ -154,6 +154,11 @@ class UnitHiFiGAN:
 
     name = "unit_hifigan"
 
+    @classmethod
+    def needs_frame_units(cls, block: dict) -> bool:
+        """With ``durations: runs`` one unit is one hop (repeats kept); ``predict`` takes de-duplicated units."""
+        return block.get("durations", "runs") == "runs"
+
     def __init__(self, checkpoint: str, format: str = "auto", durations: str = "runs",  # noqa: A002
                  speaker: int | None = None, frame_rate: float | None = None, n_units: int | None = None,
                  device: str = "cpu", trust_checkpoint: bool = False) -> None:

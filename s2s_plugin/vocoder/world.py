@@ -94,6 +94,11 @@ class WorldVocoder:
 
     name = "world"
 
+    @classmethod
+    def needs_frame_units(cls, block: dict) -> bool:
+        """One unit per frame, repeats kept: stage 10 refuses de-duplicated units."""
+        return True
+
     def __init__(self, frame_rate: float | None = None, n_units: int | None = None, fs: int = 16000,
                  frame_period: float = 5.0, f0_method: str = "dio", f0_floor: float = 60.0,
                  f0_ceil: float = 500.0, n_mcep: int = 40, n_ap_bands: int = 5, smooth_ms: float = 30.0,

@@ -127,11 +127,15 @@ def test_vocoders_are_listed(capsys):
     assert main(["plugins", "--kind", "vocoder"]) == 0
     out = capsys.readouterr().out
     for name, cls in (("world", "s2s_plugin.vocoder.world.WorldVocoder"),
+                      ("concat", "s2s_plugin.vocoder.concat.ConcatVocoder"),
                       ("unit_hifigan", "s2s_plugin.vocoder.unit_hifigan.UnitHiFiGAN")):
         assert any(line.split()[:2] == ["vocoder", name] and line.split()[-1] == cls for line in out.splitlines())
 
 
 def test_recipe_config_is_valid():
     cfg = load_config(VocoderConfig, RECIPE_CONF)
-    assert cfg.vocoder["name"] == "world" and cfg.synth_fs == 16000
-    assert "frame_rate" not in cfg.vocoder  # comes from units.en.info
+    assert cfg.vocoder["name"] == "concat" and cfg.synth_fs == 16000
+    assert "frame_rate" not in cfg.vocoder and "n_units" not in cfg.vocoder  # they come from units.en.info
+    from s2s_plugin.registry import get_registry
+
+    get_registry().build("vocoder", {**cfg.vocoder, "frame_rate": 50.0}, "vocoder")  # every key is accepted

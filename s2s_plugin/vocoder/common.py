@@ -1,19 +1,25 @@
-"""Small helpers the vocoders share: unit checks and resampling.
+"""Small helpers the vocoders share: unit checks, resampling, a fitted state on disk.
 
-    from s2s_plugin.vocoder.common import check_units
+    from s2s_plugin.vocoder.common import check_units, load_state, save_state
 
     units = check_units([3, 3, 7], n_units=64, where="utt1")   # int64 array, or DataError
+    save_state(voc, "exp/vocoder", arrays, meta)               # <name>.npz + <name>.json
+    meta, arrays = load_state(voc, "exp/vocoder", ("frame_rate", "fs"))
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from s2s_plugin.data.format import resample
-from s2s_plugin.errors import DataError
+from s2s_plugin.data.io import PathLike, atomic_write
+from s2s_plugin.errors import ConfigError, DataError
 
-__all__ = ["check_units", "resample"]
+__all__ = ["check_units", "resample", "save_state", "load_state"]
 
 
 def check_units(units: Sequence[int] | np.ndarray, n_units: int | None, where: str) -> np.ndarray:
@@ -42,3 +48,50 @@ def check_units(units: Sequence[int] | np.ndarray, n_units: int | None, where: s
         raise DataError(f"{where}: unit {int(arr[i])} at position {i} is outside the vocoder's range {limit} "
                         f"({bad.size} such units); were these units made with another unit tokenizer?")
     return arr
+
+
+def save_state(vocoder: Any, directory: PathLike, arrays: dict[str, np.ndarray] | None,
+               meta: dict[str, Any]) -> None:
+    """Write a fitted vocoder's arrays (``<name>.npz``) and settings (``<name>.json``), each atomically.
+
+    Raises:
+        ConfigError: ``arrays`` is None (the vocoder is not fitted).
+    """
+    if arrays is None:
+        raise ConfigError(f"{vocoder.name}: nothing to save, the vocoder is not fitted")
+    directory = Path(directory)
+    with atomic_write(directory / f"{vocoder.name}.npz", "wb") as f:
+        np.savez(f, **arrays)
+    with atomic_write(directory / f"{vocoder.name}.json") as f:
+        json.dump({"name": vocoder.name, **meta}, f, indent=1)
+
+
+def load_state(vocoder: Any, directory: PathLike, model_keys: Sequence[str]) -> tuple[dict[str, Any],
+                                                                                       dict[str, np.ndarray]]:
+    """Read what :func:`save_state` wrote into ``vocoder``'s settings; returns ``(meta, arrays)``.
+
+    Each of ``model_keys`` (settings that shape the fitted state) must equal the
+    vocoder's own value unless that is None, and is then set from the file; so is
+    ``n_units``. Arrays are read without pickle.
+
+    Raises:
+        ConfigError: missing files, or a setting that differs from the fitted one.
+    """
+    name = vocoder.name
+    directory = Path(directory)
+    npz, meta_path = directory / f"{name}.npz", directory / f"{name}.json"
+    if not npz.is_file() or not meta_path.is_file():
+        raise ConfigError(f"{name}: {directory} holds no fitted {name} vocoder ({npz.name} and {meta_path.name}); "
+                          f"run `s2s vocoder fit ... --exp {directory}` first")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    for key in model_keys:
+        mine = getattr(vocoder, key)
+        if mine is not None and meta.get(key) != mine:
+            raise ConfigError(f"{name}: {meta_path} was fitted with {key}={meta.get(key)!r} but this "
+                              f"vocoder has {key}={mine!r}; refit or use the fitted settings")
+        setattr(vocoder, key, meta[key])
+    if vocoder.n_units is not None and vocoder.n_units != meta["n_units"]:
+        raise ConfigError(f"{name}: {meta_path} was fitted for {meta['n_units']} units, not {vocoder.n_units}")
+    vocoder.n_units = int(meta["n_units"])
+    with np.load(npz, allow_pickle=False) as z:
+        return meta, {k: z[k] for k in z.files}

@@ -34,24 +34,19 @@ is nearest; a unit outside ``0..n_units-1`` is an error.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import math
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from s2s_plugin.data.io import PathLike, atomic_write
+from s2s_plugin.data.io import PathLike
 from s2s_plugin.errors import ConfigError, DataError
-from s2s_plugin.vocoder.common import check_units, resample
+from s2s_plugin.vocoder.common import check_units, load_state, resample, save_state
 
 logger = logging.getLogger(__name__)
-
-STATE_NPZ = "concat.npz"
-STATE_JSON = "concat.json"
 
 #: Constructor arguments that must match between fit and synthesis.
 _MODEL_KEYS = ("frame_rate", "fs", "n_mels")
@@ -321,19 +316,10 @@ class ConcatVocoder:
         return y.astype(np.float32), self.fs
 
     # -- state ----------------------------------------------------------------------------------------------
-    def _meta(self) -> dict[str, Any]:
-        return {"name": self.name, "n_units": self.n_units, "margin": self._margin(),
-                **{k: getattr(self, k) for k in _MODEL_KEYS}}
-
     def save(self, directory: PathLike) -> None:
         """Write ``concat.npz`` (speech, frames, unit spectra) and ``concat.json`` (settings) into ``directory``."""
-        if self.state is None:
-            raise ConfigError("concat: nothing to save, the vocoder is not fitted")
-        directory = Path(directory)
-        with atomic_write(directory / STATE_NPZ, "wb") as f:
-            np.savez(f, **self.state)
-        with atomic_write(directory / STATE_JSON) as f:
-            json.dump(self._meta(), f, indent=1)
+        save_state(self, directory, self.state, {"n_units": self.n_units, "margin": self._margin(),
+                                                 **{k: getattr(self, k) for k in _MODEL_KEYS}})
 
     def load(self, directory: PathLike) -> None:
         """Read what :meth:`save` wrote; settings that shape the state must match this object's.
@@ -342,25 +328,10 @@ class ConcatVocoder:
             ConfigError: missing files, a setting that differs from the fitted one, or crossfade and
                 shift settings that reach past the silence kept around each utterance.
         """
-        directory = Path(directory)
-        npz, meta_path = directory / STATE_NPZ, directory / STATE_JSON
-        if not npz.is_file() or not meta_path.is_file():
-            raise ConfigError(f"concat: {directory} holds no fitted concat vocoder ({STATE_NPZ} and {STATE_JSON}); "
-                              f"run `s2s vocoder fit ... --exp {directory}` first")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        for key in _MODEL_KEYS:
-            mine = getattr(self, key)
-            if mine is not None and meta.get(key) != mine:
-                raise ConfigError(f"concat: {meta_path} was fitted with {key}={meta.get(key)!r} but this "
-                                  f"vocoder has {key}={mine!r}; refit or use the fitted settings")
-            setattr(self, key, meta[key])
-        if self.n_units is not None and self.n_units != meta["n_units"]:
-            raise ConfigError(f"concat: {meta_path} was fitted for {meta['n_units']} units, not {self.n_units}")
+        meta, state = load_state(self, directory, _MODEL_KEYS)
         if self._margin() > int(meta["margin"]):
             raise ConfigError(f"concat: crossfade_ms={self.crossfade_ms} and max_shift_ms={self.max_shift_ms} need "
-                              f"{self._margin()} samples around each utterance but {meta_path} kept "
+                              f"{self._margin()} samples around each utterance but {directory}/concat.json kept "
                               f"{meta['margin']}; lower them or refit")
-        self.n_units = int(meta["n_units"])
-        with np.load(npz, allow_pickle=False) as z:
-            self.state = {k: z[k] for k in z.files}
+        self.state = state
         self._index = None

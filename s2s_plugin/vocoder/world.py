@@ -30,24 +30,19 @@ on CPU, and is intelligible, if robotic, when the units carry phonetic content.
 """
 from __future__ import annotations
 
-import json
 import logging
 import math
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from s2s_plugin.data.io import PathLike, atomic_write
+from s2s_plugin.data.io import PathLike
 from s2s_plugin.errors import ConfigError, DataError
-from s2s_plugin.vocoder.common import check_units, resample
+from s2s_plugin.vocoder.common import check_units, load_state, resample, save_state
 
 logger = logging.getLogger(__name__)
-
-STATE_NPZ = "world.npz"
-STATE_JSON = "world.json"
 
 #: Constructor arguments that must match between fit and synthesis.
 _MODEL_KEYS = ("frame_rate", "fs", "frame_period", "n_mcep", "n_ap_bands", "f0_floor", "f0_ceil", "f0_method")
@@ -341,18 +336,9 @@ class WorldVocoder:
         return y.astype(np.float32), self.fs
 
     # -- state ----------------------------------------------------------------------------------------------
-    def _meta(self) -> dict[str, Any]:
-        return {"name": self.name, "n_units": self.n_units, **{k: getattr(self, k) for k in _MODEL_KEYS}}
-
     def save(self, directory: PathLike) -> None:
         """Write ``world.npz`` (statistics) and ``world.json`` (settings) into ``directory``."""
-        if self.stats is None:
-            raise ConfigError("world: nothing to save, the vocoder is not fitted")
-        directory = Path(directory)
-        with atomic_write(directory / STATE_NPZ, "wb") as f:
-            np.savez(f, **self.stats)
-        with atomic_write(directory / STATE_JSON) as f:
-            json.dump(self._meta(), f, indent=1)
+        save_state(self, directory, self.stats, {"n_units": self.n_units, **{k: getattr(self, k) for k in _MODEL_KEYS}})
 
     def load(self, directory: PathLike) -> None:
         """Read what :meth:`save` wrote; settings that shape the statistics must match this object's.
@@ -360,20 +346,4 @@ class WorldVocoder:
         Raises:
             ConfigError: missing files, or a setting that differs from the fitted one.
         """
-        directory = Path(directory)
-        npz, meta_path = directory / STATE_NPZ, directory / STATE_JSON
-        if not npz.is_file() or not meta_path.is_file():
-            raise ConfigError(f"world: {directory} holds no fitted WORLD vocoder ({STATE_NPZ} and {STATE_JSON}); "
-                              f"run `s2s vocoder fit ... --exp {directory}` first")
-        meta = json.loads(meta_path.read_text(encoding="utf-8"))
-        for key in _MODEL_KEYS:
-            mine = getattr(self, key)
-            if mine is not None and meta.get(key) != mine:
-                raise ConfigError(f"world: {meta_path} was fitted with {key}={meta.get(key)!r} but this "
-                                  f"vocoder has {key}={mine!r}; refit or use the fitted settings")
-            setattr(self, key, meta[key])
-        if self.n_units is not None and self.n_units != meta["n_units"]:
-            raise ConfigError(f"world: {meta_path} was fitted for {meta['n_units']} units, not {self.n_units}")
-        self.n_units = int(meta["n_units"])
-        with np.load(npz) as z:
-            self.stats = {k: z[k] for k in z.files}
+        _, self.stats = load_state(self, directory, _MODEL_KEYS)

@@ -77,7 +77,7 @@ def test_save_load_round_trip(fitted, corpus, tmp_path):
     np.testing.assert_array_equal(again.synthesize(units)[0], voc.synthesize(units)[0])
     with pytest.raises(ConfigError, match="fitted with n_mcep=40 but this vocoder has n_mcep=20"):
         WorldVocoder(n_mcep=20).load(tmp_path)
-    with pytest.raises(ConfigError, match="holds no fitted WORLD vocoder"):
+    with pytest.raises(ConfigError, match="holds no fitted world vocoder"):
         WorldVocoder().load(tmp_path / "nothing")
 
 

@@ -73,12 +73,15 @@ class HFDecoder:
             self._set_dropout(cfg)
             return AutoModelForCausalLM.from_pretrained(p, config=cfg, local_files_only=True, dtype=dtype)
         cfg_dict = dict(self.config)  # type: ignore[arg-type]
+        if "seed" in cfg_dict:
+            raise ConfigError("llm 'hf': config.seed is not used: trainer.seed seeds the random init (and "
+                              "everything else random in a run); remove llm.config.seed")
         model_type = cfg_dict.pop("model_type", None)
         if model_type is None:
             raise ConfigError("llm 'hf': config needs 'model_type' (e.g. llama)")
         cfg = AutoConfig.for_model(model_type, **cfg_dict)
         self._set_dropout(cfg)
-        torch.manual_seed(int(cfg_dict.get("seed", 0)) if "seed" in cfg_dict else 0)
+        # the weights come from torch's global generator, which the run seeds (trainer.seed)
         return AutoModelForCausalLM.from_config(cfg, dtype=dtype)
 
     def _set_dropout(self, cfg) -> None:

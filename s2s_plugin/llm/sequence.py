@@ -69,7 +69,8 @@ class SequenceConfig:
         mode: ``text`` (words' text tokens) or ``mask`` (one ``<mask>`` per span).
         lam: Poisson mean of the extra span length.
         switch_tokens: mark modality changes inside interleaved segments with ``<to_text>``/``<to_speech>``.
-        seed: base seed of the interleaving random stream.
+        seed: base seed of the interleaving random stream; ``None`` (the default): stage 8's
+            ``trainer.seed``, so one seed sets every random choice of a run (0 outside training).
     """
 
     cot: bool = True
@@ -78,7 +79,7 @@ class SequenceConfig:
     mode: Literal["text", "mask"] = "text"
     lam: float = 1.0
     switch_tokens: bool = False
-    seed: int = 0
+    seed: int | None = None
 
     def __post_init__(self) -> None:
         bad = [s for s in self.interleave_sides if s not in ("src", "tgt")]
@@ -123,7 +124,8 @@ class SequenceBuilder:
             lam=self.cfg.lam, mode=self.cfg.mode,
             mask_id=vocab.special("<mask>") if self.cfg.mode == "mask" else None,
             text_switch_id=vocab.special("<to_text>") if sw else None,
-            speech_switch_id=vocab.special("<to_speech>") if sw else None, seed=self.cfg.seed)
+            speech_switch_id=vocab.special("<to_speech>") if sw else None,
+            seed=0 if self.cfg.seed is None else self.cfg.seed)
         self.sp = {t: vocab.special(t) for t in ("<s_src>", "<t_src>", "<t_tgt>", "<s_tgt>", "<eos>")}
         # every step rebuilds its sequences: tokenize each sentence once (read-only lists)
         self._word_ids: dict[tuple[str, ...], list[list[int]]] = {}

@@ -165,7 +165,9 @@ class TrainerConfig:
         save_every: write the resume checkpoint ``checkpoints/last.ckpt`` every this many steps.
         keep_best: the N checkpoints of lowest validation loss kept and averaged into the final model.
         gradient_clip: clip the gradient norm to this (0: off).
-        seed: seeds weights' random init, dropout and the batch order.
+        seed: the run's one seed: weights' random init (a model built from ``llm.config``, new
+            embedding rows with ``init_new: normal``), dropout, the batch order and, unless
+            ``sequence.seed`` is set, the interleaving draws.
         log_every_n_steps: TensorBoard logging interval.
         num_sanity_val_steps: validation batches run before training, to fail early.
         fsdp: options of the FSDP strategy.
@@ -229,6 +231,10 @@ class TrainConfig:
     vocab: str = "exp/vocab/vocab.yaml"
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def __post_init__(self) -> None:
+        if self.sequence.seed is None:  # one seed for the whole run: interleaving draws follow trainer.seed
+            self.sequence.seed = self.trainer.seed
 
 
 @dataclass

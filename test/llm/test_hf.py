@@ -19,7 +19,9 @@ def test_registered(registry):
 
 def test_extension_mean_init_and_size(vocab):
     dec = HFDecoder(config=TINY, dropout=0.2)
+    torch.manual_seed(0)
     base = dec.load_base()
+    torch.manual_seed(0)  # the run seeds the random init (trainer.seed), not the decoder
     model = dec.build(vocab)
     emb = model.get_input_embeddings().weight
     assert emb.shape[0] == len(vocab) == model.config.vocab_size
@@ -36,7 +38,10 @@ def test_pruning_gives_same_logits_on_kept_tokens(spm_model):
     full_vocab = build_vocabulary(tok, n_units=8)
     pruned_vocab = build_vocabulary(tok, n_units=8, prune_texts=["le chat noir mange", "the black cat eats"])
     dec = HFDecoder(config=TINY, dropout=0.0)
-    full, pruned = dec.build(full_vocab).eval(), dec.build(pruned_vocab).eval()
+    torch.manual_seed(0)
+    full = dec.build(full_vocab).eval()
+    torch.manual_seed(0)
+    pruned = dec.build(pruned_vocab).eval()
     words = "le chat noir".split()
     ids_full = [t for w in full_vocab.encode_words(words) for t in w] + [full_vocab.unit_id(2)]
     ids_pruned = [t for w in pruned_vocab.encode_words(words) for t in w] + [pruned_vocab.unit_id(2)]
@@ -47,6 +52,17 @@ def test_pruning_gives_same_logits_on_kept_tokens(spm_model):
     assert torch.allclose(lp[:, :len(kept)], lf[:, kept], atol=1e-5)
     # specials and units line up too
     assert torch.allclose(lp[:, pruned_vocab.unit_offset:], lf[:, full_vocab.unit_offset:], atol=1e-5)
+
+
+def test_random_init_follows_the_global_seed_and_config_seed_is_refused(vocab):
+    dec = HFDecoder(config=TINY)
+    w = []
+    for seed in (3, 3, 4):
+        torch.manual_seed(seed)
+        w.append(dec.load_base().get_input_embeddings().weight.detach().clone())
+    assert torch.equal(w[0], w[1]) and not torch.equal(w[0], w[2])
+    with pytest.raises(ConfigError, match="trainer.seed"):
+        HFDecoder(config=dict(TINY, seed=1)).load_base()
 
 
 def test_tied_embeddings_stay_tied(vocab):

@@ -8,6 +8,8 @@
 - :mod:`~s2s_plugin.eval.score`: the stage (``ScoreConfig``, ``run_stage``);
 - :mod:`~s2s_plugin.eval.report`: ``RESULTS.md`` and the comparison of runs;
 - :mod:`~s2s_plugin.eval.plots`, :mod:`~s2s_plugin.eval.listen`: plots and the HTML page.
+- :mod:`~s2s_plugin.eval.similarity`: speech-text similarity of the last layer over training
+  checkpoints (``s2s similarity``, docs/similarity.md).
 
 The ASR models that transcribe speech are ``asr_model`` plugins
 (:mod:`s2s_plugin.asr.scorers`).

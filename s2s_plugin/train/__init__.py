@@ -9,7 +9,7 @@
 - :mod:`~s2s_plugin.train.sampler`: token-budget batches, length bucketing, resumable order;
 - :mod:`~s2s_plugin.train.module`: the LightningModule (loss per segment, p, optimiser, RNG state);
 - :mod:`~s2s_plugin.train.strategy`: devices, DDP/FSDP and precision from the config;
-- :mod:`~s2s_plugin.train.checkpoint`: atomic checkpoints, averaging, the final model dir;
+- :mod:`~s2s_plugin.train.checkpoint`: atomic checkpoints, periodic snapshots, averaging, the final model dir;
 - :mod:`~s2s_plugin.train.run`: one run in an exp dir, from setup to the averaged model.
 
 Nothing heavy is imported here.

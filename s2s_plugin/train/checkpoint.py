@@ -1,7 +1,12 @@
-"""Checkpoint files: atomic writes, averaging of the best N, and the final model directory.
+"""Checkpoint files: atomic writes, averaging of the best N, periodic snapshots, the final model directory.
 
     avg = average_checkpoints(["exp/x/checkpoints/best-0000400.ckpt", "exp/x/checkpoints/best-0000500.ckpt"])
     export_model(model, avg, vocab_path="exp/vocab/vocab.yaml", out_dir="exp/x/model")
+
+With ``trainer.keep_every: N`` a run also keeps the model weights of every
+N-th optimiser step as ``checkpoints/step0000100.ckpt`` (:class:`KeepEvery`),
+so analyses over training (``s2s similarity``) have more than the best and
+last checkpoints to look at.
 
 The final model directory is what decoding loads: a transformers model
 (``save_pretrained``, with its vocabulary layout recorded in ``config.json``)
@@ -17,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from lightning.pytorch.callbacks import ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from s2s_plugin.errors import ConfigError
@@ -26,6 +32,8 @@ logger = logging.getLogger(__name__)
 
 #: the LightningModule holds the LLM as ``self.model``
 MODEL_PREFIX = "model."
+#: file name (without ``.ckpt``) of the periodic snapshots of ``trainer.keep_every``
+PERIODIC_NAME = "step{step:07d}"
 
 
 def _umask() -> int:
@@ -42,6 +50,39 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         tmp = path.with_name(f".{path.name}.tmp")
         super().save_checkpoint(checkpoint, tmp, storage_options)
         os.replace(tmp, path)
+
+
+class KeepEvery(ModelCheckpoint):
+    """Keeps the model weights of every ``every``-th optimiser step as ``step<7 digits>.ckpt``.
+
+    Weights only (no optimiser state: a snapshot is as large as the model, not
+    three times), none ever deleted. A class of its own so that Lightning keeps
+    its state apart from the ``last.ckpt`` callback's even when both run at
+    the same interval.
+
+    Args:
+        dirpath: the run's ``checkpoints/`` directory.
+        every: optimiser steps between snapshots.
+    """
+
+    def __init__(self, dirpath: str | Path, every: int) -> None:
+        super().__init__(dirpath=dirpath, filename=PERIODIC_NAME, every_n_train_steps=every, save_top_k=-1,
+                         save_weights_only=True, auto_insert_metric_name=False, enable_version_counter=False)
+
+
+def load_model_weights(model: torch.nn.Module, weights: dict[str, torch.Tensor], where: str) -> None:
+    """Load the LLM ``weights`` (see :func:`model_weights`) into ``model``.
+
+    A missing ``lm_head.weight`` is fine (tied heads are not saved twice).
+
+    Raises:
+        ConfigError: the weights do not fit the model, naming ``where`` they come from.
+    """
+    missing, unexpected = model.load_state_dict(weights, strict=False)
+    real_missing = [k for k in missing if not k.endswith("lm_head.weight")]
+    if real_missing or unexpected:
+        raise ConfigError(f"{where}: the weights do not fit the model: missing {real_missing[:3]}, "
+                          f"unexpected {unexpected[:3]}")
 
 
 def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
@@ -101,11 +142,7 @@ def export_model(model: torch.nn.Module, weights: dict[str, torch.Tensor] | None
     """
     out_dir = Path(out_dir)
     if weights is not None:
-        missing, unexpected = model.load_state_dict(weights, strict=False)
-        real_missing = [k for k in missing if not k.endswith("lm_head.weight")]  # tied heads are not saved twice
-        if real_missing or unexpected:
-            raise ConfigError(f"the averaged weights do not fit the model: missing {real_missing[:3]}, "
-                              f"unexpected {unexpected[:3]}")
+        load_model_weights(model, weights, "the averaged checkpoints")
     if hasattr(model, "merge_and_unload"):
         model = model.merge_and_unload()
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")

@@ -163,6 +163,10 @@ class TrainerConfig:
         num_nodes: nodes; ``0``: from torchrun or Slurm, else 1.
         val_check_interval: validate (and keep a best-N candidate) every this many optimiser steps.
         save_every: write the resume checkpoint ``checkpoints/last.ckpt`` every this many steps.
+        keep_every: also keep the model weights of every this many steps as
+            ``checkpoints/step<7 digits>.ckpt`` (weights only, never deleted), for analyses over
+            training such as ``s2s similarity``; 0 (the default): keep none, only ``last.ckpt``
+            and the ``keep_best`` ones.
         keep_best: the N checkpoints of lowest validation loss kept and averaged into the final model.
         gradient_clip: clip the gradient norm to this (0: off).
         seed: the run's one seed: weights' random init (a model built from ``llm.config``, new
@@ -188,6 +192,7 @@ class TrainerConfig:
     num_nodes: int = 0
     val_check_interval: int = 100
     save_every: int = 100
+    keep_every: int = 0
     keep_best: int = 3
     gradient_clip: float = 1.0
     seed: int = 0
@@ -199,6 +204,9 @@ class TrainerConfig:
     def __post_init__(self) -> None:
         if self.loss_chunk_tokens < 0:
             raise ConfigError(f"trainer.loss_chunk_tokens must be >= 0 (0: off), got {self.loss_chunk_tokens}")
+        if self.keep_every < 0:
+            raise ConfigError(f"trainer.keep_every must be >= 0 (0: keep no periodic checkpoints), "
+                              f"got {self.keep_every}")
         for name in ("max_steps", "accumulate", "val_check_interval", "save_every", "keep_best",
                      "log_every_n_steps"):
             if getattr(self, name) < 1:

@@ -12,6 +12,7 @@ What the exp dir holds afterwards::
     tensorboard/                  losses per segment, p, learning rate (``tensorboard --logdir``)
     checkpoints/last.ckpt         resume point: model, optimiser, LR schedule, p scheduler, RNG, data position
     checkpoints/best-*.ckpt       the ``keep_best`` checkpoints of lowest validation loss
+    checkpoints/step*.ckpt        with ``trainer.keep_every: N``: the model weights of every N-th step
     model/                        their average: transformers model + vocab.yaml + tokenizer (for decoding)
 """
 from __future__ import annotations
@@ -143,7 +144,7 @@ class Run:
         from lightning.pytorch.callbacks import ModelCheckpoint
         from lightning.pytorch.loggers import TensorBoardLogger
 
-        from s2s_plugin.train.checkpoint import AtomicCheckpointIO
+        from s2s_plugin.train.checkpoint import AtomicCheckpointIO, KeepEvery
         from s2s_plugin.train.progress import ProgressLog
         from s2s_plugin.train.strategy import plan_run
 
@@ -153,6 +154,8 @@ class Run:
         self.last_cb = ModelCheckpoint(dirpath=ckpt_dir, every_n_train_steps=t.save_every, save_top_k=0,
                                        save_last=True, enable_version_counter=False)
         callbacks = [self.last_cb, ProgressLog(t.log_every_n_steps, t.max_steps)]
+        if t.keep_every:
+            callbacks.append(KeepEvery(ckpt_dir, t.keep_every))
         self.best_cb = None
         if self.has_valid:
             # save_last: last.ckpt is rewritten after each validation too, so that the resume point

@@ -7,7 +7,14 @@
     w = word_error_rate(["the cat sat"], ["a cat sat down"])
     w.wer, w.errors, w.ref_words   # 50.0, 2, 4
 
-Both take hypotheses first, then references, one string per utterance in
+For the paired bootstrap (:mod:`s2s_plugin.eval.stats`), the same numbers
+per utterance, so that a corpus score of any resample is a sum::
+
+    stats = utterance_bleu_stats(hyps, refs)   # (n, 10): sacrebleu's sufficient statistics
+    bleu_from_stats(stats.sum(axis=0))         # == corpus_bleu(hyps, refs).score
+    utterance_word_errors(hyps, refs)          # (n, 4): substitutions, deletions, insertions, ref words
+
+All take hypotheses first, then references, one string per utterance in
 the same order. Normalise both sides with
 :class:`~s2s_plugin.eval.normalize.TextNormalizer` first; BLEU then runs
 sacrebleu's default 13a tokeniser and lower-casing (a no-op after the
@@ -15,8 +22,11 @@ normaliser, but it makes the signature say ``case:lc``).
 """
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+
+import numpy as np
 
 from s2s_plugin.errors import DataError
 
@@ -92,6 +102,47 @@ def corpus_bleu(hyps: Sequence[str], refs: Sequence[str]) -> BleuScore:
                      totals=[int(t) for t in r.totals])
 
 
+def utterance_bleu_stats(hyps: Sequence[str], refs: Sequence[str]) -> np.ndarray:
+    """sacrebleu's sufficient statistics of each utterance, for corpus BLEU of any subset or resample.
+
+    Each row is what :func:`bleu_metric` counts for one hypothesis:
+    ``[sys_len, ref_len, correct_1..4, total_1..4]``. Corpus BLEU of a set of
+    utterances is :func:`bleu_from_stats` of their summed rows, the same
+    number :func:`corpus_bleu` gives (sacrebleu's own paired bootstrap,
+    ``sacrebleu.significance``, resamples these rows the same way). The
+    rows come from sacrebleu's ``_extract_corpus_statistics``, the method its
+    significance module uses; it is not public API, so the tests compare
+    the two paths on every sacrebleu version CI installs.
+
+    Returns:
+        ``int64`` array of shape ``(len(refs), 10)``.
+
+    Raises:
+        DataError: different numbers of hypotheses and references, or none.
+    """
+    _check_lengths(hyps, refs, "BLEU")
+    stats = bleu_metric()._extract_corpus_statistics(list(hyps), [list(refs)])
+    return np.asarray(stats, dtype=np.int64).reshape(len(refs), -1)
+
+
+@functools.lru_cache(maxsize=1)
+def _stats_metric():
+    return bleu_metric()  # only its formula and smoothing settings are used: no state to share
+
+
+def bleu_from_stats(summed: Sequence[int] | np.ndarray) -> np.ndarray | float:
+    """Corpus BLEU (0-100) from summed :func:`utterance_bleu_stats` rows (sacrebleu's formula and smoothing).
+
+    Args:
+        summed: one summed row (a float is returned) or a ``(k, 10)`` array of them (``k`` scores).
+    """
+    arr = np.asarray(summed, dtype=np.int64)
+    metric = _stats_metric()
+    if arr.ndim == 1:
+        return float(metric._compute_score_from_stats(arr.tolist()).score)
+    return np.array([metric._compute_score_from_stats(row).score for row in arr.tolist()], dtype=np.float64)
+
+
 def word_error_rate(hyps: Sequence[str], refs: Sequence[str]) -> WerScore:
     """Word error rate of ``hyps`` against ``refs`` in percent (words split on spaces).
 
@@ -101,23 +152,48 @@ def word_error_rate(hyps: Sequence[str], refs: Sequence[str]) -> WerScore:
     Raises:
         DataError: different numbers of hypotheses and references, none, or only empty references.
     """
+    subs, dels, ins, ref_words = (int(c) for c in utterance_word_errors(hyps, refs).sum(axis=0))
+    if not ref_words:
+        raise DataError("WER: every reference is empty (after normalisation); nothing to score")
+    return WerScore(wer=100.0 * (subs + dels + ins) / ref_words, substitutions=subs,
+                    deletions=dels, insertions=ins, ref_words=ref_words)
+
+
+def utterance_word_errors(hyps: Sequence[str], refs: Sequence[str]) -> np.ndarray:
+    """Per utterance: substitutions, deletions, insertions and reference words (jiwer's alignment).
+
+    The rows sum to the counts of :func:`word_error_rate` (which is computed
+    from them), so a WER over any subset or resample of utterances is
+    ``100 * (S + D + I) / N`` of the summed rows. An empty reference counts
+    its hypothesis words as insertions.
+
+    Returns:
+        ``int64`` array of shape ``(len(refs), 4)``.
+
+    Raises:
+        DataError: different numbers of hypotheses and references, or none.
+    """
     import jiwer
 
     _check_lengths(hyps, refs, "WER")
-    subs = dels = ins = ref_words = 0
-    pairs = list(zip(hyps, refs))
-    scorable = [(h, r) for h, r in pairs if r.split()]
-    for h, r in pairs:
-        if not r.split():  # jiwer refuses empty references
-            ins += len(h.split())
+    out = np.zeros((len(refs), 4), dtype=np.int64)
+    scorable = [i for i, r in enumerate(refs) if r.split()]
+    for i, h in enumerate(hyps):
+        if not refs[i].split():  # jiwer refuses empty references
+            out[i, 2] = len(h.split())
     if scorable:
-        out = jiwer.process_words([r for _, r in scorable], [h for h, _ in scorable])
-        subs, dels, ins = out.substitutions, out.deletions, ins + out.insertions
-        ref_words = out.hits + out.substitutions + out.deletions
-    if not ref_words:
-        raise DataError("WER: every reference is empty (after normalisation); nothing to score")
-    return WerScore(wer=100.0 * (subs + dels + ins) / ref_words, substitutions=int(subs),
-                    deletions=int(dels), insertions=int(ins), ref_words=int(ref_words))
+        res = jiwer.process_words([refs[i] for i in scorable], [hyps[i] for i in scorable])
+        for i, chunks in zip(scorable, res.alignments):
+            for c in chunks:
+                n_ref, n_hyp = c.ref_end_idx - c.ref_start_idx, c.hyp_end_idx - c.hyp_start_idx
+                if c.type == "substitute":
+                    out[i, 0] += n_ref
+                elif c.type == "delete":
+                    out[i, 1] += n_ref
+                elif c.type == "insert":
+                    out[i, 2] += n_hyp
+                out[i, 3] += n_ref  # hits, substitutions and deletions: every reference word once
+    return out
 
 
 def pooled_wer(scores: Sequence[WerScore]) -> WerScore:

@@ -4,6 +4,7 @@
 
     plot_training("exp/s2st_scheduled", "exp/s2st_scheduled/plots/training.png")  # None without logs
     plot_set_scores(scores_json, "exp/s2st_scheduled/plots/scores.png")
+    plot_seed_points({"baseline": {"fr": [(1, 20.1), (2, 21.0)]}}, ["fr"], "ASR-BLEU", "RESULTS.png")
     plot_spectrograms([SpecPanel("reference", wave, 16000), SpecPanel("ours", missing="no audio")], "u.png")
 
 Training curves come from the TensorBoard event files anywhere under the exp
@@ -160,6 +161,40 @@ def plot_compare(table: Mapping[str, Mapping[str, Mapping[str, Any]]], metric_la
     _bars(ax, groups, series, errors)
     ax.set_ylabel(metric_label)
     ax.set_title(f"{metric_label} per set and system (bars: mean over runs, whiskers: sd)", fontsize=9)
+    fig.tight_layout()
+    return _save(fig, out)
+
+
+def plot_seed_points(points: Mapping[str, Mapping[str, Sequence[tuple[Any, float]]]], groups: Sequence[str],
+                     metric_label: str, out: PathLike) -> Path:
+    """Bars of the mean over seeds per language and system, with one dot per seed on each bar.
+
+    Args:
+        points: ``system -> language -> [(seed, score), ...]``.
+        groups: the languages, in x-axis order.
+        metric_label: the y-axis label.
+    """
+    plt = _pyplot()
+    series = {sys: [float(np.mean([v for _, v in per[g]])) if per.get(g) else None for g in groups]
+              for sys, per in points.items()}
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.6 * len(groups) * max(len(points), 1) + 3), 3.8), dpi=110)
+    _bars(ax, groups, series)
+    n = max(len(points), 1)
+    width = 0.8 / n
+    for i, (sys, per) in enumerate(points.items()):
+        for j, g in enumerate(groups):
+            vals = per.get(g) or []
+            if not vals:
+                continue
+            x = j + (i - (n - 1) / 2) * width
+            spread = np.linspace(-0.25, 0.25, len(vals)) * width if len(vals) > 1 else np.zeros(1)
+            ax.scatter(x + spread, [v for _, v in vals], s=14, color="black", zorder=3,
+                       label="one seed" if i == 0 and j == 0 else None)
+    highest = max((v for per in points.values() for vals in per.values() for _, v in vals), default=1.0)
+    ax.set_ylim(0, max(ax.get_ylim()[1], 1.25 * highest))  # the best seed can sit above its bar
+    ax.legend(fontsize=7, ncol=min(n + 1, 4), loc="upper center")
+    ax.set_ylabel(metric_label)
+    ax.set_title(f"{metric_label} per language: bars the mean over seeds, dots each seed", fontsize=9)
     fig.tight_layout()
     return _save(fig, out)
 

@@ -363,14 +363,16 @@ def system_name(exp: Path, explicit: str | None) -> str:
 
 
 def run_seed(exp: Path) -> int | None:
-    """The training seed: ``seed`` in the exp's ``config.yaml`` (or its ``train`` block), else the name."""
+    """The training seed: ``seed`` in the exp's ``config.yaml`` (top level, or its ``trainer`` or ``train``
+    block; stage 8 writes ``trainer.seed``), else the ``seed<N>`` ending of the exp dir's name."""
     cfg_path = exp / "config.yaml"
     if cfg_path.is_file():
         try:
             cfg = load_yaml(cfg_path)
         except Exception:  # noqa: BLE001 - the seed is a label; a broken config is another stage's error
             cfg = {}
-        for block in (cfg, cfg.get("train") if isinstance(cfg.get("train"), dict) else {}):
+        blocks = [cfg] + [cfg[k] for k in ("trainer", "train") if isinstance(cfg.get(k), dict)]
+        for block in blocks:
             if isinstance(block.get("seed"), int):
                 return int(block["seed"])
     m = re.search(r"seed(\d+)$", exp.resolve().name)

@@ -165,9 +165,20 @@ ES = FakeSet(
 @pytest.fixture
 def corpus(tmp_path) -> FakeCorpus:
     """dump/test_fr and dump/test_es (16 kHz references, units), the ASR table and a vocoder exp."""
-    dump = tmp_path / "dump"
+    return build_corpus(tmp_path, [FR, ES])
+
+
+@pytest.fixture
+def make_corpus(tmp_path):
+    """``make_corpus([dict(name=..., src=..., ref_src=..., ...), ...])``: a corpus of your own :class:`FakeSet` s."""
+    return lambda sets: build_corpus(tmp_path, [FakeSet(**s) for s in sets])
+
+
+def build_corpus(root: Path, sets: list[FakeSet]) -> FakeCorpus:
+    """dump/<set> of each of ``sets`` (16 kHz references, units), the ASR table and a vocoder exp in ``root``."""
+    dump = root / "dump"
     table: dict[str, str] = {}
-    c = FakeCorpus(tmp_path, dump, tmp_path / "asr_table.json", tmp_path / "exp" / "vocoder", [FR, ES])
+    c = FakeCorpus(root, dump, root / "asr_table.json", root / "exp" / "vocoder", list(sets))
     for s in c.sets:
         d = dump / s.name
         for lang, texts in ((s.src, s.ref_src), ("en", s.ref_tgt)):

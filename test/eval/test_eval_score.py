@@ -13,7 +13,7 @@ from s2s_plugin.bin.main import main
 from s2s_plugin.config import load_config
 from s2s_plugin.errors import ConfigError, DataError
 from s2s_plugin.eval.normalize import TextNormalizer
-from s2s_plugin.eval.score import ScoreConfig, run_stage, system_name
+from s2s_plugin.eval.score import ScoreConfig, run_seed, run_stage, system_name
 
 NORM = TextNormalizer()
 
@@ -167,6 +167,16 @@ def test_system_name_strips_the_seed(tmp_path):
     assert system_name(tmp_path / "s2st_scheduled_seed12", None) == "s2st_scheduled"
     assert system_name(tmp_path / "s2st_baseline", None) == "s2st_baseline"
     assert system_name(tmp_path / "x_seed1", "mine") == "mine"
+
+
+def test_run_seed_reads_the_trainer_block_before_the_name(tmp_path):
+    exp = tmp_path / "s2st_scheduled_seed1"
+    exp.mkdir()
+    assert run_seed(exp) == 1  # no config: the name
+    (exp / "config.yaml").write_text("trainer:\n  seed: 7\n  max_steps: 10\n")
+    assert run_seed(exp) == 7  # stage 8's resolved config says what the run used
+    (tmp_path / "s2st_scheduled").mkdir()
+    assert run_seed(tmp_path / "s2st_scheduled") is None
 
 
 def test_vocoder_exp_without_a_fit_is_named(eval_registry, corpus):

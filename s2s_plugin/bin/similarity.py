@@ -12,8 +12,9 @@ each time in the layout it is trained on:
   speech input  the side's speech segment as pure units (p = 0, as at inference);
                 source side: <s_src> <lang_xx> u1 .. uN <t_src>
   text input    the same sequence with every word's unit span replaced by the
-                word's BPE tokens: the interleaver's output at p = 1. Units
-                outside any word (pauses, silence) stay, as in training.
+                word's BPE tokens: the interleaver's output at p = 1, one word
+                per span. Units outside any word (pauses, silence) stay, as in
+                training.
 
 The two inputs share everything but the modality of the words: the same
 segment after the same prompt tokens, the same words in the same order. (The
@@ -57,7 +58,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--ctm", default=None,
                         help="CTM name pattern in each DIR (default align.{lang}.ctm; e.g. oracle.{lang}.ctm)")
     parser.add_argument("--max_utts", type=int, default=200,
-                        help="per DIR, the first N utterances in id order (0: all)")
+                        help="per DIR, the first N utterances in id order (default 200; 0: all)")
     parser.add_argument("--batch_size", type=int, default=8, help="sequences per forward pass")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:N or auto (a GPU when torch sees one)")
     parser.add_argument("--dtype", choices=["float32", "bfloat16", "float16", "auto"], default="float32",

@@ -135,3 +135,11 @@ def test_cli_errors_name_the_checkpoint_dir_and_the_ctm_entry(systems, dumps, tm
 
     code = main(["similarity", str(tmp_path / "nowhere"), "--out", str(tmp_path / "sim")])
     assert code == 2 and "no config.yaml" in capsys.readouterr().err
+
+
+def test_keep_every_must_not_be_negative(tiny_cfg):
+    from s2s_plugin.errors import ConfigError
+
+    assert tiny_cfg().trainer.keep_every == 0  # the default keeps no periodic checkpoints
+    with pytest.raises(ConfigError, match=r"trainer\.keep_every must be >= 0"):
+        tiny_cfg(trainer__keep_every=-1)

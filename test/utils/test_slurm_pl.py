@@ -171,8 +171,11 @@ def test_time_option_and_job_scripts_run_from_the_submit_dir(env, tmp_path):
 
 def test_interrupt_cancels_the_array_job(env, tmp_path):
     cmd = "touch started.JOB; until [ -e release ]; do sleep 0.1; done"
+    # SIGINT at its default in the child even when pytest runs in the background (nohup ... &),
+    # where it is ignored and bash could neither trap nor die of it
     proc = subprocess.Popen([SLURM_PL, "JOB=1:2", "log/i.JOB.log", cmd], cwd=tmp_path, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     for _ in range(600):
         if (tmp_path / "started.1").exists():
             break

@@ -57,6 +57,7 @@ for r in "${runs[@]}"; do
     [ -f "conf/train_${r%%:*}.yaml" ] || die "no conf/train_${r%%:*}.yaml (from --systems or --ablations)"
 done
 
+read -r -a extra <<< "${run_opts}"   # the --run_opts words
 mkdir -p exp/compare/logs
 log "${#runs[@]} runs, ${jobs} at a time (${nproc} training process(es) each); logs in exp/compare/logs"
 declare -A pid_of=()
@@ -82,7 +83,7 @@ for r in "${runs[@]}"; do
     while [ "${#pid_of[@]}" -ge "${jobs}" ]; do finish_one; done
     log "=== ${tag}: stages 8-11"
     ./run.sh --stage 8 --stop_stage 11 --train_conf "conf/train_${system}.yaml" --tag "${tag}" \
-        --nproc "${nproc}" --nj "${nproc}" --train_args "trainer.seed=${seed}" ${run_opts} \
+        --nproc "${nproc}" --nj "${nproc}" --train_args "trainer.seed=${seed}" ${extra[@]+"${extra[@]}"} \
         > "exp/compare/logs/${tag}.log" 2>&1 &
     pid_of[${tag}]=$!
 done

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -74,3 +76,27 @@ def test_unknown_system_is_refused_before_anything_runs(recipe):
     p = run_compare(recipe, "--systems", "baseline nosuch", "--seeds", "1", "--ablations", "")
     assert p.returncode != 0 and "conf/train_nosuch.yaml" in p.stdout + p.stderr
     assert not (recipe / "exp" / "compare" / "logs").exists()
+
+
+def test_stopping_the_script_stops_the_runs_going(recipe):
+    """A stand-in run.sh that records its pid and sleeps: SIGTERM to run_compare.sh ends both runs."""
+    (recipe / "pids").mkdir()
+    (recipe / "run.sh").write_text("#!/usr/bin/env bash\necho $$ > pids/$$\nsleep 120\n")
+    (recipe / "run.sh").chmod(0o755)
+    proc = subprocess.Popen(["./run_compare.sh", "--systems", "baseline", "--seeds", "1 2", "--ablations", ""],
+                            cwd=recipe, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for _ in range(200):
+        if len(list((recipe / "pids").iterdir())) == 2:
+            break
+        time.sleep(0.05)
+    pids = [int(p.name) for p in (recipe / "pids").iterdir()]
+    assert len(pids) == 2
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=30)
+    assert proc.returncode != 0
+    for _ in range(100):
+        if not any(Path(f"/proc/{pid}").exists() for pid in pids):
+            break
+        time.sleep(0.1)
+    assert not any(Path(f"/proc/{pid}").exists() for pid in pids), "a run outlived run_compare.sh"

@@ -62,6 +62,15 @@ mkdir -p exp/compare/logs
 log "${#runs[@]} runs, ${jobs} at a time (${nproc} training process(es) each); logs in exp/compare/logs"
 declare -A pid_of=()
 failed=()
+# Each run is its own process group (setsid): stopping this script (Ctrl-C, kill, a failure)
+# stops the runs still going, with everything they started.
+stop_runs() {
+    local pid
+    for pid in "${pid_of[@]}"; do kill -TERM -- "-${pid}" 2> /dev/null || true; done
+}
+trap stop_runs EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 finish_one() {  # wait for any run to end; record a failure with its log
     local pid="" tag rc=0
     wait -n -p pid "${pid_of[@]}" || rc=$?
@@ -82,7 +91,7 @@ for r in "${runs[@]}"; do
     exps+=("exp/s2st_${tag}")
     while [ "${#pid_of[@]}" -ge "${jobs}" ]; do finish_one; done
     log "=== ${tag}: stages 8-11"
-    ./run.sh --stage 8 --stop_stage 11 --train_conf "conf/train_${system}.yaml" --tag "${tag}" \
+    setsid ./run.sh --stage 8 --stop_stage 11 --train_conf "conf/train_${system}.yaml" --tag "${tag}" \
         --nproc "${nproc}" --nj "${nproc}" --train_args "trainer.seed=${seed}" ${extra[@]+"${extra[@]}"} \
         > "exp/compare/logs/${tag}.log" 2>&1 &
     pid_of[${tag}]=$!

@@ -610,6 +610,7 @@ def run_similarity(exps: Sequence[str | Path], out: str | Path, data: Sequence[s
             where they can be seen up front.
     """
     from s2s_plugin.decode.generate import resolve_device_dtype
+    from s2s_plugin.eval.score import write_json
     from s2s_plugin.llm.data import DEFAULT_CTM
 
     if not exps:
@@ -645,15 +646,5 @@ def run_similarity(exps: Sequence[str | Path], out: str | Path, data: Sequence[s
     result = {"command": command, "side": side, "data": [str(d) for d in dirs], "ctm": ctm or DEFAULT_CTM,
               "n_utts": len(examples), "inputs": INPUTS,
               "systems": {s.name: {"exp": str(s.exp), "points": rows[s.name]} for s in systems}}
-    _write_json(paths["json"], result)
+    write_json(paths["json"], result)
     return result
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    import json
-
-    from s2s_plugin.data.io import atomic_write
-
-    with atomic_write(path) as f:
-        json.dump(data, f, indent=2, ensure_ascii=False)
-        f.write("\n")

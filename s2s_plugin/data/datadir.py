@@ -11,7 +11,9 @@ A directory holds, for exactly two languages (a source and the target):
 
 - ``wav.scp.<lang>``: ``utt path``, where ``path`` is an audio file soundfile
   can read (wav, flac, mp3, ...) or a kaldiio ark entry ``file.ark:offset``
-  (optionally with a ``[start:end]`` sample slice);
+  (optionally with a ``[start:end]`` sample slice). Kaldi pipe entries
+  (``cmd |``) are refused, and no entry is ever run in a shell: an ark entry's
+  file name may not contain ``|`` and is opened as a plain file;
 - ``text.<lang>``: ``utt words ...``;
 - ``utt2spk``: ``utt speaker``;
 - optional ``segments`` (``utt recording start end``, seconds): then every
@@ -39,7 +41,10 @@ from s2s_plugin.errors import DataError
 
 #: ``wav.scp.<lang>`` / ``text.<lang>``: the files that name a set's languages.
 LANG_FILE_RE = re.compile(r"^(wav\.scp|text)\.([A-Za-z0-9][A-Za-z0-9_-]*)$")
-_ARK_RE = re.compile(r"^(?P<ark>.+):(?P<offset>\d+)(?P<slice>\[[^\]]*\])?$")
+#: ``file.ark:offset[slice]``; the file name holds no ``|`` (a Kaldi pipe) and no brackets
+_ARK_RE = re.compile(r"^(?P<ark>[^|\[\]]+):(?P<offset>\d+)(?:\[(?P<slice>[0-9:,]*)\])?$")
+#: an optional ``:offset[slice]`` tail, removed before looking for a pipe at either end
+_OFFSET_TAIL_RE = re.compile(r":\d+(\[[^\]]*\])?$")
 
 
 @dataclass(frozen=True)
@@ -113,27 +118,57 @@ def find_languages(path: PathLike) -> dict[str, set[str]]:
 
 
 def is_ark_entry(spec: str) -> bool:
-    """True for a kaldiio ark entry ``file.ark:offset[slice]`` whose ark file exists."""
+    """True for a kaldiio ark entry ``file.ark:offset[slice]`` whose ark is an existing regular file.
+
+    The file name may not contain ``|`` or brackets, and is opened by Python as a
+    file: no form of entry is ever handed to a shell (see :func:`read_audio`).
+    """
     m = _ARK_RE.match(spec)
-    return bool(m) and Path(m.group("ark")).is_file()
+    return bool(m) and m.group("ark").strip() not in ("", "-") and Path(m.group("ark")).is_file()
 
 
 def _check_spec(spec: str) -> None:
-    s = spec.strip()
+    s = _OFFSET_TAIL_RE.sub("", spec.strip()).strip()
     if s.endswith("|") or s.startswith("|"):
         raise DataError(f"'{spec}': Kaldi pipe commands are not supported; write the audio to "
                         f"files (wav/flac) or a kaldiio ark first")
+    if s == "-":
+        raise DataError(f"'{spec}': reading audio from standard input is not supported; name a file")
+
+
+def _parse_slice(text: str, spec: str) -> tuple[slice, ...]:
+    """Kaldi's ``[a:b,c:d]`` ranges (ends inclusive, as kaldiio reads them) as Python slices."""
+    out = []
+    for part in text.split(","):
+        if part in ("", ":"):
+            out.append(slice(None))
+            continue
+        bounds = part.split(":")
+        if len(bounds) > 3 or not all(bounds):
+            raise DataError(f"'{spec}': bad range [{text}]; expected [start:end] (inclusive), e.g. [0:15999]")
+        b = [int(x) for x in bounds]
+        out.append(slice(b[0], b[0] + 1) if len(b) == 1 else slice(b[0], b[1] + 1, b[2] if len(b) == 3 else None))
+    return tuple(out)
 
 
 def _load_ark(spec: str) -> tuple[np.ndarray, int]:
-    import kaldiio
+    """Read one entry of a kaldiio ark: the file is opened here, never through kaldiio's pipe/shell path."""
+    from kaldiio.matio import read_kaldi
 
-    loaded = kaldiio.load_mat(spec)
+    m = _ARK_RE.match(spec)
+    if m is None:  # only called after is_ark_entry
+        raise DataError(f"'{spec}': not an ark entry 'file.ark:offset[start:end]'")
+    slices = _parse_slice(m.group("slice"), spec) if m.group("slice") is not None else None
+    with open(m.group("ark"), "rb") as fd:
+        fd.seek(int(m.group("offset")))
+        loaded = read_kaldi(fd)
     if not isinstance(loaded, tuple):
-        raise DataError(f"'{spec}' holds a matrix of shape {loaded.shape}, not audio "
+        raise DataError(f"'{spec}' holds a matrix of shape {np.shape(loaded)}, not audio "
                         f"(expected a wav entry written as (rate, samples))")
     fs, data = loaded
     data = np.asarray(data)
+    if slices is not None:
+        data = data[slices]
     if np.issubdtype(data.dtype, np.integer):
         data = data.astype(np.float32) / float(np.iinfo(data.dtype).max + 1)
     return data.astype(np.float32, copy=False), int(fs)

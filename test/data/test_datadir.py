@@ -109,3 +109,67 @@ def test_split_ids_sizes_and_bad_job():
     assert [len(split_ids(list("abcdefghij"), 3, j)) for j in (1, 2, 3)] == [3, 3, 4]
     with pytest.raises(DataError, match="job 4 of 3"):
         split_ids(["a"], 3, 4)
+
+
+#: wav.scp values that kaldiio would run in a shell, each with a file of the name before ':offset' present
+#: (so that an 'the ark file exists' check passes): a trailing or leading pipe, with offsets and ranges
+PIPE_LOOKALIKES = ["touch PWNED |:0", "touch PWNED|:12", "touch PWNED |:0[0:10]", "touch PWNED | :0",
+                   "| touch PWNED:0", "touch PWNED |", "| touch PWNED"]
+
+
+@pytest.mark.parametrize("spec", PIPE_LOOKALIKES)
+def test_ark_lookalike_pipe_entries_never_reach_a_shell(tmp_path, monkeypatch, spec):
+    from s2s_plugin.data.datadir import audio_info, is_ark_entry
+
+    monkeypatch.chdir(tmp_path)
+    name = spec.rsplit(":", 1)[0] if spec[-1].isdigit() or spec.endswith("]") else spec
+    (tmp_path / name.split("[")[0]).write_bytes(b"")
+    assert not is_ark_entry(spec)
+    for read in (read_audio, audio_info):
+        with pytest.raises(DataError, match="pipe commands are not supported") as e:
+            read(spec)
+        assert spec in str(e.value)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_the_pipe_lookalike_would_run_in_kaldiio(tmp_path, monkeypatch):
+    """The control: handed to kaldiio as it is, an ark-looking pipe entry runs its command."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "touch PWNED |").write_bytes(b"")
+    with pytest.raises(Exception):
+        kaldiio.load_mat("touch PWNED |:0")
+    assert (tmp_path / "PWNED").exists()
+
+
+def test_data_validate_runs_nothing_from_wav_scp(make_datadir, tmp_path, monkeypatch, capsys):
+    from s2s_plugin.bin.main import main
+
+    d = make_datadir()
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "touch PWNED |").write_bytes(b"")
+    scp = d / "wav.scp.fr"
+    lines = scp.read_text().splitlines()
+    lines[1] = lines[1].split()[0] + " touch PWNED |:0"
+    scp.write_text("\n".join(lines) + "\n")
+    assert main(["data", "validate", str(d), "--tgt_lang", "en"]) == 2
+    err = capsys.readouterr().err
+    assert "spk1_b" in err and "pipe commands are not supported" in err and "wav.scp.fr" in err
+    assert not (tmp_path / "PWNED").exists()
+
+
+@pytest.mark.parametrize("rng, problem", [("[0:x]", "not an ark entry"), ("[1:2:3:4]", "bad range"),
+                                          ("[0:9]", None), ("[:]", None), ("", None)])
+def test_ark_ranges(tmp_path, rng, problem):
+    from s2s_plugin.data.datadir import is_ark_entry
+
+    samples = (tone(0.25) * 32767).astype(np.int16)
+    kaldiio.save_ark(str(tmp_path / "a.ark"), {"u1": (FS, samples)}, scp=str(tmp_path / "a.scp"))
+    spec = (tmp_path / "a.scp").read_text().split()[1] + rng
+    assert is_ark_entry(spec) == (problem != "not an ark entry")
+    if problem == "bad range":
+        with pytest.raises(DataError, match=problem):
+            read_audio(spec)
+    elif problem is None:
+        wave, fs = read_audio(spec)
+        assert fs == FS
+        np.testing.assert_allclose(wave, (samples[:10] if rng == "[0:9]" else samples) / 32768.0, atol=1e-7)

@@ -26,6 +26,7 @@ import numpy as np
 
 from s2s_plugin.data.io import PathLike
 from s2s_plugin.errors import ConfigError, DataError
+from s2s_plugin.safe_load import load_checkpoint
 
 MODEL_TYPES = ("s2s", "espnet", "hf")
 
@@ -105,8 +106,6 @@ class S2SCTCModel:
 
     @classmethod
     def load(cls, exp_dir: PathLike, device: str = "cpu") -> S2SCTCModel:
-        import torch
-
         from s2s_plugin.asr.model import CTCNet
         from s2s_plugin.asr.tokens import CharTokenList
         from s2s_plugin.config import load_yaml
@@ -119,7 +118,8 @@ class S2SCTCModel:
         if not path.is_file():
             raise DataError(f"{path}: model weights not found; train with `s2s ctc train --exp {exp_dir}` "
                             f"(model.pth is written after the first epoch)")
-        net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        net.load_state_dict(load_checkpoint(path, "CTC model weights",
+                                            fix=f"retrain with `s2s ctc train --exp {exp_dir}`"))
         return cls(net, tokens, device)
 
     def word_ids(self, word: str) -> list[int]:

@@ -36,7 +36,8 @@ from s2s_plugin.asr.ctc import (
 )
 from s2s_plugin.asr.tokens import UnknownTokenError
 from s2s_plugin.data.io import PathLike
-from s2s_plugin.errors import DataError
+from s2s_plugin.errors import ConfigError, DataError
+from s2s_plugin.safe_load import check_checkpoint, load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -151,8 +152,6 @@ class EspnetCTCModel:
     def __init__(self, asr_config: PathLike, model_file: PathLike, bpemodel: PathLike | None = None,
                  frame_rate: float | None = None, stats_file: PathLike | None = None,
                  device: str = "cpu") -> None:
-        import torch
-
         from s2s_plugin.config import load_yaml
 
         self.device = pick_device(device)
@@ -162,10 +161,12 @@ class EspnetCTCModel:
         self.tokens: list[str] = _espnet_token_list(args, asr_config)
         parts = _light_espnet_parts(args, len(self.tokens))
         if parts is not None:
-            state = torch.load(model_file, map_location="cpu", weights_only=True)
+            state = load_checkpoint(model_file, "ESPnet model file", error=ConfigError)
             parts.load_state_dict({k: v for k, v in state.items() if k.split(".")[0] in _CTC_PARTS})
             self.model = parts.to(self.device).eval()
         else:
+            # ESPnet reads the file with torch.load(weights_only=False): vet it first
+            check_checkpoint(model_file, "ESPnet model file", error=ConfigError)
             with no_nltk_download():
                 from espnet2.tasks.asr import ASRTask
             self.model, _ = ASRTask.build_model_from_file(str(asr_config), str(model_file), self.device)

@@ -28,7 +28,8 @@ is bf16-mixed on a GPU that has bf16, else fp32. The exp dir gets::
 Rerunning the same command resumes from ``checkpoints/last.ckpt`` -- after the
 last finished epoch, or mid-epoch with ``save_every_steps`` -- and gives the
 weights an uninterrupted run gives; raising ``max_epoch`` continues a finished
-run. Checkpoints are loaded with ``weights_only=True``.
+run. Checkpoints are loaded with ``weights_only=True``: a ``last.ckpt`` holding
+other Python objects is refused before anything reads it (s2s_plugin.safe_load).
 """
 from __future__ import annotations
 
@@ -47,6 +48,7 @@ from s2s_plugin.asr.module import cer, cer_table
 from s2s_plugin.config import to_dict
 from s2s_plugin.data.io import PathLike, atomic_write
 from s2s_plugin.errors import ConfigError, DataError
+from s2s_plugin.safe_load import check_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -392,6 +394,7 @@ class CTCTrainer:
         last = self.last_checkpoint if self.last_checkpoint.is_file() else None
         if last is not None:
             logger.info("resuming from %s", last)
+            check_checkpoint(last, "resume checkpoint", fix=f"move it away to start the run afresh in {self.exp_dir}")
         with warnings.catch_warnings():
             for message in (".*does not have many workers.*", ".*sync_dist=True.*", ".*litlogger.*",
                             "Checkpoint directory .* exists and is not empty", ".*is smaller than the logging "

@@ -27,6 +27,7 @@ from lightning.pytorch.plugins.io import TorchCheckpointIO
 
 from s2s_plugin.errors import ConfigError
 from s2s_plugin.llm.vocab import Vocabulary
+from s2s_plugin.safe_load import load_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -99,7 +100,7 @@ def average_checkpoints(paths: Sequence[str | Path]) -> dict[str, torch.Tensor]:
     total: dict[str, torch.Tensor] = {}
     last: dict[str, torch.Tensor] = {}
     for path in paths:
-        state = torch.load(path, map_location="cpu", weights_only=True)["state_dict"]
+        state = load_checkpoint(path, "checkpoint to average", error=ConfigError)["state_dict"]
         if total and set(state) != set(total):
             raise ConfigError(f"{path}: its weights differ from {paths[0]}'s; average checkpoints of one run only")
         for k, v in state.items():

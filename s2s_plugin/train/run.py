@@ -11,6 +11,7 @@ What the exp dir holds afterwards::
     data.yaml                     items, tokens, batches and their padding shares (at several p in stage 8)
     tensorboard/                  losses per segment, p, learning rate (``tensorboard --logdir``)
     checkpoints/last.ckpt         resume point: model, optimiser, LR schedule, p scheduler, RNG, data position
+                                  (read with weights_only=True: a file holding other objects is refused)
     checkpoints/best-*.ckpt       the ``keep_best`` checkpoints of lowest validation loss
     checkpoints/step*.ckpt        with ``trainer.keep_every: N``: the model weights of every N-th step
     model/                        their average: transformers model + vocab.yaml + tokenizer (for decoding)
@@ -37,6 +38,7 @@ from s2s_plugin.data.io import atomic_write
 from s2s_plugin.errors import ConfigError
 from s2s_plugin.llm.vocab import Vocabulary
 from s2s_plugin.registry import get_registry
+from s2s_plugin.safe_load import check_checkpoint
 from s2s_plugin.train.config import PretrainTextConfig, TrainConfig, describe
 
 logger = logging.getLogger(__name__)
@@ -217,7 +219,10 @@ class Run:
         last = self.exp / "checkpoints" / "last.ckpt"
         if last.is_file():
             logger.info("resuming from %s", last)
-        self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=str(last) if last.is_file() else None)
+            # vetted here (whatever the strategy: FSDP's loader of full checkpoints ignores weights_only)
+            check_checkpoint(last, "resume checkpoint", fix=f"move it away to start the run afresh in {self.exp}")
+        self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=str(last) if last.is_file() else None,
+                         weights_only=True)
         if self.trainer.global_step % self.cfg.trainer.save_every:
             self.trainer.save_checkpoint(last)
         if self.trainer.is_global_zero:

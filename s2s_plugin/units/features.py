@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from s2s_plugin.errors import ConfigError, DataError
+from s2s_plugin.safe_load import check_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -253,6 +254,9 @@ class S3prlFeatures:
         if self._model is None:
             import torch
 
+            # s3prl reads the file with torch.load's default settings: vet it with weights_only=True first
+            check_checkpoint(self.ckpt, f"s3prl_kmeans {self.upstream} checkpoint", error=ConfigError,
+                             fix="convert the model with s3prl (a dict of tensors and plain configs)")
             install_torchaudio_shims()
             entry = find_s3prl_entry(self.upstream)
             model = entry(ckpt=str(self.ckpt)).to(_torch_device(self.device)).eval()

@@ -190,13 +190,22 @@ class StreamingKMeans:
     def load(self, directory: str | Path) -> None:
         """Read ``directory/centres.npy``.
 
+        The file is read with ``allow_pickle=False``: a pickle or an object array is refused.
+
         Raises:
-            DataError: a missing file or centres whose count differs from ``n_clusters``.
+            DataError: a missing, unreadable or pickled file, or centres whose count differs from ``n_clusters``.
         """
         path = Path(directory) / CENTRES_FILE
         if not path.is_file():
             raise DataError(f"{path}: k-means centres not found; run `s2s units fit ... --exp {directory}` first")
-        centres = np.load(path)
+        try:  # allow_pickle=False: an object array or a pickle is refused, never unpickled
+            centres = np.load(path, allow_pickle=False)
+        except (ValueError, OSError, EOFError) as e:
+            raise DataError(f"{path}: cannot read the k-means centres ({e}); they must be a plain numeric .npy "
+                            f"array (pickles are refused); refit with `s2s units fit ... --exp {directory}`") from None
+        if not isinstance(centres, np.ndarray) or not np.issubdtype(centres.dtype, np.number):
+            raise DataError(f"{path}: the k-means centres are not a numeric array; refit with "
+                            f"`s2s units fit ... --exp {directory}`")
         if centres.ndim != 2 or centres.shape[0] != self.n_clusters:
             raise DataError(f"{path}: centres of shape {centres.shape} do not match n_clusters={self.n_clusters}")
         self.centres = centres.astype(np.float32, copy=False)

@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,8 @@ def load_state(vocoder: Any, directory: PathLike, model_keys: Sequence[str]) -> 
     ``n_units``. Arrays are read without pickle.
 
     Raises:
-        ConfigError: missing files, or a setting that differs from the fitted one.
+        ConfigError: missing files, an unreadable or pickled ``.npz``, or a setting that differs from
+            the fitted one.
     """
     name = vocoder.name
     directory = Path(directory)
@@ -93,5 +95,13 @@ def load_state(vocoder: Any, directory: PathLike, model_keys: Sequence[str]) -> 
     if vocoder.n_units is not None and vocoder.n_units != meta["n_units"]:
         raise ConfigError(f"{name}: {meta_path} was fitted for {meta['n_units']} units, not {vocoder.n_units}")
     vocoder.n_units = int(meta["n_units"])
-    with np.load(npz, allow_pickle=False) as z:
-        return meta, {k: z[k] for k in z.files}
+    refit = f"refit with `s2s vocoder fit ... --exp {directory}`"
+    try:  # allow_pickle=False: a pickle or an object array is refused, never unpickled
+        z = np.load(npz, allow_pickle=False)
+        if not isinstance(z, np.lib.npyio.NpzFile):
+            raise ValueError("not an .npz archive")
+        with z:
+            return meta, {k: z[k] for k in z.files}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise ConfigError(f"{name}: cannot read {npz} ({e}); it must hold the plain numeric arrays "
+                          f"`s2s vocoder fit` writes (pickles are refused); {refit}") from None

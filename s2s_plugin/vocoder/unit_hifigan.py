@@ -105,25 +105,17 @@ def find_checkpoint(checkpoint: PathLike, fmt: str = "auto") -> tuple[str, Path,
 
 
 def _torch_load(path: Path, trust: bool) -> Any:
-    import pickle
     import zipfile
 
-    import torch
+    from s2s_plugin.safe_load import load_checkpoint
 
     with open(path, "rb") as f:
         head = f.read(2)
     if not (zipfile.is_zipfile(path) or head[:1] == b"\x80"):  # torch's zip format or a legacy pickle
         raise ConfigError(f"unit_hifigan: {path} is not a readable torch checkpoint (neither torch's zip format "
                           "nor a pickle)")
-    try:
-        return torch.load(path, map_location="cpu", weights_only=not trust)
-    except pickle.UnpicklingError as e:
-        if trust:
-            raise ConfigError(f"unit_hifigan: cannot read {path}: {e}") from None
-        raise ConfigError(f"unit_hifigan: {path} holds objects other than tensors and plain containers "
-                          f"({str(e).splitlines()[0]}); if you trust the file, set trust_checkpoint: true") from None
-    except Exception as e:  # zip/pickle errors from a file that is not a torch checkpoint
-        raise ConfigError(f"unit_hifigan: {path} is not a readable torch checkpoint: {type(e).__name__}: {e}") from None
+    return load_checkpoint(path, "unit_hifigan checkpoint", trust_option="trust_checkpoint: true", trust=trust,
+                           error=ConfigError)
 
 
 def _describe(obj: Any) -> str:
@@ -149,7 +141,9 @@ class UnitHiFiGAN:
         n_units: the unit tokenizer's vocabulary size; must not exceed the generator's
             (stage 10 fills it in).
         device: torch device for synthesis.
-        trust_checkpoint: allow arbitrary pickled objects in the checkpoint (``torch.load(weights_only=False)``).
+        trust_checkpoint: allow arbitrary pickled objects in the checkpoint (``torch.load(weights_only=False)``),
+            which can run code: only for a file whose maker you trust (docs/security.md). Without it, a
+            checkpoint holding anything but tensors and plain containers is refused, naming this option.
     """
 
     name = "unit_hifigan"

@@ -138,3 +138,26 @@ def test_import_errors(tmp_path, capsys):
     assert "expected ESPnet's config.yaml" in capsys.readouterr().err
     with pytest.raises(DataError, match="not a CTC model dir"):
         load_ctc_model(tmp_path / "empty")
+
+
+@pytest.mark.parametrize("path", ["light", "espnet"])  # our reader of the CTC parts, or ESPnet's own loader
+def test_planted_payload_in_an_espnet_model_is_refused_and_never_run(espnet_dir, tmp_path, monkeypatch, path):
+    import shutil
+
+    from payload_testutils import Payload, payload_is_live
+
+    import s2s_plugin.asr.imported as imported
+
+    src, _ = espnet_dir
+    planted = tmp_path / "espnet"
+    shutil.copytree(src, planted)
+    model_file, marker = planted / "valid.acc.ave.pth", tmp_path / "PWNED"
+    state = torch.load(model_file, map_location="cpu", weights_only=True)
+    state["planted"] = Payload(marker)
+    torch.save(state, model_file)
+    if path == "espnet":  # ESPnet's ASRTask.build_model_from_file reads with weights_only=False
+        monkeypatch.setattr(imported, "_light_espnet_parts", lambda args, n: None)
+    with pytest.raises(ConfigError) as e:
+        imported.EspnetCTCModel(planted / "config.yaml", model_file, stats_file=planted / "feats_stats.npz")
+    assert f"{model_file}: refused to load this ESPnet model file" in str(e.value) and not marker.exists()
+    assert payload_is_live(model_file, marker)  # the planted file does run when read without the guard

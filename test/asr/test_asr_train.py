@@ -260,3 +260,29 @@ def test_precision_and_processes_are_planned_as_in_stage_8():
     assert type(cpu.strategy).__name__ == "DDPStrategy" and cpu.strategy._process_group_backend == "gloo"
     with pytest.raises(ConfigError, match="needs a GPU"):
         run_plan(CTCTrainConfig(precision="bf16-mixed"), cuda=False, env={})
+
+
+def test_planted_payloads_in_checkpoints_never_run(tiny_sets, tmp_path, capsys):
+    """A pickle payload in last.ckpt (resume) or an old epoch*.pth is refused, naming the file, and not run."""
+    from payload_testutils import Payload, payload_is_live, plant_torch
+
+    train, _ = tiny_sets
+    marker = tmp_path / "PWNED"
+    conf = tmp_path / "ctc.yaml"
+    conf.write_text(yaml.safe_dump({**TINY_NET, "device": "cpu", "max_epoch": 1, "batch_frames": 400}))
+    base = ["ctc", "train", "--config", str(conf), "--train_dirs", str(train)]
+    assert main([*base, "--exp", str(tmp_path / "exp")]) == 0
+    last = tmp_path / "exp" / "checkpoints" / "last.ckpt"
+    ckpt = torch.load(last, map_location="cpu", weights_only=True)
+    ckpt["callbacks"] = {"planted": Payload(marker)}  # a real resume point, plus one object that runs code
+    torch.save(ckpt, last)
+    capsys.readouterr()
+    assert main([*base, "--exp", str(tmp_path / "exp"), "max_epoch=2"]) == 2
+    err = capsys.readouterr().err
+    assert f"{last}: refused to load this resume checkpoint" in err and "io.open" in err and "could run code" in err
+    assert "Traceback" not in err and not marker.exists()
+    assert payload_is_live(last, marker)  # the planted file does run when read without the guard
+    # the exp dir of the trainer before Lightning: its epoch*.pth checkpoints are never read
+    plant_torch(tmp_path / "old" / "checkpoints" / "epoch2.pth", marker, model={})
+    assert main([*base, "--exp", str(tmp_path / "old")]) == 2
+    assert "older CTC trainer (epoch*.pth)" in capsys.readouterr().err and not marker.exists()

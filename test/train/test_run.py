@@ -98,6 +98,26 @@ def test_interrupted_and_resumed_run_equals_the_uninterrupted_one(full_run, tmp_
         assert torch.equal(a[name], b[name]), name
 
 
+def test_resume_refuses_a_checkpoint_with_a_planted_payload(full_run, tmp_path):
+    """A last.ckpt holding a pickled object besides the real resume state is refused, naming it, and not run."""
+    from payload_testutils import Payload, payload_is_live
+
+    from s2s_plugin.errors import DataError
+
+    cfg, full_exp, *_ = full_run
+    marker = tmp_path / "PWNED"
+    ckpt = torch.load(full_exp / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    ckpt["loops"]["planted"] = Payload(marker)
+    last = tmp_path / "exp" / "checkpoints" / "last.ckpt"
+    last.parent.mkdir(parents=True)
+    torch.save(ckpt, last)
+    with pytest.raises(DataError) as e:
+        Run(cfg, tmp_path / "exp").fit(average=False)
+    assert f"{last}: refused to load this resume checkpoint" in str(e.value) and "io.open" in str(e.value)
+    assert "move it away to start the run afresh" in str(e.value) and not marker.exists()
+    assert payload_is_live(last, marker)  # the planted file does run when read without the guard
+
+
 def test_lightning_trains_each_batch_at_the_step_it_was_planned_for(full_run):
     cfg, _, run, rows, _ = full_run
     planned = run.datamodule.train_sampler.plan(10)

@@ -114,3 +114,25 @@ def test_save_load_round_trip(tmp_path):
 def test_dedup():
     np.testing.assert_array_equal(dedup(np.array([5, 5, 7, 7, 7, 5])), [5, 7, 5])
     assert dedup(np.array([], dtype=int)).size == 0
+
+
+@pytest.mark.parametrize("kind", ["pickle", "object_npy"])
+def test_planted_pickle_centres_are_refused_and_never_run(tmp_path, kind):
+    from payload_testutils import Payload, payload_is_live, plant_pickle
+
+    marker, path = tmp_path / "PWNED", tmp_path / "centres.npy"
+    if kind == "pickle":
+        plant_pickle(path, marker)
+    else:  # an .npy of dtype object: its data is a pickle
+        arr = np.empty(1, dtype=object)
+        arr[0] = Payload(marker)
+        np.save(path, arr, allow_pickle=True)
+    with pytest.raises(DataError) as e:
+        StreamingKMeans(6).load(tmp_path)
+    assert str(path) in str(e.value) and "pickles are refused" in str(e.value) and "s2s units fit" in str(e.value)
+    assert not marker.exists()
+    if kind == "pickle":
+        assert payload_is_live(path, marker)  # the planted file does run when unpickled
+    else:
+        np.load(path, allow_pickle=True)
+        assert marker.exists()

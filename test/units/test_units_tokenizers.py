@@ -233,3 +233,19 @@ def test_tokenizers_are_listed_by_s2s_plugins(capsys, registry):
                                           "mfcc_kmeans": "s2s_plugin", "s3prl_kmeans": "s2s_plugin"}
     infos = registry.infos("unit_tokenizer")
     assert infos["mfcc_kmeans"].cls is MfccKmeans and infos["s3prl_kmeans"].cls is S3prlKmeans
+
+
+def test_s3prl_checkpoint_with_a_planted_payload_is_refused_and_never_run(s3prl_ckpt, tmp_path):
+    """s3prl reads the checkpoint with torch.load's defaults; the plugin vets it with weights_only=True first."""
+    import torch
+    from payload_testutils import Payload, payload_is_live
+
+    marker, path = tmp_path / "PWNED", tmp_path / "hubert.pt"
+    ckpt = torch.load(s3prl_ckpt, map_location="cpu", weights_only=True)
+    ckpt["planted"] = Payload(marker)
+    torch.save(ckpt, path)
+    with pytest.raises(ConfigError) as e:
+        S3prlKmeans(ckpt=str(path), layer=1).frame_rate
+    assert f"{path}: refused to load this s3prl_kmeans hubert_local checkpoint" in str(e.value)
+    assert not marker.exists()
+    assert payload_is_live(path, marker)  # the planted file does run when read without the guard

@@ -162,3 +162,26 @@ def test_config_mismatches(tmp_path):
     (tmp_path / "pwg" / "config.yml").write_text(yaml.safe_dump(cfg))
     with pytest.raises(ConfigError, match="generator_type 'HiFiGANGenerator' is not a unit vocoder"):
         UnitHiFiGAN(checkpoint=str(tmp_path / "pwg")).load()
+
+
+@pytest.mark.parametrize("fmt", ["pwg", "fairseq"])
+def test_planted_payload_needs_trust_checkpoint_and_never_runs_without_it(tmp_path, fmt):
+    from payload_testutils import Payload, payload_is_live
+
+    marker = tmp_path / "PWNED"
+    if fmt == "pwg":
+        write_pwg(tmp_path / "v")
+        path = tmp_path / "v" / "checkpoint-1000steps.pkl"
+    else:
+        write_fairseq(tmp_path / "v")
+        path = tmp_path / "v" / "g_00100000"
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt["planted"] = Payload(marker)  # a working checkpoint plus one object that runs code
+    torch.save(ckpt, path)
+    with pytest.raises(ConfigError) as e:
+        UnitHiFiGAN(checkpoint=str(path)).load()
+    assert str(path) in str(e.value) and "set trust_checkpoint: true" in str(e.value)
+    assert not marker.exists()
+    assert payload_is_live(path, marker)  # the planted file does run when read without the guard
+    UnitHiFiGAN(checkpoint=str(path), trust_checkpoint=True).load()  # the user's explicit choice
+    assert marker.exists()

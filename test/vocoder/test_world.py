@@ -113,3 +113,28 @@ def test_fit_errors(corpus):
         WorldVocoder(frame_rate=FRAME_RATE).synthesize([1, 2])
     with pytest.raises(ConfigError, match="f0_method"):
         WorldVocoder(f0_method="yin")
+
+
+@pytest.mark.parametrize("kind", ["object_array", "bare_pickle"])
+def test_planted_pickle_in_the_fitted_state_is_refused_and_never_run(fitted, tmp_path, kind):
+    from payload_testutils import Payload, plant_pickle
+
+    voc, _ = fitted
+    voc.save(tmp_path)
+    marker, npz = tmp_path / "PWNED", tmp_path / "world.npz"
+    if kind == "object_array":  # the real arrays plus one of dtype object, whose data is a pickle
+        with np.load(npz) as z:
+            arrays = {k: z[k] for k in z.files}
+        planted = np.empty(1, dtype=object)
+        planted[0] = Payload(marker)
+        np.savez(npz, **arrays, planted=planted)
+    else:
+        plant_pickle(npz, marker)
+    with pytest.raises(ConfigError) as e:
+        WorldVocoder().load(tmp_path)
+    assert str(npz) in str(e.value) and "pickles are refused" in str(e.value) and "s2s vocoder fit" in str(e.value)
+    assert not marker.exists()
+    if kind == "object_array":  # the control: read with pickles allowed, the planted array runs
+        with np.load(npz, allow_pickle=True) as z:
+            z["planted"]
+        assert marker.exists()

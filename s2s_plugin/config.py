@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import io
 import types
 import typing
 from collections.abc import Iterable, Mapping
@@ -40,6 +41,11 @@ def _construct_mapping(loader: _StrictLoader, node: yaml.MappingNode, deep: bool
     seen: dict[Any, yaml.Mark] = {}
     for key_node, _ in node.value:
         key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise ConfigError(f"{key_node.start_mark.name}:{key_node.start_mark.line + 1}: a key must be a plain "
+                              f"value (a name or number), got a {type(key).__name__}") from None
         if key in seen:
             first = seen[key]
             raise ConfigError(f"{key_node.start_mark.name}:{key_node.start_mark.line + 1}: duplicate key "
@@ -55,18 +61,31 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
     """Load a YAML mapping, refusing duplicate keys.
 
     Raises:
-        ConfigError: missing file, YAML syntax error or duplicate key (file and line named).
+        ConfigError: missing file, text that is not UTF-8, YAML syntax error, a key that is not a
+            plain value, or a duplicate key (file and line named).
     """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
-    with open(path, encoding="utf-8") as f:
-        try:
-            data = yaml.load(f, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
-        except yaml.MarkedYAMLError as e:
-            mark = e.problem_mark
-            where = f"{path}:{mark.line + 1}" if mark else str(path)
-            raise ConfigError(f"{where}: invalid YAML: {e.problem}") from None
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = raw.count(b"\n", 0, e.start) + 1
+        raise ConfigError(f"{path}:{line}: not UTF-8 text (byte 0x{raw[e.start]:02x}); save the config as "
+                          f"UTF-8") from None
+    stream = io.StringIO(text)
+    stream.name = str(path)  # the name YAML's marks (and so the duplicate-key message) give
+    try:
+        data = yaml.load(stream, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark
+        where = f"{path}:{mark.line + 1}" if mark else str(path)
+        raise ConfigError(f"{where}: invalid YAML: {e.problem}") from None
+    except yaml.YAMLError as e:  # e.g. a ReaderError: a control character YAML does not allow
+        raise ConfigError(f"{path}: invalid YAML: {e}") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

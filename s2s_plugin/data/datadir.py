@@ -260,8 +260,8 @@ def parse_segment(value: str) -> Segment | str:
         start, end = float(fields[1]), float(fields[2])
     except ValueError:
         return f"start/end are not numbers: {value!r}"
-    if not 0 <= start < end:
-        return f"need 0 <= start < end, got start {start} end {end}"
+    if not 0 <= start < end < float("inf"):
+        return f"need 0 <= start < end (finite seconds), got start {start} end {end}"
     return Segment(fields[0], start, end)
 
 

@@ -11,6 +11,7 @@ Every reader names the file and line of a malformed entry in its
 """
 from __future__ import annotations
 
+import math
 import os
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
@@ -58,28 +59,43 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
         raise
 
 
+def iter_text_lines(path: PathLike) -> Iterator[tuple[int, str]]:
+    """Yield ``(line_number, line)`` of a UTF-8 text file, lines without their newline.
+
+    Raises:
+        DataError: a line that is not valid UTF-8, naming the file, line and byte.
+    """
+    with open(path, encoding="utf-8", errors="surrogateescape") as f:
+        for lineno, line in enumerate(f, 1):
+            try:
+                line.encode("utf-8")
+            except UnicodeEncodeError as e:  # undecodable bytes come back as lone surrogates
+                byte = ord(line[e.start]) - 0xDC00
+                raise DataError(f"{path}:{lineno}: not UTF-8 text (byte 0x{byte:02x} at column {e.start + 1}); "
+                                f"convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+            yield lineno, line.rstrip("\n")
+
+
 def iter_kaldi_lines(path: PathLike, allow_empty_value: bool = False) -> Iterator[tuple[int, str, str]]:
     """Yield ``(line_number, key, value)`` for each line ``key value...`` of ``path``.
 
     Raises:
-        DataError: missing file, a line without a key, or an empty value
-            (unless ``allow_empty_value``).
+        DataError: missing file, a line that is not UTF-8, a line without a key, or an
+            empty value (unless ``allow_empty_value``).
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            line = line.rstrip("\n")
-            if not line.strip():
-                raise DataError(f"{path}:{lineno}: empty line; remove it")
-            key, _, value = line.partition(" ")
-            value = value.strip()
-            if not key:
-                raise DataError(f"{path}:{lineno}: line starts with a space; expected 'utt_id value'")
-            if not value and not allow_empty_value:
-                raise DataError(f"{path}:{lineno}: utterance '{key}' has an empty value")
-            yield lineno, key, value
+    for lineno, line in iter_text_lines(path):
+        if not line.strip():
+            raise DataError(f"{path}:{lineno}: empty line; remove it")
+        key, _, value = line.partition(" ")
+        value = value.strip()
+        if not key:
+            raise DataError(f"{path}:{lineno}: line starts with a space; expected 'utt_id value'")
+        if not value and not allow_empty_value:
+            raise DataError(f"{path}:{lineno}: utterance '{key}' has an empty value")
+        yield lineno, key, value
 
 
 def read_kaldi_text(path: PathLike, allow_empty_value: bool = False) -> dict[str, str]:
@@ -168,27 +184,30 @@ def read_ctm(path: PathLike) -> dict[str, list[WordSpan]]:
         Word spans per utterance, in file order.
 
     Raises:
-        DataError: a malformed line (file and line named), negative times.
+        DataError: a line that is not UTF-8 or is malformed (file and line named), negative
+            or non-finite times.
     """
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: file not found")
     out: dict[str, list[WordSpan]] = {}
-    with open(path, encoding="utf-8") as f:
-        for lineno, line in enumerate(f, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) not in (5, 6):
-                raise DataError(f"{path}:{lineno}: expected 'utt channel start duration word "
-                                f"[confidence]', got {line.strip()!r}")
-            try:
-                start, dur = float(fields[2]), float(fields[3])
-            except ValueError:
-                raise DataError(f"{path}:{lineno}: start/duration are not numbers: {line.strip()!r}") from None
-            if start < 0 or dur < 0:
-                raise DataError(f"{path}:{lineno}: negative start or duration in utterance '{fields[0]}'")
-            out.setdefault(fields[0], []).append(WordSpan(fields[4], start, dur))
+    for lineno, line in iter_text_lines(path):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) not in (5, 6):
+            raise DataError(f"{path}:{lineno}: expected 'utt channel start duration word "
+                            f"[confidence]', got {line.strip()!r}")
+        try:
+            start, dur = float(fields[2]), float(fields[3])
+        except ValueError:
+            raise DataError(f"{path}:{lineno}: start/duration are not numbers: {line.strip()!r}") from None
+        if not (math.isfinite(start) and math.isfinite(dur)):
+            raise DataError(f"{path}:{lineno}: start/duration must be finite numbers of seconds in utterance "
+                            f"'{fields[0]}': {line.strip()!r}")
+        if start < 0 or dur < 0:
+            raise DataError(f"{path}:{lineno}: negative start or duration in utterance '{fields[0]}'")
+        out.setdefault(fields[0], []).append(WordSpan(fields[4], start, dur))
     return out
 
 

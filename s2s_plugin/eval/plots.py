@@ -8,9 +8,11 @@
     plot_spectrograms([SpecPanel("reference", wave, 16000), SpecPanel("ours", missing="no audio")], "u.png")
 
 Training curves come from the TensorBoard event files anywhere under the exp
-dir (read with tensorboard's ``EventAccumulator``): every scalar whose tag
-holds ``loss`` goes to the upper panel, the interleaving text ratio (a tag
-named ``p``, ``*/p`` or holding ``text_ratio``) to the lower one. Later event
+dir (read with tensorboard's ``EventAccumulator``): one panel per loss (a tag
+holding ``loss``; ``train/loss_src_text`` and ``valid/loss_src_text`` share
+the T_src panel, so train and validation of each segment sit side by side),
+and the interleaving text ratio (a tag named ``p``, ``*/p`` or holding
+``text_ratio``) in the last one. Later event
 files win where a resumed run logged the same step twice.
 
 Spectrograms for the listening page (``plot_spectrograms``) are log-mel power
@@ -82,32 +84,63 @@ def read_scalars(exp_dir: PathLike) -> dict[str, list[tuple[int, float]]]:
     return {tag: sorted((s, v) for s, (_, v) in pts.items()) for tag, pts in sorted(series.items())}
 
 
+#: loss tag (after the split prefix) -> panel title; other loss tags get a panel under their own name
+LOSS_PANELS = {"loss": "all target tokens", "loss_src_text": "T_src (source transcript)",
+               "loss_tgt_text": "T_tgt (text translation)", "loss_tgt_speech": "S_tgt (target units)"}
+
+
+def loss_panels(scalars: Mapping[str, Sequence[tuple[int, float]]]) -> dict[str, dict[str, list]]:
+    """Group loss scalars by segment: ``{"loss_src_text": {"train": pts, "valid": pts}, ...}``.
+
+    A tag ``<split>/<name>`` (``train/loss_src_text``) goes to panel ``name`` as line ``split``; a tag
+    without a split is its own panel. Known segments come first, in :data:`LOSS_PANELS` order.
+    """
+    panels: dict[str, dict[str, list]] = {}
+    for tag, pts in scalars.items():
+        if "loss" not in tag.lower():
+            continue
+        split, _, name = tag.rpartition("/")
+        panels.setdefault(name, {})[split or name] = list(pts)
+    order = [k for k in LOSS_PANELS if k in panels] + sorted(k for k in panels if k not in LOSS_PANELS)
+    return {k: panels[k] for k in order}
+
+
 def plot_training(exp_dir: PathLike, out: PathLike) -> Path | None:
-    """Loss curves and p over optimiser steps, from the exp's TensorBoard logs.
+    """Learning curves, train against validation per segment, and p, over optimiser steps.
+
+    One panel per loss (all tokens, T_src, T_tgt, S_tgt, ...), each with its train curve (at the
+    step's text ratio p) and validation points, and a last panel with p; from the exp's TensorBoard logs.
 
     Returns:
         The PNG written, or None when the exp dir has no loss or p scalars.
     """
     scalars = read_scalars(exp_dir)
-    losses = {t: v for t, v in scalars.items() if "loss" in t.lower()}
+    losses = loss_panels(scalars)
     ps = {t: v for t, v in scalars.items() if is_p_tag(t)}
     if not losses and not ps:
         return None
     plt = _pyplot()
-    panels = [x for x in (losses, ps) if x]
-    fig, axes = plt.subplots(len(panels), 1, figsize=(7, 2.6 * len(panels) + 0.6), dpi=110, sharex=True,
-                             squeeze=False)
-    for ax, group in zip(axes[:, 0], panels):
-        for tag, pts in group.items():
-            ax.plot([s for s, _ in pts], [v for _, v in pts], label=tag, drawstyle="steps-post"
-                    if group is ps else "default")
+    n = len(losses) + bool(ps)
+    fig, axes = plt.subplots(n, 1, figsize=(7, 1.9 * n + 0.7), dpi=110, sharex=True, squeeze=False)
+    for ax, (name, lines) in zip(axes[:, 0], losses.items()):
+        for split, pts in sorted(lines.items()):
+            sparse = len(pts) <= 30   # validation: a few points, marked
+            ax.plot([s for s, _ in pts], [v for _, v in pts], label=split, marker="o" if sparse else None,
+                    markersize=3, linewidth=1.5 if sparse else 1.0)
+        ax.set_title(LOSS_PANELS.get(name, name), fontsize=8, loc="left")
+        ax.set_ylabel("loss / token", fontsize=8)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-        ax.set_ylabel("text ratio p" if group is ps else "loss")
-        if group is ps:
-            ax.set_ylim(-0.03, 1.03)
+    if ps:
+        ax = axes[-1, 0]
+        for tag, pts in ps.items():
+            ax.plot([s for s, _ in pts], [v for _, v in pts], label=tag, drawstyle="steps-post")
+        ax.set_ylabel("text ratio p", fontsize=8)
+        ax.set_ylim(-0.03, 1.03)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
     axes[-1, 0].set_xlabel("global optimiser step")
-    axes[0, 0].set_title(f"training: {Path(exp_dir).name}", fontsize=9)
+    fig.suptitle(f"training: {Path(exp_dir).name}", fontsize=9)
     fig.tight_layout()
     return _save(fig, out)
 

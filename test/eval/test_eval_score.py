@@ -122,6 +122,24 @@ def test_training_curves_read_from_tensorboard(tmp_path):
     assert scalars["train/loss"][-1] == (35, pytest.approx(1.5))
 
 
+def test_training_plot_puts_train_and_valid_of_each_segment_in_one_panel(tmp_path):
+    from s2s_plugin.eval.plots import loss_panels, plot_training
+
+    scalars = {"train/loss_tgt_speech": [(10, 2.0)], "valid/loss_src_text": [(250, 2.9)],
+               "train/loss_src_text": [(10, 1.8), (20, 1.7)], "train/loss": [(10, 1.5)], "valid/loss": [(250, 1.9)],
+               "train/p": [(10, 0.9)], "train/loss_extra": [(10, 0.1)], "lr-AdamW": [(10, 1e-3)]}
+    panels = loss_panels(scalars)
+    assert list(panels) == ["loss", "loss_src_text", "loss_tgt_speech", "loss_extra"]
+    assert panels["loss_src_text"] == {"train": [(10, 1.8), (20, 1.7)], "valid": [(250, 2.9)]}
+    assert panels["loss_tgt_speech"] == {"train": [(10, 2.0)]}
+    assert loss_panels({"loss": [(1, 1.0)]}) == {"loss": {"loss": [(1, 1.0)]}}
+
+    assert plot_training(tmp_path, tmp_path / "none.png") is None      # no event files: no plot
+    _tensorboard_logs(tmp_path)
+    out = plot_training(tmp_path, tmp_path / "plots" / "training.png")
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
 def test_other_rates_no_vocoder_no_plots(eval_registry, corpus):
     exp = corpus.make_exp("baseline", rate=22050)
     cfg = load_config(ScoreConfig, corpus.score_yaml("plots: false\n"), ["listen_samples=0"])

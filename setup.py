@@ -1,19 +1,48 @@
 """Package metadata for s2s_plugin.
 
-Install the full pinned environment with ``tools/install.sh`` (or ``make``);
-``pip install -e .[all]`` works too where torch is already installed.
+Install the full pinned environment with ``tools/install.sh`` (or ``make install``):
+it installs torch (CPU or a CUDA build), torchaudio without its dependencies,
+espnet without its ``setuptools<74`` pin (which conflicts with torch's
+``setuptools>=77.0.3``), then ``tools/requirements.txt`` and this package. Plain
+pip cannot resolve that stack, so there is no ``[all]`` extra: use tools/install.sh
+(``TORCH_VERSION``/``TORCH_INDEX_URL`` pick a GPU build). The extras below name
+each group's requirements for those who assemble an environment by hand.
+``test/test_declarations.py`` checks that every package the code imports is
+declared here and that the installed stack satisfies these bounds.
 """
 from setuptools import find_packages, setup
 
-extras = {
-    "espnet": ["espnet==202511", "ctc_segmentation>=1.7"],
+#: what every stage needs; the lower bounds are the features the code uses
+INSTALL_REQUIRES = [
+    "torch>=2.1",
+    "torchaudio",        # Kaldi MFCC units and s3prl's imports; install.sh installs it with --no-deps
+    "numpy",
+    "pluggy>=1.3",
+    "PyYAML>=6.0",
+    "humanfriendly>=10.0",
+    "tqdm",
+    "soundfile>=0.12",
+    "kaldiio>=2.18",
+    "sentencepiece>=0.1.99",
+    "sacrebleu>=2.3",
+    "jiwer>=3.0",
+    "scikit-learn>=1.3",
+    "scipy>=1.11",
+    "threadpoolctl>=3.1",  # threadpool_limits around k-means and vocoder jobs (bin/units.py, bin/vocoder.py)
+    "matplotlib",
+    "librosa>=0.10",  # log-mel spectrograms of the listening page
+]
+
+#: optional groups: the CTC model and aligners, SSL units, the LLM, training, the WORLD vocoder, tests
+EXTRAS = {
+    # einops: espnet2.tasks.asr imports the S4 decoder, which imports einops; espnet does not declare it
+    "espnet": ["espnet==202511", "ctc_segmentation>=1.7", "einops"],
     "ssl": ["s3prl==0.4.18"],
-    "hf": ["transformers>=4.45", "peft"],
-    "train": ["lightning>=2.4", "tensorboard"],
+    "hf": ["transformers>=4.56", "peft"],  # 4.56: from_pretrained/from_config take dtype=
+    "train": ["lightning>=2.6,<2.7", "tensorboard"],  # the series the suite runs with (Trainer.fit(weights_only=))
     "vocoder": ["pyworld>=0.3.4"],
     "test": ["pytest>=8", "hypothesis>=6.100"],
 }
-extras["all"] = sorted({r for reqs in extras.values() for r in reqs})
 
 setup(
     name="s2s_plugin",
@@ -25,24 +54,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["s2s_plugin", "s2s_plugin.*"]),
     package_data={"s2s_plugin": ["py.typed"]},
-    install_requires=[
-        "torch>=2.1",
-        "numpy",
-        "pluggy>=1.3",
-        "PyYAML>=6.0",
-        "humanfriendly>=10.0",
-        "tqdm",
-        "soundfile>=0.12",
-        "kaldiio>=2.18",
-        "sentencepiece>=0.1.99",
-        "sacrebleu>=2.3",
-        "jiwer>=3.0",
-        "scikit-learn>=1.3",
-        "scipy>=1.10",
-        "matplotlib",
-        "librosa>=0.10",  # log-mel spectrograms of the listening page
-    ],
-    extras_require=extras,
+    install_requires=INSTALL_REQUIRES,
+    extras_require=EXTRAS,
     entry_points={"console_scripts": ["s2s = s2s_plugin.bin.main:main"]},
     classifiers=[
         "Programming Language :: Python :: 3",

@@ -93,13 +93,46 @@ class Registry:
             entrypoints = not os.environ.get(DISABLE_ENV)
         if entrypoints:
             pm.load_setuptools_entrypoints(ENTRYPOINT_GROUP)
-        return cls(pm)
+        reg = cls(pm)
+        reg.check_pending()
+        return reg
+
+    def check_pending(self) -> None:
+        """Refuse hook implementations that match no hook of ours (a misspelt hook would be ignored).
+
+        Raises:
+            PluginError: naming the package, the hook implementation and the closest known hook.
+        """
+        try:
+            self.pm.check_pending()
+        except pluggy.PluginValidationError:
+            known = sorted(hookspecs.KINDS.values())
+            for name, caller in sorted(vars(self.pm.hook).items()):
+                if caller.has_spec():
+                    continue
+                for impl in caller.get_hookimpls():
+                    if not impl.optionalhook:
+                        provider, version = self._provider(impl.plugin)
+                        raise PluginError(
+                            f"{provider} {version}: hook implementation '{name}' matches no {PROJECT} hook, so "
+                            f"it would never be called{_closest(name, known)} Known hooks: {', '.join(known)}. "
+                            "Rename it in the plugin package (or mark it optionalhook=True).") from None
+            raise
 
     # -- registration -------------------------------------------------------
     def register(self, plugin: object, name: str | None = None) -> None:
-        """Register a plugin object (a module or any object with hookimpls)."""
+        """Register a plugin object (a module or any object with hookimpls).
+
+        Raises:
+            PluginError: the plugin implements a hook that does not exist (it is not registered then).
+        """
         self.pm.register(plugin, name=name)
         self._cache.clear()
+        try:
+            self.check_pending()
+        except PluginError:
+            self.pm.unregister(plugin)
+            raise
 
     def unregister(self, plugin: object) -> None:
         self.pm.unregister(plugin)

@@ -116,6 +116,29 @@ def test_class_without_name(registry):
             registry.infos("vocoder")
 
 
+def test_misspelt_hook_is_refused_naming_package_and_closest_hook(registry):
+    plug = _plugin("typo_pkg", "register_interleave_scheduler", [HalfScheduler], version="0.3")
+    with pytest.raises(PluginError) as e:
+        registry.register(plug, name="typo_pkg")
+    msg = str(e.value)
+    assert "typo_pkg 0.3" in msg and "'register_interleave_scheduler' matches no s2s_plugin hook" in msg
+    assert "did you mean 'register_interleave_schedulers'" in msg
+    assert registry.pm.get_plugin("typo_pkg") is None          # not left registered
+    registry.check_pending()                                  # and the registry is clean again
+
+
+def test_misspelt_hook_of_an_entry_point_plugin_stops_create(monkeypatch):
+    import pluggy
+
+    from s2s_plugin.registry import Registry
+
+    plug = _plugin("ep_pkg", "register_vocoder", [HalfScheduler])
+    monkeypatch.setattr(pluggy.PluginManager, "load_setuptools_entrypoints",
+                        lambda self, group, name=None: self.register(plug, name="ep_pkg") and 1)
+    with pytest.raises(PluginError, match="'register_vocoder' matches no s2s_plugin hook.*register_vocoders"):
+        Registry.create(entrypoints=True)
+
+
 def test_temporary_plugin_is_removed_afterwards(registry):
     plug = _plugin("tmp_pkg", "register_interleave_schedulers", [HalfScheduler])
     with registry.temporary(plug, name="tmp_pkg"):

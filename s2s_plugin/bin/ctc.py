@@ -48,7 +48,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     i = sub.add_parser("import", help="use an ESPnet or transformers CTC model as the stage-3 model")
     i.add_argument("--from", dest="source", required=True, help="the model dir")
-    i.add_argument("--type", dest="kind", required=True, choices=["espnet", "hf"])
+    i.add_argument("--type", dest="kind", required=True, choices=["espnet", "hf"],
+                   help="what --from holds: an ESPnet ASR exp dir or a transformers CTC model dir")
     i.add_argument("--exp", required=True, help="the exp dir to write, e.g. exp/ctc")
     i.add_argument("--model_file", default=None, help="ESPnet: the .pth inside --from when it holds several")
     i.add_argument("--device", default="cpu", help="where to load it for the check")

@@ -1,6 +1,6 @@
 """Check and format data directories.
 
-    s2s data validate data/train_fr [--tgt_lang en] [--no-audio] [--max-problems 50]
+    s2s data validate data/train_fr [--tgt_lang en] [--no_audio] [--max_problems 50]
     s2s data format data/train_fr dump/train_fr [--config conf/format.yaml] [--fs 16000] [key=value ...]
 
     # recipe stage 2, Kaldi-style parallel jobs then a merge:
@@ -45,15 +45,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                                    "audio headers, segments and oracle CTM words.")
     v.add_argument("dir", metavar="DIR", help="data/<set> or dump/<set>")
     v.add_argument("--tgt_lang", default="en", help="target language; the other one is the source")
-    v.add_argument("--no-audio", dest="check_audio", action="store_false",
+    v.add_argument("--no_audio", dest="check_audio", action="store_false",
                    help="do not open the audio files")
-    v.add_argument("--max-problems", type=int, default=50, help="print at most this many problems")
+    v.add_argument("--max_problems", type=int, default=50, help="print at most this many problems")
     v.set_defaults(_data_main=_validate)
 
     f = sub.add_parser("format", help="resample to one rate, downmix, filter and dump the audio",
                        description=_FORMAT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    f.add_argument("data_dir", metavar="DATA_DIR")
-    f.add_argument("dump_dir", metavar="DUMP_DIR")
+    f.add_argument("data_dir", metavar="DATA_DIR", help="data/<set>: the Kaldi-style data dir to read")
+    f.add_argument("dump_dir", metavar="DUMP_DIR", help="dump/<set>: where the formatted audio and lists go")
     f.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
                    help="config overrides, e.g. max_duration=30")
     f.add_argument("--config", help="YAML with the FormatConfig keys (defaults when omitted)")

@@ -33,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", type=Path, required=True, help="output dir, e.g. exp/<tag>/decode_<set>")
     parser.add_argument("--config", type=Path, default=None, help="YAML of DecodeConfig keys")
     parser.add_argument("overrides", nargs="*", help="config overrides, e.g. num_beams=4")
-    parser.add_argument("--tgt_lang", default="en")
+    parser.add_argument("--tgt_lang", default="en", help="target language of the sets (default: en)")
     add_job_arguments(parser)
 
 

@@ -31,25 +31,70 @@ def _verb_modules():
             yield module
 
 
+LOG_LEVELS = ["DEBUG", "INFO", "WARNING", "ERROR"]
+
+
+def _add_common(parser: argparse.ArgumentParser, top: bool) -> None:
+    """``--log_level`` and ``--debug``, before the verb (top) or after it (every verb's own parser)."""
+    default = {} if top else {"default": argparse.SUPPRESS}   # after the verb: set only when given
+    parser.add_argument("--log_level", choices=LOG_LEVELS, help="logging level (default: INFO)",
+                        **({"default": "INFO"} if top else default))
+    parser.add_argument("--debug", action="store_true", help="show tracebacks of input errors", **default)
+
+
+def leaf_parsers(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()):
+    """Every parser that parses a command line to its end: ``(("data", "validate"), parser)``, ..."""
+    subs = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    if not subs:
+        yield path, parser
+    for sub in subs:
+        for name, child in sub.choices.items():
+            yield from leaf_parsers(child, path + (name,))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="s2s", description="s2s_plugin: speech-to-speech translation with LLMs and "
                                 "scheduled interleaved speech-text training.")
     parser.add_argument("--version", action="version", version=f"s2s_plugin {__version__}")
-    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
-    parser.add_argument("--debug", action="store_true", help="show tracebacks of input errors")
+    _add_common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="VERB", required=True, parser_class=IntermixedParser)
     for module in _verb_modules():
         p = sub.add_parser(module.COMMAND, help=module.HELP, description=module.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
         p.set_defaults(_main=module.main)
+    for path, leaf in leaf_parsers(parser):
+        if path:
+            _add_common(leaf, top=False)
     return parser
+
+
+def underscored(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
+    """Options spelled with hyphens (``--max-problems``) as their underscore names (``--max_problems``).
+
+    The underscore spelling is the one every verb documents (as ESPnet spells options);
+    a hyphenated one is a hidden alias, rewritten only where it names no option itself.
+    Nothing after a bare ``--`` is touched.
+    """
+    known = {o for _, leaf in leaf_parsers(parser) for a in leaf._actions for o in a.option_strings}
+    known |= {o for a in parser._actions for o in a.option_strings}
+    out = []
+    for i, word in enumerate(argv):
+        if word == "--":
+            return out + argv[i:]
+        name, eq, value = word.partition("=")
+        if name.startswith("--") and "-" in name[2:] and name not in known:
+            alias = "--" + name[2:].replace("-", "_")
+            if alias in known:
+                word = alias + eq + value
+        out.append(word)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(underscored(list(sys.argv[1:] if argv is None else argv), parser))
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     try:

@@ -1,7 +1,7 @@
 """Check a data (or dump) directory and report every problem at once.
 
     s2s data validate data/train_fr --tgt_lang en          # exit 0 and a one-line summary,
-    s2s data validate dump/train_fr --no-audio             # or every problem and exit 2
+    s2s data validate dump/train_fr --no_audio             # or every problem and exit 2
 
     from s2s_plugin.data.validate import validate_datadir
     report = validate_datadir("data/train_fr", tgt_lang="en")
@@ -20,7 +20,7 @@ What is checked (each problem names the file, line and utterance):
 - non-empty text and speaker ids; well-formed segments whose recordings exist;
 - readable audio (the header of each file through soundfile, or the kaldiio ark
   entry), segments inside their recordings, and ``utt2num_samples``/``utt2dur``
-  agreeing with the audio (skipped with ``--no-audio``);
+  agreeing with the audio (skipped with ``--no_audio``);
 - the words of ``oracle.<lang>.ctm`` equal the words of ``text.<lang>``,
   compared case-insensitively with punctuation stripped from word edges (so
   ``"Non,"`` in the text matches ``non`` in the CTM), and no word ends after
@@ -111,7 +111,7 @@ class ValidationReport:
         lines += [f"  {p}" for p in self.problems]
         if self.num_problems > len(self.problems):
             lines.append(f"  ... and {self.num_problems - len(self.problems)} more "
-                         f"(raise --max-problems to see them)")
+                         f"(raise --max_problems to see them)")
         return "\n".join(lines)
 
     def raise_if_failed(self) -> None:

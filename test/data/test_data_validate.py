@@ -176,7 +176,7 @@ def test_many_problems_are_collected_and_limited(make_datadir):
     assert report.num_problems == 4  # empty text, duplicate, unreadable audio, CTM vs empty text
     short = validate_datadir(d, max_problems=2)
     assert short.num_problems == 4 and len(short.problems) == 2
-    assert short.error_message().splitlines()[-1] == "  ... and 2 more (raise --max-problems to see them)"
+    assert short.error_message().splitlines()[-1] == "  ... and 2 more (raise --max_problems to see them)"
     with pytest.raises(DataError, match="4 problem"):
         report.raise_if_failed()
 

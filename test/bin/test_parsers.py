@@ -1,0 +1,68 @@
+"""Every verb's parser: ESPnet-style underscore options with help text, common options after the verb."""
+from __future__ import annotations
+
+import argparse
+import logging
+
+import pytest
+
+from s2s_plugin.bin.main import build_parser, leaf_parsers, main, underscored
+
+LEAVES = list(leaf_parsers(build_parser()))
+
+
+def _options(parser: argparse.ArgumentParser):
+    return [a for a in parser._actions if not isinstance(a, (argparse._HelpAction, argparse._SubParsersAction))]
+
+
+def test_the_walk_reaches_nested_verbs():
+    paths = {" ".join(p) for p, _ in LEAVES}
+    assert {"train", "data validate", "data format", "ctc import", "units fit", "vocoder fit"} <= paths
+    assert len(paths) >= 20
+
+
+@pytest.mark.parametrize("path,parser", LEAVES, ids=[" ".join(p) or "s2s" for p, _ in LEAVES])
+def test_every_option_has_help_and_underscore_spelling(path, parser):
+    for action in _options(parser):
+        assert action.help, f"s2s {' '.join(path)}: {action.option_strings or action.dest} has no help text"
+        for opt in action.option_strings:
+            assert "-" not in opt.lstrip("-"), f"s2s {' '.join(path)}: {opt} is spelled with a hyphen; use _"
+    if path:
+        names = {o for a in _options(parser) for o in a.option_strings}
+        assert {"--log_level", "--debug"} <= names
+
+
+def test_hyphenated_spellings_are_hidden_aliases():
+    parser = build_parser()
+    argv = ["--log-level", "DEBUG", "data", "validate", "d", "--no-audio", "--max-problems=3", "--", "--x-y"]
+    assert underscored(argv, parser) == ["--log_level", "DEBUG", "data", "validate", "d", "--no_audio",
+                                         "--max_problems=3", "--", "--x-y"]
+    assert underscored(["--not-an-option"], parser) == ["--not-an-option"]
+    help_text = next(p for path, p in LEAVES if path == ("data", "validate")).format_help()
+    assert "--max_problems" in help_text and "--max-problems" not in help_text
+
+
+def _capture_level(monkeypatch):
+    seen = {}
+    monkeypatch.setattr(logging, "basicConfig", lambda **kw: seen.update(kw))
+    return seen
+
+
+@pytest.mark.parametrize("argv,level", [
+    (["plugins"], "INFO"),
+    (["--log_level", "WARNING", "plugins"], "WARNING"),
+    (["plugins", "--log_level", "DEBUG"], "DEBUG"),
+    (["--log-level", "ERROR", "plugins"], "ERROR"),
+    (["plugins", "--log-level=WARNING"], "WARNING"),
+])
+def test_log_level_before_or_after_the_verb(monkeypatch, capsys, argv, level):
+    seen = _capture_level(monkeypatch)
+    assert main(argv) == 0
+    assert seen["level"] == level
+
+
+def test_debug_after_the_verb_shows_the_traceback(tmp_path):
+    missing = str(tmp_path / "nope")
+    assert main(["data", "validate", missing]) == 2
+    with pytest.raises(Exception):
+        main(["data", "validate", missing, "--debug"])

@@ -249,3 +249,45 @@ def save_resolved(cfg: Any, exp_dir: str | Path, name: str = "config.yaml") -> P
     with atomic_write(exp_dir / "plugins.yaml") as f:
         yaml.safe_dump(versions, f, sort_keys=False)
     return out
+
+
+def _plain(value: Any) -> Any:
+    """``value`` as YAML-safe plain data (tuples as lists, other objects as their repr)."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return resolved_dict(value)
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    if isinstance(value, Path):
+        return str(value)
+    return repr(value)
+
+
+def plugin_block_with_defaults(kind: str, block: Mapping[str, Any]) -> dict[str, Any]:
+    """A component block with every constructor default of its plugin filled in (``name`` first)."""
+    import inspect
+
+    from s2s_plugin.registry import get_registry
+
+    info = get_registry().get(kind, str(block["name"]))
+    defaults = {n: p.default for n, p in inspect.signature(info.cls).parameters.items()
+                if p.default is not p.empty and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)}
+    return {"name": block["name"], **_plain(defaults), **_plain({k: v for k, v in block.items() if k != "name"})}
+
+
+def resolved_dict(cfg: Any) -> dict[str, Any]:
+    """A config dataclass as the plain dict a run uses: every default, and every selected plugin's
+    constructor defaults filled into its block (what ``--print_config`` prints)."""
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if "kind" in f.metadata and isinstance(value, Mapping) and "name" in value:
+            out[f.name] = plugin_block_with_defaults(f.metadata["kind"], value)
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = resolved_dict(value)
+        else:
+            out[f.name] = _plain(value)
+    return out

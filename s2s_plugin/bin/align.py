@@ -18,6 +18,8 @@ from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
 
 COMMAND = "align"
 HELP = "align the words of a data set to its audio, into CTM (stage 5)"
+#: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
+CONFIG_SCHEMAS = {"": "s2s_plugin.align.stage:AlignConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

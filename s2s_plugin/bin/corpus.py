@@ -20,6 +20,8 @@ import argparse
 
 COMMAND = "corpus"
 HELP = "make the embedded synthetic S2ST corpus (grammar + espeak-ng) into data/ (stage 1)"
+#: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
+CONFIG_SCHEMAS = {"mini": "s2s_plugin.corpora.mini.config:MiniCorpusConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,3 +44,8 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_mini_config(args.config, args.overrides, seed=args.seed)
     build_corpus(cfg, args.out, nj=args.nj, overwrite=args.overwrite)
     return 0
+
+
+def config_overrides(args: argparse.Namespace) -> list[str]:
+    """Overrides the command's own options make (``--seed``), for ``--print_config``."""
+    return [f"seed={args.seed}"] if getattr(args, "seed", None) is not None else []

@@ -20,6 +20,8 @@ import shlex
 
 COMMAND = "ctc"
 HELP = "train, score or import the CTC model that aligns words and feeds units (stage 3)"
+#: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
+CONFIG_SCHEMAS = {"train": "s2s_plugin.asr.train:CTCTrainConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -20,6 +20,8 @@ from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
 
 COMMAND = "data"
 HELP = "validate a data directory; resample, filter and dump its audio (stage 2)"
+#: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
+CONFIG_SCHEMAS = {"format": "s2s_plugin.data.format:FormatConfig"}
 
 
 _FORMAT_DESCRIPTION = """\
@@ -92,3 +94,8 @@ def _format(args: argparse.Namespace) -> int:
     else:
         format_datadir(args.data_dir, args.dump_dir, cfg, args.nj, args.tgt_lang)
     return 0
+
+
+def config_overrides(args: argparse.Namespace) -> list[str]:
+    """Overrides the command's own options make (``--fs``), for ``--print_config``."""
+    return [f"fs={args.fs}"] if getattr(args, "fs", None) is not None else []

@@ -23,6 +23,8 @@ from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
 
 COMMAND = "decode"
 HELP = "stage 9: decode source units to T_src, T_tgt and target units"
+#: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
+CONFIG_SCHEMAS = {"": "s2s_plugin.decode.generate:DecodeConfig"}
 
 log = logging.getLogger(__name__)
 

@@ -59,7 +59,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"s2s_plugin {__version__}")
     _add_common(parser, top=True)
     sub = parser.add_subparsers(dest="command", metavar="VERB", required=True, parser_class=IntermixedParser)
+    modules = {}
     for module in _verb_modules():
+        modules[module.COMMAND] = module
         p = sub.add_parser(module.COMMAND, help=module.HELP, description=module.__doc__,
                            formatter_class=argparse.RawDescriptionHelpFormatter)
         module.add_arguments(p)
@@ -67,7 +69,31 @@ def build_parser() -> argparse.ArgumentParser:
     for path, leaf in leaf_parsers(parser):
         if path:
             _add_common(leaf, top=False)
+            module = modules[path[0]]
+            schema = getattr(module, "CONFIG_SCHEMAS", {}).get(" ".join(path[1:]))
+            if schema is not None:
+                leaf.add_argument("--print_config", action="store_true",
+                                  help="print the resolved config (the file, overrides, every default and the "
+                                       "selected plugins' defaults) as YAML and exit")
+                leaf.set_defaults(_schema=schema, _module=module)
     return parser
+
+
+def print_config(args: argparse.Namespace) -> int:
+    """``--print_config``: load the verb's config as the verb would, print it resolved, run nothing."""
+    import yaml
+
+    from s2s_plugin.config import apply_overrides, from_dict, load_yaml, resolved_dict
+
+    module_name, _, cls_name = args._schema.partition(":")
+    schema = getattr(importlib.import_module(module_name), cls_name)
+    extra = getattr(args._module, "config_overrides", lambda a: [])(args)
+    overrides = [o for o in getattr(args, "overrides", []) or [] if "=" in str(o)] + extra
+    config = getattr(args, "config", None)
+    data = apply_overrides(load_yaml(config) if config else {}, overrides)
+    cfg = from_dict(schema, data, where=str(config or f"{args.command} config"))
+    sys.stdout.write(yaml.safe_dump(resolved_dict(cfg), sort_keys=False, allow_unicode=True))
+    return 0
 
 
 def underscored(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
@@ -98,6 +124,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     try:
+        if getattr(args, "print_config", False):
+            return print_config(args)
         return int(args._main(args) or 0)
     except S2SError as e:
         if args.debug:

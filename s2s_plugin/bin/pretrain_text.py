@@ -17,6 +17,8 @@ from pathlib import Path
 
 COMMAND = "pretrain-text"
 HELP = "stage 7: pretrain the embedded LLM on the text-only corpus (monolingual + translation pairs)"
+#: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
+CONFIG_SCHEMAS = {"": "s2s_plugin.train.config:PretrainTextConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -34,3 +36,8 @@ def main(args: argparse.Namespace) -> int:
 
     run_training(PretrainTextConfig, args, COMMAND)
     return 0
+
+
+def config_overrides(args: argparse.Namespace) -> list[str]:
+    """Overrides the command's own options make (``--vocab``), for ``--print_config``."""
+    return [f"vocab={args.vocab}"] if getattr(args, "vocab", None) else []

@@ -18,6 +18,8 @@ from pathlib import Path
 
 COMMAND = "score"
 HELP = "stage 11: ASR-BLEU, BLEU, WER, toplines, RESULTS.md, plots and a listening page"
+#: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
+CONFIG_SCHEMAS = {"": "s2s_plugin.eval.score:ScoreConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

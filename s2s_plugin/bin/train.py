@@ -20,6 +20,8 @@ from pathlib import Path
 
 COMMAND = "train"
 HELP = "stage 8: train the S2ST LLM with scheduled interleaving; resumes in the same exp dir"
+#: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
+CONFIG_SCHEMAS = {"": "s2s_plugin.train.config:TrainConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -37,3 +39,8 @@ def main(args: argparse.Namespace) -> int:
 
     run_training(TrainConfig, args, COMMAND)
     return 0
+
+
+def config_overrides(args: argparse.Namespace) -> list[str]:
+    """Overrides the command's own options make (``--vocab``), for ``--print_config``."""
+    return [f"vocab={args.vocab}"] if getattr(args, "vocab", None) else []

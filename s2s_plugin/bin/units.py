@@ -35,6 +35,8 @@ from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
 
 COMMAND = "units"
 HELP = "fit a unit tokenizer, write units.<lang> for every set, report unit rates (stage 4)"
+#: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
+CONFIG_SCHEMAS = {"fit": "s2s_plugin.units.stage:UnitsConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -29,6 +29,8 @@ from typing import Literal
 
 COMMAND = "vocab"
 HELP = "stage 6: build the joint vocabulary (BPE or a local HF tokenizer + specials + units)"
+#: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
+CONFIG_SCHEMAS = {"": "s2s_plugin.bin.vocab:VocabConfig"}
 
 logger = logging.getLogger(__name__)
 

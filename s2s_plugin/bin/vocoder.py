@@ -29,6 +29,8 @@ from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
 
 COMMAND = "vocoder"
 HELP = "fit or import a vocoder; synthesise units into waveforms (stage 10)"
+#: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
+CONFIG_SCHEMAS = {"fit": "s2s_plugin.vocoder.stage:VocoderConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

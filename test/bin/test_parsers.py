@@ -66,3 +66,62 @@ def test_debug_after_the_verb_shows_the_traceback(tmp_path):
     assert main(["data", "validate", missing]) == 2
     with pytest.raises(Exception):
         main(["data", "validate", missing, "--debug"])
+
+
+RECIPE_CONF = {"align": "align.yaml", "corpus mini": "corpus.yaml", "ctc train": "ctc.yaml",
+               "data format": "format.yaml", "decode": "decode.yaml", "pretrain-text": "pretrain_text.yaml",
+               "score": "score.yaml", "train": "train_scheduled.yaml", "units fit": "units.yaml",
+               "vocab": "vocab.yaml", "vocoder fit": "vocoder.yaml"}
+
+
+def _required_args(parser: argparse.ArgumentParser) -> list[str]:
+    argv = []
+    for a in _options(parser):
+        if a.option_strings and a.required and a.option_strings[0] != "--config":
+            argv += [a.option_strings[0], "x"]
+        elif not a.option_strings and a.nargs not in ("*", "?", argparse.REMAINDER):
+            argv.append("x")
+    return argv
+
+
+def test_every_verb_with_a_config_prints_it():
+    with_config = {" ".join(p) for p, leaf in LEAVES
+                   if "--config" in {o for a in _options(leaf) for o in a.option_strings}}
+    printing = {" ".join(p) for p, leaf in LEAVES if leaf.get_default("_schema")}
+    assert with_config == printing == set(RECIPE_CONF)
+
+
+@pytest.mark.parametrize("verb", sorted(RECIPE_CONF))
+def test_print_config_round_trips_the_recipe_config(verb, capsys):
+    import importlib
+    from pathlib import Path
+
+    import yaml
+
+    from s2s_plugin.config import from_dict, load_yaml, resolved_dict
+
+    conf = Path(__file__).resolve().parents[2] / "egs" / "mini_s2st" / "s2st1" / "conf" / RECIPE_CONF[verb]
+    leaf = next(p for path, p in LEAVES if " ".join(path) == verb)
+    assert main([*verb.split(), *_required_args(leaf), "--config", str(conf), "--print_config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    module, _, name = leaf.get_default("_schema").partition(":")
+    schema = getattr(importlib.import_module(module), name)
+    # the printed config is a complete config: it resolves to what the recipe's file resolves to
+    assert printed == resolved_dict(from_dict(schema, load_yaml(conf)))
+    assert resolved_dict(from_dict(schema, printed)) == printed
+    assert set(load_yaml(conf)) <= set(printed)
+
+
+def test_print_config_fills_plugin_defaults_and_applies_overrides(capsys):
+    from pathlib import Path
+
+    import yaml
+
+    conf = Path(__file__).resolve().parents[2] / "egs" / "mini_s2st" / "s2st1" / "conf" / "train_scheduled.yaml"
+    assert main(["train", "--config", str(conf), "--exp", "never_made", "optim.lr=1e-4", "--vocab", "v.yaml",
+                 "--print_config"]) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    assert printed["optim"]["lr"] == 1e-4 and printed["vocab"] == "v.yaml"
+    # the step scheduler's constructor defaults the file does not set
+    assert printed["scheduler"]["warmup_steps"] == 0 and printed["scheduler"]["hold_steps"] == 0
+    assert not Path("never_made").exists()

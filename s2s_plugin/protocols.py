@@ -29,7 +29,8 @@ class InterleaveScheduler(Protocol):
         """Text ratio at global optimiser step ``step`` (>= 0), in [0, 1]."""
 
     def step(self) -> float:
-        """Return p at the current step, then advance the step counter by one."""
+        """Return p at the current step, then advance the step counter by one (for stand-alone
+        use; the trainer reads ``value(global_step)`` and never calls this)."""
 
     def state_dict(self) -> dict[str, Any]:
         """State to store in a checkpoint (step counter and parameters)."""

@@ -7,7 +7,10 @@
 Each optimiser step t trains on sequences built at batch time with
 ``p = scheduler.value(t)`` (``t`` = Lightning's ``global_step``, the number of
 optimiser steps taken, the same for every micro-batch of an accumulation
-window). The loss is the summed NLL of every label token divided by the
+window). That is the schedule's only clock: the trainer never calls the
+scheduler's ``step()``, so a resumed run, the batch planner
+(:mod:`s2s_plugin.train.sampler`) and the logged ``train/p`` all read p from
+the same step. The loss is the summed NLL of every label token divided by the
 number of label tokens of the global batch (all processes), so a run on N
 processes computes the gradient of one process on the union of their
 batches. Per-segment losses (``src_text``, ``tgt_text``, ``tgt_speech``) are
@@ -15,7 +18,8 @@ logged next to it, with p and the learning rate. Validation sequences use a
 fixed p (``valid_p``, 0 = pure units as at inference).
 
 Checkpoints carry, besides Lightning's model/optimiser/LR-schedule/loop
-state, the interleaving scheduler's state and every process's RNG states; the
+state, the interleaving scheduler's state (its name and parameters, which a
+resume must match) and every process's RNG states; the
 train loader's position is stored by Lightning through
 :class:`~s2s_plugin.train.data.ResumableLoader`.
 """
@@ -196,11 +200,6 @@ class S2STModule(L.LightningModule):
         self.log("train/lr", self.trainer.optimizers[0].param_groups[0]["lr"], **kw)
         self.log("train/tokens", n_input, **kw)  # all processes' tokens, padding excluded
         return loss
-
-    def optimizer_step(self, *args: Any, **kwargs: Any) -> None:
-        super().optimizer_step(*args, **kwargs)
-        if self.p_scheduler is not None:
-            self.p_scheduler.step()  # its counter follows global_step, for the checkpoint
 
     # -- validation ---------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:

@@ -2,7 +2,6 @@
 
 Plugins implement these (structural typing); they never need to inherit from
 a toolkit class. ``isinstance(obj, InterleaveScheduler)`` works at run time.
-Kinds whose interface is not listed here yet only need a ``name``.
 """
 from __future__ import annotations
 
@@ -155,6 +154,32 @@ class Aligner(Protocol):
 
     def align(self, utt_id: str, words: list[str], wav: Any, sr: int) -> list[Any]:
         """One ``s2s_plugin.data.io.WordSpan`` per word, in order, in seconds from the start of ``wav``."""
+
+
+@runtime_checkable
+class LLMDecoder(Protocol):
+    """The language model that reads and writes tokens (stages 7-9).
+
+    Training builds it from its config block and calls ``build(vocab)``: a
+    causal LM (``forward(input_ids, attention_mask) -> .logits``, ``generate``-free:
+    decoding runs its own loop) whose embedding rows are laid out as ``vocab``.
+    Stage 8 exports the trained weights to ``exp/<tag>/model`` with the model's
+    own ``save_pretrained`` and writes the block's ``name`` to ``model/llm.yaml``;
+    stage 9 looks that name up and calls the class's ``load_trained(model_dir,
+    device, dtype)``, so a third-party decoder decodes what it trained. Example::
+
+        model = HFDecoder(path="exp/lm/model").build(vocab)        # stage 8
+        model = HFDecoder.load_trained("exp/s2st/model", "cpu", torch.float32)   # stage 9
+    """
+
+    name: ClassVar[str]
+
+    def build(self, vocab: Any) -> Any:
+        """The model to train, its vocabulary laid out as ``vocab`` (``s2s_plugin.llm.vocab.Vocabulary``)."""
+
+    @classmethod
+    def load_trained(cls, model_dir: Any, device: Any, dtype: Any) -> Any:
+        """The exported model of ``model_dir`` on ``device`` in ``dtype``, ready for decoding (eval mode)."""
 
 
 @runtime_checkable

@@ -78,8 +78,6 @@ def main(args: argparse.Namespace) -> int:
     if not (model_dir / "config.json").is_file() or not (model_dir / "vocab.yaml").is_file():
         raise ConfigError(f"{model_dir}: not a trained model dir (needs config.json, the weights and "
                           "vocab.yaml); run stage 8 first or point --model_dir at its output")
-    from transformers import AutoModelForCausalLM
-
     from s2s_plugin.llm.sequence import Example, SequenceBuilder, SequenceConfig, Side
     from s2s_plugin.llm.vocab import Vocabulary
 
@@ -97,8 +95,9 @@ def main(args: argparse.Namespace) -> int:
                                       Side(args.tgt_lang, [], []))) for u in ids]
     torch.manual_seed(cfg.seed)
     device, dtype = resolve_device_dtype(cfg.device, cfg.dtype)
-    model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=dtype).to(device)
-    log.info("decoding on %s in %s", device, str(dtype).removeprefix("torch."))
+    decoder = decoder_class(model_dir)
+    model = decoder.load_trained(model_dir, device, dtype)
+    log.info("decoding with llm_decoder '%s' on %s in %s", decoder.name, device, str(dtype).removeprefix("torch."))
     t0 = time.perf_counter()
     hyps = ChainDecoder(model, vocab, cfg).decode(prompts, progress=True)
     dt = time.perf_counter() - t0
@@ -118,3 +117,21 @@ def main(args: argparse.Namespace) -> int:
     with atomic_write(args.out / "decode.yaml") as f:
         yaml.safe_dump({"model_dir": str(model_dir), "decode": to_dict(cfg)}, f, sort_keys=False)
     return 0
+
+
+def decoder_class(model_dir: Path) -> type:
+    """The llm_decoder plugin class that trained ``model_dir`` (its ``llm.yaml``; ``hf`` for older exports)."""
+    from s2s_plugin.config import load_yaml
+    from s2s_plugin.errors import ConfigError
+    from s2s_plugin.registry import get_registry
+
+    path = model_dir / "llm.yaml"
+    block = load_yaml(path) if path.is_file() else {"name": "hf"}
+    if not isinstance(block, dict) or not isinstance(block.get("name"), str):
+        raise ConfigError(f"{path}: expected a mapping with the llm_decoder plugin's 'name', got {block!r}")
+    cls = get_registry().get("llm_decoder", block["name"]).cls
+    if not hasattr(cls, "load_trained"):
+        raise ConfigError(f"{path}: llm_decoder '{block['name']}' ({cls.__module__}.{cls.__qualname__}) has no "
+                          "load_trained(model_dir, device, dtype) classmethod, so it cannot decode; see "
+                          "s2s_plugin.protocols.LLMDecoder")
+    return cls

@@ -84,6 +84,14 @@ class HFDecoder:
         # the weights come from torch's global generator, which the run seeds (trainer.seed)
         return AutoModelForCausalLM.from_config(cfg, dtype=dtype)
 
+    @classmethod
+    def load_trained(cls, model_dir: str | Path, device: Any = "cpu", dtype: Any = None) -> Any:
+        """Stage 9: the model stage 8 exported to ``model_dir``, on ``device`` in ``dtype``, in eval mode."""
+        from transformers import AutoModelForCausalLM
+
+        model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=dtype)
+        return model.to(device).eval()
+
     def _set_dropout(self, cfg) -> None:
         for key in _DROPOUT_KEYS:
             if hasattr(cfg, key) and isinstance(getattr(cfg, key), (int, float)):

@@ -256,6 +256,8 @@ class Run:
         out = export_model(fresh, weights, self.vocab_path, self.exp / "model")
         with atomic_write(out / "averaged.yaml") as f:
             yaml.safe_dump({"checkpoints": [str(p) for p in paths]}, f)
+        with atomic_write(out / "llm.yaml") as f:  # which llm_decoder plugin loads it for decoding
+            yaml.safe_dump({"name": self.cfg.llm["name"]}, f, sort_keys=False)
         if getattr(self.cfg, "sequence", None) is not None:  # the layout decoding must prompt with
             with atomic_write(out / "sequence.yaml") as f:
                 yaml.safe_dump(dataclasses.asdict(self.cfg.sequence), f, sort_keys=False)

@@ -62,3 +62,68 @@ def test_missing_job_and_missing_model(setup, registry, capsys):
     assert main(["decode", "--model_dir", str(root / "nope"), "--dir", str(root / "dump"),
                  "--out", str(root / "x")]) == 2
     assert "not a trained model dir" in capsys.readouterr().err
+
+
+def _decoder_plugin(cls):
+    import types
+
+    from s2s_plugin import hookimpl
+
+    mod = types.ModuleType("toy_decoder_pkg")
+    mod.register_llm_decoders = hookimpl(lambda: [cls])
+    return mod
+
+
+def test_a_third_party_decoder_decodes_what_it_trained(setup, registry):
+    import shutil
+
+    root, _ = setup
+    calls = []
+
+    class ToyDecoder:
+        """Trains and loads the same transformers model as hf, and says when it is asked to load."""
+
+        name = "toy"
+
+        def __init__(self, **kwargs):
+            self.kwargs = kwargs
+
+        def build(self, vocab):  # pragma: no cover - decoding only needs load_trained
+            raise NotImplementedError
+
+        @classmethod
+        def load_trained(cls, model_dir, device, dtype):
+            calls.append((str(model_dir), str(device), dtype))
+            return HFDecoder.load_trained(model_dir, device, dtype)
+
+    toy_dir = root / "toy_model"
+    shutil.copytree(root / "model", toy_dir, dirs_exist_ok=True)
+    (toy_dir / "llm.yaml").write_text("name: toy\n")
+    common = ["--dir", str(root / "dump"), "--config", str(root / "decode.yaml")]
+    with registry.temporary(_decoder_plugin(ToyDecoder), name="toy_decoder_pkg"):
+        assert main(["decode", "--model_dir", str(toy_dir), "--out", str(root / "toy_out"), *common]) == 0
+    assert calls == [(str(toy_dir), "cpu", torch.float32)]
+    assert main(["decode", "--model_dir", str(root / "model"), "--out", str(root / "hf_out"), *common]) == 0
+    for name in ("hyp_text.fr", "hyp_text.en", "hyp_units.en"):   # same weights, same hypotheses
+        assert read_kaldi_text(root / "toy_out" / name, allow_empty_value=True) == \
+            read_kaldi_text(root / "hf_out" / name, allow_empty_value=True)
+
+
+def test_decoder_without_load_trained_or_unknown_is_an_error(setup, registry, capsys):
+    import shutil
+
+    root, _ = setup
+
+    class TrainOnly:
+        name = "train_only"
+
+    bad = root / "bad_model"
+    shutil.copytree(root / "model", bad, dirs_exist_ok=True)
+    common = ["decode", "--model_dir", str(bad), "--dir", str(root / "dump"), "--out", str(root / "bad_out")]
+    (bad / "llm.yaml").write_text("name: train_only\n")
+    with registry.temporary(_decoder_plugin(TrainOnly), name="train_only_pkg"):
+        assert main(common) == 2
+    assert "has no load_trained(model_dir, device, dtype)" in capsys.readouterr().err
+    (bad / "llm.yaml").write_text("name: nowhere\n")
+    assert main(common) == 2
+    assert "unknown llm_decoder 'nowhere'" in capsys.readouterr().err

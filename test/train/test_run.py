@@ -167,6 +167,7 @@ def test_final_model_dir_is_the_average_of_the_best(full_run):
 
     import yaml
     assert yaml.safe_load((out / "sequence.yaml").read_text()) == dataclasses.asdict(cfg.sequence)  # for decoding
+    assert yaml.safe_load((out / "llm.yaml").read_text()) == {"name": "hf"}   # the plugin that decodes it
     data = yaml.safe_load((exp / "data.yaml").read_text())  # batches planned at the current p: previewed per p
     assert data["planned_at"] == "the current p" and set(data["padding_share"]) == {"p=0.9", "p=0.6", "p=0.3", "p=0"}
     assert max(data["padding_share"].values()) < 0.1 and min(data["padded_tokens_per_budget"].values()) > 0.9

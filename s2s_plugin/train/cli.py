@@ -19,7 +19,8 @@ def run_training(schema: type, args: argparse.Namespace, verb: str) -> Any:
 
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
-    cfg = load_config(schema, args.config, args.overrides)
+    # --vocab is the config's 'vocab' key: set it there, so exp/config.yaml records what ran
+    cfg = load_config(schema, args.config, [*args.overrides, *([f"vocab={args.vocab}"] if args.vocab else [])])
     command = [sys.executable, "-m", "s2s_plugin.bin.main", verb, "--config", str(args.config), "--exp",
                str(args.exp)]
     if args.vocab:

@@ -62,14 +62,16 @@ def test_pretrain_text_then_stage8_builds_on_it(tmp_path, lm_text, vocab_path, c
     from s2s_plugin.llm.hf import HFDecoder
 
     tiny = yaml.safe_load((RECIPE_CONF / "train_tiny.yaml").read_text())["llm"]["config"]
-    over = [f"vocab={vocab_path}", "llm.config=" + yaml.safe_dump(tiny, default_flow_style=True).strip(),
+    over = ["vocab=not/this/one.yaml", "llm.config=" + yaml.safe_dump(tiny, default_flow_style=True).strip(),
             f"text.parallel=[[{lm_text}/train/text.fr, {lm_text}/train/text.en]]",
             f"text.valid_parallel=[[{lm_text}/dev/text.fr, {lm_text}/dev/text.en]]", "text.max_tokens=300",
             "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.save_every=2",
             "trainer.num_sanity_val_steps=0", "trainer.log_every_n_steps=1"]
     code, _, err = run(capsys, "pretrain-text", "--config", RECIPE_CONF / "pretrain_text.yaml", "--exp",
-                       tmp_path / "lm", *over)
+                       tmp_path / "lm", *over, "--vocab", vocab_path)
     assert code == 0, err
+    # --vocab wins over the config's key, and exp/config.yaml records the vocabulary that was used
+    assert yaml.safe_load((tmp_path / "lm" / "config.yaml").read_text())["vocab"] == str(vocab_path)
     model_dir = tmp_path / "lm" / "model"
     vocab = Vocabulary.load(vocab_path)
     config = yaml.safe_load((model_dir / "config.json").read_text())

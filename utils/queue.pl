@@ -19,6 +19,8 @@ job succeeded, or names each failed job and its log and exits 1. A running job
 touches a heartbeat file every QUEUE_PL_HEARTBEAT seconds; one whose heartbeat
 stops for QUEUE_PL_DEAD_AFTER seconds without an exit code was killed (time or
 memory limit) and counts as failed, named with its scheduler output file.
+A job deleted before it started leaves no trace that ${0##*/} can see: it
+waits until interrupted (Ctrl-C deletes the whole array job).
 
 Options:
   --pbs true|false   PBS (qsub -J START-END, PBS_ARRAY_INDEX) instead of Grid

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -114,3 +116,23 @@ def test_usage_errors(env, tmp_path, hosts, args, message):
     p = ssh_pl(env, tmp_path, *args, "l.log", "true")
     assert p.returncode == 1 and message in p.stderr
     assert not list(Path(env["FAKE_SSH_ARGS"]).iterdir())
+
+
+def test_interrupt_ends_the_ssh_sessions_and_their_jobs(env, tmp_path):
+    write_hosts(tmp_path)
+    # each job waits for the file "release"; a job that outlived ssh.pl would then write late.JOB
+    cmd = "touch started.JOB; until [ -e release ]; do sleep 0.1; done; touch late.JOB"
+    proc = subprocess.Popen([SSH_PL, "JOB=1:2", "log/i.JOB.log", cmd], cwd=tmp_path, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    for _ in range(600):
+        if (tmp_path / "started.1").exists() and (tmp_path / "started.2").exists():
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGINT
+    assert "got SIGINT; ending the ssh sessions of the running jobs" in err
+    (tmp_path / "release").touch()
+    time.sleep(0.5)
+    assert not list(tmp_path.glob("late.*"))

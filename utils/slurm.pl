@@ -49,6 +49,14 @@ Config file, in either of two formats ('#' starts a comment):
 A file with a "command" or "option" line, or "default NAME=VALUE", is of the
 first kind; one with "cpu", "gpu" or "default --OPTION" lines of the second.
 
+Files: next to the logs, in LOGDIR/q/: the job scripts (NAME.<job>.sh), the
+array script, Slurm's own output per task (NAME.<job>.slurm.out), sbatch's
+messages (NAME.sbatch.log) and the exit codes (NAME.status/<job>).
+Interrupted (Ctrl-C, SIGTERM), it cancels the array job with scancel.
+Environment: SLURM_PL_STATUS_WAIT (default 10) seconds to wait for exit codes
+to appear on a slow shared file system; SBATCH and SCANCEL (default: the
+config's command, or sbatch; scancel) the commands.
+
 Example (cmd.sh):
   cmd="utils/slurm.pl --config conf/slurm.conf"
   \${cmd} --gpu 1 --mem 16G JOB=1:4 exp/log/decode.JOB.log s2s decode ... --job JOB

@@ -26,7 +26,7 @@ Options:
   --max_jobs_run M   jobs running at once (default: number of CPUs, $(cpu_count) here)
   --gpu N, --mem X, --num_threads N, --time T, --config FILE
                      cluster options: accepted and ignored here, so recipes
-                     can pass the same options to run.pl and slurm.pl
+                     can pass the same options to every runner
   --help             this message
 
 Example:
@@ -44,6 +44,7 @@ cpu_count() {
 # shellcheck source=utils/jobs_common.sh
 . "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/jobs_common.sh"
 jobs_parse_args "$@"
+jobs_only_known_options
 max_jobs=${jobs_max_jobs_run:-$(cpu_count)}
 
 status_dir=$(mktemp -d "${TMPDIR:-/tmp}/run_pl.XXXXXX")

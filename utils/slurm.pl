@@ -18,27 +18,44 @@ or memory limit, preemption) leaves no exit status and counts as failed; its
 Slurm output file is named too.
 
 Options:
-  --gpu N            --gres=gpu:N (and the config's "gpu" line) when N > 0
-  --mem X            --mem=X (memory per node, e.g. 8G)
-  --num_threads N    --cpus-per-task=N
-  --time T           --time=T (e.g. 4:00:00)
+  --gpu N            GPUs per job (--gres=gpu:N when N > 0)
+  --mem X            memory per job (--mem=X, e.g. 8G)
+  --num_threads N    CPUs per job (--cpus-per-task=N)
+  --time T           time limit (--time=T, e.g. 4:00:00)
   --max_jobs_run M   at most M tasks of the array run at once (--array=...%M)
-  --config FILE      sbatch defaults (default: conf/slurm.conf if it exists)
+  --config FILE      the cluster config (default: conf/slurm.conf if it exists)
+  --NAME VALUE       any other option that a Kaldi-style config has a rule for
   --help             this message
+The translations above are the built-in rules; a Kaldi-style config replaces them.
 
-Config file: one rule per line, '#' starts a comment.
-  default OPTIONS...   sbatch options for every job (e.g. --time=1-00:00:00)
-  cpu OPTIONS...       added when the job asks for no GPU (e.g. --partition=cpu)
-  gpu OPTIONS...       added when --gpu N > 0 (e.g. --partition=gpu)
-Options from the command line come after the config's, so they win.
+Config file, in either of two formats ('#' starts a comment):
+ 1. Kaldi/ESPnet style, as their slurm.pl reads it:
+      command sbatch OPTIONS...     the submit program and options for every job
+      option NAME=VALUE OPTIONS...  added when --NAME is VALUE (OPTIONS may be empty)
+      option NAME=* OPTIONS...      added for any other value; \$0 is the value
+      default NAME=VALUE            the value of --NAME when it is not given
+    e.g.  command sbatch --export=PATH
+          option mem=* --mem-per-cpu \$0
+          default gpu=0
+          option gpu=0 -p cpu
+          option gpu=* -p gpu --gres=gpu:\$0
+    Every option given (or defaulted) needs a rule, except --max_jobs_run.
+ 2. This toolkit's own: sbatch options added to the built-in rules' ones
+      default OPTIONS...   for every job (e.g. --time=1-00:00:00)
+      cpu OPTIONS...       when the job asks for no GPU (e.g. --partition=cpu)
+      gpu OPTIONS...       when --gpu N > 0 (e.g. --partition=gpu)
+    The options from --gpu, --mem, --num_threads and --time come after these,
+    so they win.
+A file with a "command" or "option" line, or "default NAME=VALUE", is of the
+first kind; one with "cpu", "gpu" or "default --OPTION" lines of the second.
 
 Files: next to the logs, in LOGDIR/q/: the job scripts (NAME.<job>.sh), the
 array script, Slurm's own output per task (NAME.<job>.slurm.out), sbatch's
 messages (NAME.sbatch.log) and the exit codes (NAME.status/<job>).
 Interrupted (Ctrl-C, SIGTERM), it cancels the array job with scancel.
 Environment: SLURM_PL_STATUS_WAIT (default 10) seconds to wait for exit codes
-to appear on a slow shared file system; SBATCH and SCANCEL (default sbatch,
-scancel) the commands.
+to appear on a slow shared file system; SBATCH and SCANCEL (default: the
+config's command, or sbatch; scancel) the commands.
 
 Example (cmd.sh):
   cmd="utils/slurm.pl --config conf/slurm.conf"
@@ -50,86 +67,93 @@ EOF
 . "$(dirname -- "$(readlink -f -- "${BASH_SOURCE[0]}")")/jobs_common.sh"
 jobs_parse_args "$@"
 
-# sbatch options: config file first, then the command line.
-sbatch_opts=()
-config=${jobs_config}
-if [ -z "${config}" ] && [ -f conf/slurm.conf ]; then
-    config=conf/slurm.conf
-fi
-if [ -n "${config}" ]; then
-    [ -f "${config}" ] || jobs_fail "--config ${config}: no such file"
-    lineno=0
+# The built-in rules (a Kaldi-style config replaces them).
+# shellcheck disable=SC2016  # $0 is the rules' placeholder for the value
+builtin_rules='command sbatch
+option gpu=0
+option gpu=* --gres=gpu:$0
+option mem=* --mem=$0
+option num_threads=* --cpus-per-task=$0
+option time=* --time=$0'
+
+# own_rules FILE: sbatch options of a config in this toolkit's own format.
+own_opts=()
+own_rules() {
+    local line lineno=0 words=()
     while IFS= read -r line || [ -n "${line}" ]; do
         lineno=$((lineno + 1))
         line=${line%%#*}
         read -r -a words <<< "${line}"
         [ "${#words[@]}" -gt 0 ] || continue
         case "${words[0]}" in
-            default) sbatch_opts+=("${words[@]:1}") ;;
-            cpu) [ "${jobs_gpu}" -gt 0 ] || sbatch_opts+=("${words[@]:1}") ;;
-            gpu) [ "${jobs_gpu}" -eq 0 ] || sbatch_opts+=("${words[@]:1}") ;;
-            *) jobs_fail "${config}:${lineno}: unknown rule '${words[0]}'; expected default, cpu or gpu" ;;
+            default) own_opts+=("${words[@]:1}") ;;
+            cpu) [ "${jobs_gpu}" -gt 0 ] || own_opts+=("${words[@]:1}") ;;
+            gpu) [ "${jobs_gpu}" -eq 0 ] || own_opts+=("${words[@]:1}") ;;
+            *) jobs_fail "$1:${lineno}: unknown rule '${words[0]}'; expected default, cpu or gpu" \
+                "(or a Kaldi-style config: command, option NAME=VALUE, default NAME=VALUE)" ;;
         esac
-    done < "${config}"
+    done < "$1"
+}
+
+# config_format FILE: "kaldi" or "own" (see --help); fails on a mix of both.
+config_format() {
+    local line lineno=0 words=() kind format="" first=""
+    local -A label=([kaldi]="Kaldi's format" [own]="${0##*/}'s own format")
+    while IFS= read -r line || [ -n "${line}" ]; do
+        lineno=$((lineno + 1))
+        line=${line%%#*}
+        read -r -a words <<< "${line}"
+        case "${words[0]:-}:${words[1]:-}" in
+            command:* | option:* | default:[A-Za-z]*=*) kind=kaldi ;;
+            cpu:* | gpu:* | default:*) kind=own ;;
+            *) continue ;;
+        esac
+        if [ -z "${format}" ]; then
+            format=${kind}
+            first="$1:${lineno}"
+        elif [ "${kind}" != "${format}" ]; then
+            jobs_fail "$1:${lineno}: a '${words[0]}' rule of ${label[${kind}]} in a config of ${label[${format}]}" \
+                "(see ${first}); use one format (${0##*/} --help)"
+        fi
+    done < "$1"
+    echo "${format:-own}"
+}
+
+config=${jobs_config}
+if [ -z "${config}" ] && [ -f conf/slurm.conf ]; then
+    config=conf/slurm.conf
 fi
-[ "${jobs_gpu}" -eq 0 ] || sbatch_opts+=("--gres=gpu:${jobs_gpu}")
-[ -z "${jobs_mem}" ] || sbatch_opts+=("--mem=${jobs_mem}")
-[ -z "${jobs_num_threads}" ] || sbatch_opts+=("--cpus-per-task=${jobs_num_threads}")
-[ -z "${jobs_time}" ] || sbatch_opts+=("--time=${jobs_time}")
+[ -z "${config}" ] || [ -f "${config}" ] || jobs_fail "--config ${config}: no such file"
+format=own
+[ -z "${config}" ] || format=$(config_format "${config}")
+if [ "${format}" = kaldi ]; then
+    # shellcheck disable=SC2094  # the file name is only a label for messages
+    jobs_read_rules "${config}" < "${config}"
+else
+    jobs_only_known_options
+    [ -z "${config}" ] || own_rules "${config}"
+    jobs_read_rules "${0##*/}'s built-in rules" <<< "${builtin_rules}"
+fi
+jobs_apply_rules max_jobs_run
+[ "${#jobs_submit[@]}" -gt 0 ] || jobs_submit=(sbatch)
+sbatch=("${SBATCH:-${jobs_submit[0]}}" "${jobs_submit[@]:1}")
 array="${jobs_start}-${jobs_end}"
 [ -z "${jobs_max_jobs_run}" ] || array+="%${jobs_max_jobs_run}"
 
 # Where the scripts and bookkeeping go: LOGDIR/q/NAME.*, NAME from the log's file name.
-log_dir=$(dirname -- "${jobs_log}")
-mkdir -p -- "${log_dir}/q"
-qdir=$(cd -- "${log_dir}/q" && pwd)
-name=$(basename -- "${jobs_log}" .log)
-[ -z "${jobs_var}" ] || name=${name//"${jobs_var}"/}
-name=${name//../.}
-name=${name%.}
-name=${name#.}
-name=${name:-job}
-status_dir="${qdir}/${name}.status"
-rm -rf -- "${status_dir}"
-mkdir -p -- "${status_dir}"
-submit_dir=$(pwd)
+jobs_setup_qdir
 
 # One script per job (the command with the index substituted), and an array
 # script that picks the job's script from SLURM_ARRAY_TASK_ID.
-# shellcheck disable=SC2016  # the single-quoted lines are code for the job scripts
-write_scripts() {
-    local job job_script
-    {
-        echo '#!/usr/bin/env bash'
-        echo "# Written by ${0##*/}: runs ${name}.<index>.sh for the array index."
-        printf 'echo "${SLURM_ARRAY_JOB_ID:-}" > %q\n' "${jobid_file}"
-        echo 'case "${SLURM_ARRAY_TASK_ID:-}" in'
-    } > "${array_script}"
-    for ((job = jobs_start; job <= jobs_end; job++)); do
-        job_script="${qdir}/${name}.${job}.sh"
-        # No stale log or Slurm output of an earlier run may pass for this run's.
-        rm -f -- "$(jobs_for "${job}" "${jobs_log}")" "${qdir}/${name}.${job}.slurm.out"
-        {
-            echo '#!/usr/bin/env bash'
-            printf 'cd %q || exit 1\n' "${submit_dir}"
-            declare -f jobs_run_logged
-            echo 'rc=0'
-            printf 'jobs_run_logged %q %q || rc=$?\n' \
-                "$(jobs_for "${job}" "${jobs_log}")" "$(jobs_for "${job}" "${jobs_cmd}")"
-            printf 'echo "${rc}" > %q.tmp && mv -f %q.tmp %q\n' \
-                "${status_dir}/${job}" "${status_dir}/${job}" "${status_dir}/${job}"
-            echo 'exit "${rc}"'
-        } > "${job_script}"
-        printf '    %d) exec bash %q ;;\n' "${job}" "${job_script}" >> "${array_script}"
-    done
-    {
-        echo '    *) echo "no job script for array index ${SLURM_ARRAY_TASK_ID:-(unset)}" >&2; exit 1 ;;'
-        echo 'esac'
-    } >> "${array_script}"
-}
 array_script="${qdir}/${name}.array.sh"
 jobid_file="${qdir}/${name}.jobid"
-write_scripts
+for ((job = jobs_start; job <= jobs_end; job++)); do
+    jobs_write_job_script "${job}" "${qdir}/${name}.${job}.sh"
+    rm -f -- "${qdir}/${name}.${job}.slurm.out"  # no stale Slurm output either
+done
+# shellcheck disable=SC2016  # code for the array script
+jobs_write_array_script "${array_script}" '${SLURM_ARRAY_TASK_ID:-}' \
+    "$(printf 'echo "${SLURM_ARRAY_JOB_ID:-}" > %q' "${jobid_file}")"
 
 sbatch_log="${qdir}/${name}.sbatch.log"
 rm -f -- "${jobid_file}"
@@ -159,9 +183,9 @@ if command -v stdbuf > /dev/null; then
     stdbuf_cmd=(stdbuf -oL -eL)
 fi
 sbatch_rc=0
-${stdbuf_cmd[@]+"${stdbuf_cmd[@]}"} "${SBATCH:-sbatch}" --wait --job-name="${name}" --array="${array}" \
-    --output="${qdir}/${name}.%a.slurm.out" \
-    ${sbatch_opts[@]+"${sbatch_opts[@]}"} "${array_script}" > "${sbatch_log}" 2>&1 &
+${stdbuf_cmd[@]+"${stdbuf_cmd[@]}"} "${sbatch[0]}" --wait --job-name="${name}" --array="${array}" \
+    --output="${qdir}/${name}.%a.slurm.out" "${sbatch[@]:1}" ${own_opts[@]+"${own_opts[@]}"} \
+    ${jobs_submit_opts[@]+"${jobs_submit_opts[@]}"} "${array_script}" > "${sbatch_log}" 2>&1 &
 sbatch_pid=$!
 wait "${sbatch_pid}" || sbatch_rc=$?
 sbatch_pid=""

@@ -74,7 +74,7 @@ def test_setup_makes_the_recipe_layout(tmp_path):
     assert not os.path.isabs(os.readlink(recipe / "utils"))  # relative links
     assert (recipe / "utils").resolve() == ROOT / "utils"
     assert (recipe / "s2st.sh").resolve() == TEMPLATE / "s2st.sh"
-    for name in ("path.sh", "cmd.sh", "conf/format.yaml", "conf/slurm.conf"):
+    for name in ("path.sh", "cmd.sh", "conf/format.yaml", "conf/slurm.conf", "conf/queue.conf", "conf/pbs.conf"):
         assert not (recipe / name).is_symlink() and filecmp.cmp(recipe / name, TEMPLATE / name, shallow=False)
     assert filecmp.cmp(recipe / "run.sh", TEMPLATE / "skel" / "run.sh", shallow=False)
     assert filecmp.cmp(recipe / "local" / "data.sh", TEMPLATE / "skel" / "local" / "data.sh", shallow=False)
@@ -210,14 +210,27 @@ def test_stage_2_failure_names_the_log_and_resume_command(fake_recipe):
 def test_cmd_sh_backends(tmp_path):
     recipe = make_recipe(tmp_path)
     show = ". ./cmd.sh && echo \"$cmd|$train_cmd|$decode_cmd\""
-    p = sh(["bash", "-c", show], cwd=recipe)
-    assert p.stdout.strip() == "utils/run.pl|utils/run.pl|utils/run.pl"
-    p = sh(["bash", "-c", show], cwd=recipe, cmd_backend="slurm")
-    assert p.stdout.strip() == ("utils/slurm.pl --config conf/slurm.conf|"
-                                "utils/slurm.pl --config conf/slurm.conf --gpu 1|"
-                                "utils/slurm.pl --config conf/slurm.conf --gpu 1")
-    p = sh(["bash", "-c", "set -e; . ./cmd.sh; echo after"], cwd=recipe, cmd_backend="pbs")
-    assert p.returncode != 0 and "unknown cmd_backend 'pbs'" in p.stderr and "after" not in p.stdout
+    expected = {
+        None: "utils/run.pl|utils/run.pl|utils/run.pl",
+        "slurm": "utils/slurm.pl --config conf/slurm.conf|utils/slurm.pl --config conf/slurm.conf --gpu 1|"
+                 "utils/slurm.pl --config conf/slurm.conf --gpu 1",
+        "sge": "utils/queue.pl --config conf/queue.conf|utils/queue.pl --config conf/queue.conf --gpu 1|"
+               "utils/queue.pl --config conf/queue.conf --gpu 1",
+        "pbs": "utils/queue.pl --pbs true --config conf/pbs.conf|"
+               "utils/queue.pl --pbs true --config conf/pbs.conf --gpu 1|"
+               "utils/queue.pl --pbs true --config conf/pbs.conf --gpu 1",
+        "ssh": "utils/ssh.pl|utils/ssh.pl|utils/ssh.pl",
+    }
+    for backend, runners in expected.items():
+        p = sh(["bash", "-c", show], cwd=recipe, **({"cmd_backend": backend} if backend else {}))
+        assert p.stdout.strip() == runners, backend
+        for runner in runners.split("|"):  # the runner and its config exist in the recipe
+            words = runner.split()
+            assert (recipe / words[0]).is_file()
+            assert "--config" not in words or (recipe / words[words.index("--config") + 1]).is_file()
+    p = sh(["bash", "-c", "set -e; . ./cmd.sh; echo after"], cwd=recipe, cmd_backend="lsf")
+    assert p.returncode != 0 and "unknown cmd_backend 'lsf'; use local, slurm, sge, pbs or ssh" in p.stderr
+    assert "after" not in p.stdout
 
 
 def test_path_sh_environment(tmp_path):

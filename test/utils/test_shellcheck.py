@@ -37,7 +37,8 @@ SCRIPTS = shell_scripts()
 
 
 def test_the_framework_scripts_are_found():
-    for expected in ("utils/run.pl", "utils/slurm.pl", "utils/parse_options.sh", "utils/split_scp.sh",
+    for expected in ("utils/run.pl", "utils/slurm.pl", "utils/queue.pl", "utils/ssh.pl",
+                     "utils/parse_options.sh", "utils/split_scp.sh",
                      "utils/jobs_common.sh", "utils/log.sh", "egs/TEMPLATE/s2st1/s2st.sh",
                      "egs/TEMPLATE/s2st1/setup.sh", "egs/TEMPLATE/s2st1/path.sh", "egs/TEMPLATE/s2st1/cmd.sh",
                      "egs/TEMPLATE/s2st1/skel/run.sh", "egs/TEMPLATE/s2st1/skel/local/data.sh",

@@ -185,3 +185,75 @@ def test_interrupt_cancels_the_array_job(env, tmp_path):
     assert proc.returncode == -signal.SIGINT
     assert "got SIGINT; cancelling Slurm job 4242" in err
     assert (tmp_path / "scancel_args").read_text().split() == ["4242"]
+
+
+# Kaldi / ESPnet's slurm.conf format.
+KALDI_CONF = """command sbatch --export=PATH --ntasks-per-node=1
+option time=* --time $0
+option mem=* --mem-per-cpu $0
+option mem=0          # nothing for --mem 0
+option num_threads=* --cpus-per-task $0
+option num_threads=1 --cpus-per-task 1
+default gpu=0
+option gpu=0 -p cpu
+option gpu=* -p gpu --gres=gpu:$0
+option name=* --job-name $0
+"""
+
+
+def test_kaldi_style_config(env, tmp_path):
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf/slurm.conf").write_text(KALDI_CONF)  # picked up without --config
+    p = slurm_pl(env, tmp_path, "--mem", "2G", "--num_threads", 1, "--max_jobs_run", 2,
+                 "JOB=1:3", "log/a.JOB.log", "echo", "JOB")
+    assert p.returncode == 0, p.stderr
+    p = slurm_pl(env, tmp_path, "--config", "conf/slurm.conf", "--gpu", 2, "--num-threads", 4, "--mem", 0,
+                 "--time", "4:00:00", "--name", "mine", "log/b.log", "echo", "one")
+    assert p.returncode == 0, p.stderr
+    first, second = sbatch_calls(env)
+    qdir = tmp_path / "log/q"
+    # ours, then the command's options, then the rules' in the config's line order
+    # (the default gpu=0 picks "-p cpu"; --max_jobs_run is the array's throttle)
+    assert first == ["--wait", "--job-name=a", "--array=1-3%2", f"--output={qdir}/a.%a.slurm.out",
+                     "--export=PATH", "--ntasks-per-node=1", "--mem-per-cpu", "2G", "--cpus-per-task", "1",
+                     "-p", "cpu", f"{qdir}/a.array.sh"]
+    assert second == ["--wait", "--job-name=b", "--array=1-1", f"--output={qdir}/b.%a.slurm.out",
+                      "--export=PATH", "--ntasks-per-node=1", "--time", "4:00:00", "--cpus-per-task", "4",
+                      "-p", "gpu", "--gres=gpu:2", "--job-name", "mine", f"{qdir}/b.array.sh"]
+    assert [(tmp_path / f"log/a.{j}.log").read_text().splitlines()[2] for j in (1, 2, 3)] == ["1", "2", "3"]
+    assert (tmp_path / "log/b.log").read_text().splitlines()[2] == "one"
+
+
+@pytest.mark.parametrize("conf,args,message", [
+    (KALDI_CONF.replace("option time=* --time $0\n", ""), ["--time", "1:00:00"],
+     "--time 1:00:00: c.conf has no rule for it; add 'option time=* OPTIONS...' ($0 is the value)"
+     " or 'option time=1:00:00 OPTIONS...'"),
+    ("default gpu=0\noption mem=* --mem=$0\n", [], "--gpu 0: c.conf has no rule for it"),
+    ("command sbatch\ncpu --partition=cpu\n", [],
+     "c.conf:2: a 'cpu' rule of slurm.pl's own format in a config of Kaldi's format (see c.conf:1)"),
+    ("command sbatch\ncommand sbatch -A x\n", [], "c.conf:2: a second 'command' line"),
+    ("default gpu=*\n", [], "c.conf:1: expected 'default NAME=VALUE'"),
+    ("gpu --partition=gpu\n", ["--name", "x"], "unknown option --name"),
+])
+def test_kaldi_style_config_errors(env, tmp_path, conf, args, message):
+    (tmp_path / "c.conf").write_text(conf)
+    p = slurm_pl(env, tmp_path, "--config", "c.conf", *args, "l.log", "true")
+    assert p.returncode == 1
+    assert message in p.stderr and p.stderr.count("error:") == 1, p.stderr
+    assert not Path(env["FAKE_SBATCH_ARGS"]).exists()
+
+
+@pytest.mark.parametrize("conf", sorted(ROOT.glob("egs/*/s2st1/conf/slurm.conf")), ids=lambda p: str(p.parent.parent))
+def test_recipe_configs_take_the_stage_options(env, tmp_path, conf):
+    p = slurm_pl(env, tmp_path, "--config", conf, "--gpu", 1, "--mem", "2G", "--num_threads", 2, "--time", "1:00:00",
+                 "l.log", "true")
+    assert p.returncode == 0, p.stderr
+    # the Kaldi-style example in its comments works too, once uncommented
+    text = conf.read_text()
+    example = [line[2:] for line in text[text.index("works too"):].splitlines()[1:]]
+    (tmp_path / "k.conf").write_text("\n".join(example) + "\n")
+    p = slurm_pl(env, tmp_path, "--config", "k.conf", "--gpu", 1, "--mem", "2G", "--num_threads", 2,
+                 "--time", "1:00:00", "l.log", "true")
+    assert p.returncode == 0, p.stderr
+    assert sbatch_calls(env)[1][4:-1] == ["--export=ALL", "--mem-per-cpu", "2G", "--cpus-per-task", "2",
+                                          "--time", "1:00:00", "--partition=gpu", "--gres=gpu:1"]

@@ -10,10 +10,12 @@ Makes the recipe dir NEW_DIR (normally egs/<corpus>/s2st1; its parent dirs are
 created) with:
   utils -> <repo>/utils, s2st.sh -> <repo>/egs/TEMPLATE/s2st1/s2st.sh
                       (relative symlinks: fixes to the shared scripts reach every recipe)
-  path.sh, cmd.sh     copies, to edit (environment; local or Slurm jobs)
+  path.sh, cmd.sh     copies, to edit (environment; local, Slurm, SGE, PBS or ssh jobs)
   run.sh              skeleton: languages, sets, configs, then ./s2st.sh "\$@"
   conf/format.yaml    stage 2 config
   conf/slurm.conf     sbatch defaults for cmd_backend=slurm
+  conf/queue.conf, conf/pbs.conf
+                      qsub rules for cmd_backend=sge and pbs
   local/data.sh       placeholder that fails until you write the data preparation
 Refuses to touch an existing NEW_DIR. Then: edit run.sh and local/data.sh and
 run ./run.sh from NEW_DIR (egs/TEMPLATE/README.md explains each part).
@@ -47,7 +49,8 @@ ln -s "$(realpath -m --relative-to="${parent}/${name}" "${root}/utils")" "${tmp}
 ln -s "$(realpath -m --relative-to="${parent}/${name}" "${template}/s2st.sh")" "${tmp}/s2st.sh"
 cp "${template}/path.sh" "${template}/cmd.sh" "${tmp}/"
 mkdir "${tmp}/conf" "${tmp}/local"
-cp "${template}/conf/format.yaml" "${template}/conf/slurm.conf" "${tmp}/conf/"
+cp "${template}/conf/format.yaml" "${template}/conf/slurm.conf" "${template}/conf/queue.conf" \
+    "${template}/conf/pbs.conf" "${tmp}/conf/"
 cp "${template}/skel/run.sh" "${tmp}/run.sh"
 cp "${template}/skel/local/data.sh" "${tmp}/local/data.sh"
 chmod 755 "${tmp}" "${tmp}/run.sh" "${tmp}/local/data.sh"

@@ -1,7 +1,7 @@
 """Check and format data directories.
 
-    s2s data validate data/train_fr [--tgt_lang en] [--no_audio] [--max_problems 50]
-    s2s data format data/train_fr dump/train_fr [--config conf/format.yaml] [--fs 16000] [key=value ...]
+    s2s data validate data/train_fr [--tgt_lang en] [--no_audio] [--no_pipes] [--max_problems 50]
+    s2s data format data/train_fr dump/train_fr [--config conf/format.yaml] [--fs 16000] [--no_pipes] [key=value ...]
 
     # recipe stage 2, Kaldi-style parallel jobs then a merge:
     run.pl JOB=1:4 dump/train_fr/logs/format.JOB.log \\
@@ -11,6 +11,8 @@
 `validate` prints one summary line and exits 0, or lists every problem (file,
 line, utterance) and exits 2. `format` without --job/--merge runs all --nj
 jobs in this process and merges; the merge writes DUMP_DIR/.format.done last.
+Both run the commands of Kaldi pipe entries (`cmd |`) in wav.scp, as Kaldi
+does; --no_pipes refuses them (for data you do not trust, docs/security.md).
 """
 from __future__ import annotations
 
@@ -32,7 +34,11 @@ Job J of --nj N formats the contiguous part J of the sorted utterance ids
 (the utils/split_scp.sh contract); --merge checks all N jobs finished with the
 same config and data, then writes DUMP_DIR/{wav.scp,utt2dur,utt2num_samples,
 text}.<lang>, utt2spk, oracle CTMs, filter_report.txt and, last, .format.done.
-Audio goes to DUMP_DIR/audio/<lang>/<utt>.flac.
+Audio goes to DUMP_DIR/audio/<lang>/<utt>.flac: plain files, so later stages
+never run a pipe. wav.scp entries may be files, kaldiio ark entries
+(file.ark:offset) or Kaldi pipe entries (a command ending in '|', run through
+/bin/sh as Kaldi does; with segments, once per recording and job); --no_pipes
+refuses pipe entries.
 
 Config keys (defaults): fs 16000, min_duration 0.1, max_duration 20.0 (seconds),
 silence_threshold_db -60.0 (peak dBFS), audio_format flac|wav, subtype PCM_16.
@@ -48,7 +54,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     v.add_argument("dir", metavar="DIR", help="data/<set> or dump/<set>")
     v.add_argument("--tgt_lang", default="en", help="target language; the other one is the source")
     v.add_argument("--no_audio", dest="check_audio", action="store_false",
-                   help="do not open the audio files")
+                   help="do not open the audio files (nor run pipe entries)")
+    v.add_argument("--no_pipes", dest="allow_pipes", action="store_false",
+                   help="refuse wav.scp pipe entries ('cmd |') instead of running them (untrusted data)")
     v.add_argument("--max_problems", type=int, default=50, help="print at most this many problems")
     v.set_defaults(_data_main=_validate)
 
@@ -61,6 +69,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f.add_argument("--config", help="YAML with the FormatConfig keys (defaults when omitted)")
     f.add_argument("--fs", type=int, help="output sample rate; overrides the config's fs")
     f.add_argument("--tgt_lang", default="en", help="target language; the other one is the source")
+    f.add_argument("--no_pipes", dest="allow_pipes", action="store_false",
+                   help="refuse wav.scp pipe entries ('cmd |') instead of running them (untrusted data)")
     add_job_arguments(f)
     f.set_defaults(_data_main=_format)
 
@@ -73,7 +83,7 @@ def _validate(args: argparse.Namespace) -> int:
     from s2s_plugin.data.validate import validate_datadir
 
     report = validate_datadir(args.dir, tgt_lang=args.tgt_lang, check_audio=args.check_audio,
-                              max_problems=args.max_problems)
+                              max_problems=args.max_problems, allow_pipes=args.allow_pipes)
     report.raise_if_failed()
     print(report.summary())
     return 0
@@ -88,11 +98,11 @@ def _format(args: argparse.Namespace) -> int:
     cfg = from_dict(FormatConfig, apply_overrides(data, overrides), where=args.config or "format config")
     check_job_arguments(args)
     if args.job is not None:
-        format_job(args.data_dir, args.dump_dir, cfg, args.nj, args.job, args.tgt_lang)
+        format_job(args.data_dir, args.dump_dir, cfg, args.nj, args.job, args.tgt_lang, args.allow_pipes)
     elif args.merge:
-        merge_jobs(args.data_dir, args.dump_dir, cfg, args.nj, args.tgt_lang)
+        merge_jobs(args.data_dir, args.dump_dir, cfg, args.nj, args.tgt_lang, args.allow_pipes)
     else:
-        format_datadir(args.data_dir, args.dump_dir, cfg, args.nj, args.tgt_lang)
+        format_datadir(args.data_dir, args.dump_dir, cfg, args.nj, args.tgt_lang, args.allow_pipes)
     return 0
 
 

@@ -9,11 +9,17 @@
 
 A directory holds, for exactly two languages (a source and the target):
 
-- ``wav.scp.<lang>``: ``utt path``, where ``path`` is an audio file soundfile
-  can read (wav, flac, mp3, ...) or a kaldiio ark entry ``file.ark:offset``
-  (optionally with a ``[start:end]`` sample slice). Kaldi pipe entries
-  (``cmd |``) are refused, and no entry is ever run in a shell: an ark entry's
-  file name may not contain ``|`` and is opened as a plain file;
+- ``wav.scp.<lang>``: ``utt entry``, where ``entry`` is an audio file soundfile
+  can read (wav, flac, mp3, ...), a kaldiio ark entry ``file.ark:offset``
+  (optionally with a ``[start:end]`` sample slice), or a Kaldi pipe entry: a
+  shell command ending in ``|`` that writes audio to its stdout
+  (``sox in.sph -t wav - |``, ``ffmpeg -i clip.mp3 -f wav -ar 16000 -ac 1 - |``).
+  A pipe entry runs a command from the data file, as in Kaldi, so only
+  ``s2s data validate`` and ``s2s data format`` (stage 2) run them, and only
+  when asked (``allow_pipes=True``; ``--no_pipes`` refuses them); stage 2 writes
+  plain files, so later stages never run a pipe. Utterance and recording ids
+  are never put into a shell. An ark entry's file name may not contain ``|``
+  and is opened as a plain file; look-alikes such as ``cmd |:0`` are refused;
 - ``text.<lang>``: ``utt words ...``;
 - ``utt2spk``: ``utt speaker``;
 - optional ``segments`` (``utt recording start end``, seconds): then every
@@ -29,7 +35,9 @@ soundfile or kaldiio, never ``torchaudio.load``.
 """
 from __future__ import annotations
 
+import io
 import re
+import subprocess
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,6 +53,13 @@ LANG_FILE_RE = re.compile(r"^(wav\.scp|text)\.([A-Za-z0-9][A-Za-z0-9_-]*)$")
 _ARK_RE = re.compile(r"^(?P<ark>[^|\[\]]+):(?P<offset>\d+)(?:\[(?P<slice>[0-9:,]*)\])?$")
 #: an optional ``:offset[slice]`` tail, removed before looking for a pipe at either end
 _OFFSET_TAIL_RE = re.compile(r":\d+(\[[^\]]*\])?$")
+#: a failing pipe's message quotes at most this many of the last lines of its stderr
+PIPE_STDERR_LINES = 10
+#: why a pipe entry is refused: ``--no_pipes`` was given ...
+NO_PIPES = "--no_pipes refuses pipe entries, which run a command from the data file (docs/security.md)"
+#: ... or the reader is not stage 1-2
+PIPES_NOT_HERE = ("only `s2s data validate` and `s2s data format` (stage 2) run pipe entries; give this "
+                  "step the dump dir that stage 2 writes")
 
 
 @dataclass(frozen=True)
@@ -72,8 +87,8 @@ class Utterance:
     Attributes:
         utt_id: the utterance id, shared by source and target.
         lang: the language code (the file suffix).
-        audio: the ``wav.scp`` value: a file path or ``file.ark:offset``; with
-            segments, the recording's entry.
+        audio: the ``wav.scp`` value: a file path, ``file.ark:offset`` or a pipe
+            command ``cmd |``; with segments, the recording's entry.
         text: the transcript.
         speaker: the speaker id from ``utt2spk``.
         segment: the span of the recording, when the set has segments.
@@ -127,13 +142,76 @@ def is_ark_entry(spec: str) -> bool:
     return bool(m) and m.group("ark").strip() not in ("", "-") and Path(m.group("ark")).is_file()
 
 
-def _check_spec(spec: str) -> None:
+def is_pipe_entry(spec: str) -> bool:
+    """True for a Kaldi pipe entry: a command ending in ``|`` (``sox in.sph -t wav - |``).
+
+    A ``|`` followed by an ark offset or range (``cmd |:0``) or at the start
+    (``| cmd``) does not make a pipe entry: :func:`read_audio` refuses those.
+    """
+    s = spec.strip()
+    return s.endswith("|") and not s.startswith("|") and bool(s[:-1].strip())
+
+
+def pipe_command(spec: str) -> str:
+    """The command of a pipe entry: the entry without its trailing ``|``."""
+    return spec.strip()[:-1].strip()
+
+
+def _check_spec(spec: str, allow_pipes: bool, refusal: str = PIPES_NOT_HERE) -> None:
+    if is_pipe_entry(spec):
+        if not allow_pipes:
+            raise DataError(f"the pipe entry '{spec}' is not run: {refusal}")
+        return
     s = _OFFSET_TAIL_RE.sub("", spec.strip()).strip()
     if s.endswith("|") or s.startswith("|"):
-        raise DataError(f"'{spec}': Kaldi pipe commands are not supported; write the audio to "
-                        f"files (wav/flac) or a kaldiio ark first")
+        raise DataError(f"'{spec}': not a pipe entry (a command ending in '|', read as in Kaldi) nor an "
+                        f"ark entry; ark offsets or ranges on pipes and leading '|' are not supported")
     if s == "-":
         raise DataError(f"'{spec}': reading audio from standard input is not supported; name a file")
+
+
+def read_pipe(spec: str) -> tuple[np.ndarray, int]:
+    """Run a pipe entry's command through ``/bin/sh`` (as Kaldi does) and read the audio it writes.
+
+    The command is the data file's value and nothing else: no id or other text
+    is ever put into it. We run it ourselves rather than through kaldiio
+    (``kaldiio.load_mat("cmd |")``), because kaldiio lets the command's stderr
+    through unseen and does not say which command failed; here stderr is
+    captured and quoted in the error.
+
+    Returns:
+        ``(samples, sample_rate)``: float32 ``(frames, channels)``.
+
+    Raises:
+        DataError: the command exits with a nonzero status, is killed, or writes
+            no audio soundfile can read; naming the command and the end of its stderr.
+    """
+    import soundfile as sf
+
+    cmd = pipe_command(spec)
+    proc = subprocess.run(cmd, shell=True, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, check=False)
+    if proc.returncode != 0:
+        how = (f"was killed by signal {-proc.returncode}" if proc.returncode < 0
+               else f"exited with status {proc.returncode}")
+        raise DataError(f"the pipe command `{cmd}` {how}{_stderr_tail(proc.stderr)}")
+    if not proc.stdout:
+        raise DataError(f"the pipe command `{cmd}` wrote no audio to its stdout{_stderr_tail(proc.stderr)}")
+    try:
+        data, fs = sf.read(io.BytesIO(proc.stdout), dtype="float32", always_2d=True)
+    except Exception as e:  # soundfile raises several kinds for bytes that are not audio
+        why = getattr(e, "error_string", None) or str(e)  # LibsndfileError's str names the BytesIO object
+        raise DataError(f"the pipe command `{cmd}` wrote {len(proc.stdout)} bytes that are not audio "
+                        f"soundfile can read ({why}){_stderr_tail(proc.stderr)}") from None
+    return data, int(fs)
+
+
+def _stderr_tail(stderr: bytes) -> str:
+    lines = [line.rstrip() for line in stderr.decode("utf-8", errors="replace").splitlines() if line.strip()]
+    if not lines:
+        return "; its stderr is empty"
+    cut = f" (last {PIPE_STDERR_LINES} of {len(lines)} lines)" if len(lines) > PIPE_STDERR_LINES else ""
+    return f"; its stderr{cut}:\n" + "\n".join(f"    {line[:500]}" for line in lines[-PIPE_STDERR_LINES:])
 
 
 def _parse_slice(text: str, spec: str) -> tuple[slice, ...]:
@@ -174,13 +252,21 @@ def _load_ark(spec: str) -> tuple[np.ndarray, int]:
     return data.astype(np.float32, copy=False), int(fs)
 
 
-def audio_info(spec: str) -> tuple[int, int]:
+def audio_info(spec: str, allow_pipes: bool = False, refusal: str = PIPES_NOT_HERE) -> tuple[int, int]:
     """``(num_frames, sample_rate)`` of a wav.scp entry, reading only the header of a file.
 
+    Args:
+        spec: the entry.
+        allow_pipes: run a pipe entry's command (and read all its output); else refuse it.
+        refusal: why a pipe entry is refused, for the message.
+
     Raises:
-        DataError: a pipe command. Anything soundfile or kaldiio raises passes through.
+        DataError: a refused or failing pipe entry. Anything soundfile or kaldiio raises passes through.
     """
-    _check_spec(spec)
+    _check_spec(spec, allow_pipes, refusal)
+    if is_pipe_entry(spec):
+        data, fs = read_pipe(spec)
+        return data.shape[0], fs
     if is_ark_entry(spec):
         data, fs = _load_ark(spec)
         return data.shape[0], fs
@@ -190,35 +276,45 @@ def audio_info(spec: str) -> tuple[int, int]:
     return info.frames, info.samplerate
 
 
-def read_audio(spec: str, segment: Segment | None = None, mono: bool = True) -> tuple[np.ndarray, int]:
-    """Read a wav.scp entry (file or ark), optionally one segment of it.
+def read_audio(spec: str, segment: Segment | None = None, mono: bool = True, allow_pipes: bool = False,
+               refusal: str = PIPES_NOT_HERE) -> tuple[np.ndarray, int]:
+    """Read a wav.scp entry (file, ark or pipe), optionally one segment of it.
 
     Args:
-        spec: a path soundfile can read, or ``file.ark:offset[slice]``.
+        spec: a path soundfile can read, ``file.ark:offset[slice]`` or ``cmd |``.
         segment: read only ``[start, end)`` seconds of the recording.
         mono: average the channels; else return ``(frames, channels)``.
+        allow_pipes: run a pipe entry's command (see :func:`read_pipe`); else refuse it.
+        refusal: why a pipe entry is refused, for the message.
 
     Returns:
         ``(samples, sample_rate)``: float32 in [-1, 1], 1-D when ``mono``.
 
     Raises:
-        DataError: a pipe command or a segment outside the recording.
+        DataError: a refused or failing pipe entry, or a segment outside the recording.
     """
-    _check_spec(spec)
+    _check_spec(spec, allow_pipes, refusal)
+    if is_pipe_entry(spec):
+        return cut_audio(*read_pipe(spec), segment, spec, mono)
     if is_ark_entry(spec):
         data, fs = _load_ark(spec)
-        data = data.reshape(data.shape[0], -1)
-        if segment is not None:
-            start, stop = _segment_frames(segment, fs, data.shape[0], spec)
-            data = data[start:stop]
-    else:
-        import soundfile as sf
+        return cut_audio(data.reshape(data.shape[0], -1), fs, segment, spec, mono)
+    import soundfile as sf
 
-        start = stop = None
-        if segment is not None:
-            info = sf.info(spec)
-            start, stop = _segment_frames(segment, info.samplerate, info.frames, spec)
-        data, fs = sf.read(spec, dtype="float32", always_2d=True, start=start or 0, stop=stop)
+    start = stop = None
+    if segment is not None:
+        info = sf.info(spec)
+        start, stop = _segment_frames(segment, info.samplerate, info.frames, spec)
+    data, fs = sf.read(spec, dtype="float32", always_2d=True, start=start or 0, stop=stop)
+    return cut_audio(data, int(fs), None, spec, mono)
+
+
+def cut_audio(data: np.ndarray, fs: int, segment: Segment | None, spec: str,
+              mono: bool = True) -> tuple[np.ndarray, int]:
+    """``segment`` of a whole recording ``(frames, channels)``, downmixed when ``mono``."""
+    if segment is not None:
+        start, stop = _segment_frames(segment, fs, data.shape[0], spec)
+        data = data[start:stop]
     if mono:
         data = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     return data, int(fs)
@@ -277,14 +373,20 @@ class DataDir:
     Args:
         path: the directory.
         tgt_lang: the target language; the other language is the source.
+        allow_pipes: :meth:`load_audio` runs pipe entries (``cmd |``); else it
+            refuses them. Stage 2 sets it; later stages read stage 2's dumps.
 
     Raises:
         DataError: a missing or malformed file, languages other than exactly
             two including ``tgt_lang``, or utterance ids that differ between files.
     """
 
-    def __init__(self, path: PathLike, tgt_lang: str = "en") -> None:
+    def __init__(self, path: PathLike, tgt_lang: str = "en", allow_pipes: bool = False) -> None:
         self.path = Path(path)
+        self.allow_pipes = allow_pipes
+        #: per language, the last pipe recording read for a segment: (entry, samples, rate), so that
+        #: a recording's segments read one after another run its command once
+        self._pipe_cache: dict[str, tuple[str, np.ndarray, int]] = {}
         if not self.path.is_dir():
             raise DataError(f"{self.path}: data directory not found")
         self.src_lang, self.tgt_lang = _source_target(self.path, tgt_lang)
@@ -352,6 +454,27 @@ class DataDir:
         audio = self._wav[lang][seg.recording if seg else utt_id]
         return Utterance(utt_id, lang, audio, self._text[lang][utt_id], self.utt2spk[utt_id], seg)
 
+    def recording(self, utt_id: str, lang: str) -> str | None:
+        """The recording ``utt_id`` is a segment of in ``lang``; None without segments."""
+        segs = self._segments[lang]
+        return segs[utt_id].recording if segs is not None and utt_id in segs else None
+
+    def refuse_pipes(self, reason: str = NO_PIPES) -> None:
+        """Raise at the first pipe entry of any ``wav.scp.<lang>``, naming its file, line and id.
+
+        Raises:
+            DataError: a pipe entry, with ``reason``.
+        """
+        for lang in self.langs:
+            if not any(is_pipe_entry(v) for v in self._wav[lang].values()):
+                continue
+            kind = "recording" if self._segments[lang] is not None else "utterance"
+            path = self.path / f"wav.scp.{lang}"
+            for lineno, key, value in iter_kaldi_lines(path):
+                if is_pipe_entry(value):
+                    raise DataError(f"{path}:{lineno}: {kind} '{key}': the pipe entry '{value}' is not run: "
+                                    f"{reason}")
+
     def utterances(self, lang: str) -> Iterator[Utterance]:
         """Every utterance in ``lang``, in sorted id order."""
         for utt_id in self.utt_ids:
@@ -367,13 +490,21 @@ class DataDir:
             DataError: unreadable audio, naming the directory, utterance and path.
         """
         utt = self.utterance(utt_id, lang)
+        where = f"{self.path}/wav.scp.{lang}: utterance '{utt_id}'"
+        if utt.segment is not None:
+            where += f" (recording '{utt.segment.recording}')"
         try:
-            return read_audio(utt.audio, utt.segment, mono=mono)
+            if utt.segment is not None and self.allow_pipes and is_pipe_entry(utt.audio):
+                cached = self._pipe_cache.get(lang)
+                if cached is None or cached[0] != utt.audio:
+                    self._pipe_cache.pop(lang, None)  # free the last recording before reading the next
+                    cached = self._pipe_cache[lang] = (utt.audio, *read_pipe(utt.audio))
+                return cut_audio(cached[1], cached[2], utt.segment, utt.audio, mono)
+            return read_audio(utt.audio, utt.segment, mono=mono, allow_pipes=self.allow_pipes)
         except DataError as e:
-            raise DataError(f"{self.path}/wav.scp.{lang}: utterance '{utt_id}': {e}") from None
+            raise DataError(f"{where}: {e}") from None
         except Exception as e:  # soundfile/kaldiio raise many kinds; name what failed
-            raise DataError(f"{self.path}/wav.scp.{lang}: utterance '{utt_id}': cannot read audio "
-                            f"'{utt.audio}': {type(e).__name__}: {e}") from None
+            raise DataError(f"{where}: cannot read audio '{utt.audio}': {type(e).__name__}: {e}") from None
 
     def oracle_ctm_path(self, lang: str) -> Path | None:
         """``oracle.<lang>.ctm`` when present."""

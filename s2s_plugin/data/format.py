@@ -9,8 +9,11 @@
 
 Job ``j`` of ``n`` takes the contiguous part ``j`` of the sorted utterance ids
 (the ``utils/split_scp.sh`` contract, see :func:`~s2s_plugin.data.datadir.split_ids`).
-For each utterance it reads both languages, averages the channels, and drops
-the pair when either side is
+For each utterance it reads both languages (wav.scp entries of every form: files,
+ark entries and Kaldi pipe entries ``cmd |``, whose commands run here unless
+``allow_pipes=False``; with ``segments``, a job reads a recording's utterances one
+after another, so a pipe recording's command runs once per job), averages the
+channels, and drops the pair when either side is
 
 - ``empty``: no samples;
 - ``silent``: its peak is below ``silence_threshold_db`` dBFS (-60 dB: 0.001);
@@ -33,8 +36,9 @@ merge checks every job finished with the same config and data, then writes::
       .format.done                     written last, only when all N jobs are complete
 
 Paths in ``wav.scp`` are ``DUMP_DIR`` as given joined with the file name
-(relative dump dirs stay relative, as in Kaldi and ESPnet). Every file is
-written under a temporary name and renamed.
+(relative dump dirs stay relative, as in Kaldi and ESPnet): plain audio files,
+so no later stage runs a pipe. Every file is written under a temporary name and
+renamed.
 """
 from __future__ import annotations
 
@@ -52,7 +56,7 @@ from typing import Literal
 import numpy as np
 
 from s2s_plugin.config import to_dict
-from s2s_plugin.data.datadir import DataDir, split_ids
+from s2s_plugin.data.datadir import NO_PIPES, DataDir, split_ids
 from s2s_plugin.data.io import PathLike, atomic_write, read_kaldi_text, write_kaldi_text
 from s2s_plugin.errors import ConfigError, DataError
 
@@ -182,18 +186,30 @@ def _write_audio(path: Path, wave: np.ndarray, cfg: FormatConfig) -> int:
     return path.stat().st_size
 
 
+def _open(data_dir: PathLike, tgt_lang: str, allow_pipes: bool) -> DataDir:
+    dd = DataDir(data_dir, tgt_lang, allow_pipes=allow_pipes)
+    if not allow_pipes:
+        dd.refuse_pipes(NO_PIPES)
+    return dd
+
+
 def format_job(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: int = 1, job: int = 1,
-               tgt_lang: str = "en") -> JobResult:
+               tgt_lang: str = "en", allow_pipes: bool = True) -> JobResult:
     """Format part ``job`` of ``nj`` of ``data_dir`` into ``dump_dir`` (audio + job lists).
 
+    Args:
+        allow_pipes: run Kaldi pipe entries (``cmd |``); False (``--no_pipes``)
+            refuses a data dir that has any, before any work.
+
     Raises:
-        DataError: inconsistent data or unreadable audio (naming the utterance and path).
+        DataError: inconsistent data, unreadable audio or a failing pipe command
+            (naming the utterance and the entry), or a pipe entry refused.
     """
     from humanfriendly import format_size, format_timespan
     from tqdm import tqdm
 
     t0 = time.time()
-    dd = DataDir(data_dir, tgt_lang)
+    dd = _open(data_dir, tgt_lang, allow_pipes)
     dump_dir = _dump_dir(dd, dump_dir)
     jdir = job_dir(dump_dir, nj, job)
     (jdir / "done.json").unlink(missing_ok=True)
@@ -203,7 +219,9 @@ def format_job(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: in
     logger.info("format job %d/%d: %d of %d utterances of %s -> %s (%s Hz, %s)", job, nj, len(ids),
                 len(dd), dd.path, dump_dir, cfg.fs, cfg.audio_format)
     interval = 1.0 if sys.stderr.isatty() else 30.0
-    for utt in tqdm(ids, desc=f"format {job}/{nj}", unit="utt", mininterval=interval):
+    # A recording's segments one after another, so each pipe recording runs once (DataDir caches the last).
+    order = sorted(ids, key=lambda u: (tuple(dd.recording(u, lang) or "" for lang in dd.langs), u))
+    for utt in tqdm(order, desc=f"format {job}/{nj}", unit="utt", mininterval=interval):
         if "/" in utt:
             raise DataError(f"{dd.path}: utterance id '{utt}' contains '/'; it cannot name a file")
         waves = {lang: dd.load_audio(utt, lang) for lang in dd.langs}  # both: unreadable audio is an error
@@ -251,7 +269,7 @@ def _reason_counts(reasons) -> str:
 
 
 def merge_jobs(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: int = 1,
-               tgt_lang: str = "en") -> dict:
+               tgt_lang: str = "en", allow_pipes: bool = True) -> dict:
     """Combine the ``nj`` jobs' outputs into ``dump_dir``; write the done marker last.
 
     Returns:
@@ -263,7 +281,7 @@ def merge_jobs(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: in
     """
     from humanfriendly import format_size, format_timespan
 
-    dd = DataDir(data_dir, tgt_lang)
+    dd = _open(data_dir, tgt_lang, allow_pipes)
     dump_dir = _dump_dir(dd, dump_dir)
     (dump_dir / DONE_MARKER).unlink(missing_ok=True)
     _check_jobs(dd, dump_dir, cfg, nj)
@@ -352,11 +370,11 @@ def _write_filter_report(path: Path, dd: DataDir, dump_dir: Path, removed: list[
 
 
 def format_datadir(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: int = 1,
-                   tgt_lang: str = "en") -> dict:
+                   tgt_lang: str = "en", allow_pipes: bool = True) -> dict:
     """Run all ``nj`` jobs one after another in this process, then merge."""
     for job in range(1, nj + 1):
-        format_job(data_dir, dump_dir, cfg, nj, job, tgt_lang)
-    return merge_jobs(data_dir, dump_dir, cfg, nj, tgt_lang)
+        format_job(data_dir, dump_dir, cfg, nj, job, tgt_lang, allow_pipes)
+    return merge_jobs(data_dir, dump_dir, cfg, nj, tgt_lang, allow_pipes)
 
 
 def read_filter_report(path: PathLike) -> list[tuple[str, str, str, str]]:

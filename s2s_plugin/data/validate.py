@@ -18,9 +18,12 @@ What is checked (each problem names the file, line and utterance):
   match), ``utt2spk``, ``wav.scp.<lang>`` or the segments, and ``utt2dur.<lang>``
   / ``utt2num_samples.<lang>`` where present;
 - non-empty text and speaker ids; well-formed segments whose recordings exist;
-- readable audio (the header of each file through soundfile, or the kaldiio ark
-  entry), segments inside their recordings, and ``utt2num_samples``/``utt2dur``
-  agreeing with the audio (skipped with ``--no_audio``);
+- readable audio (the header of each file through soundfile, the kaldiio ark
+  entry, or the whole output of a Kaldi pipe entry ``cmd |``, whose command is
+  run: a failing one is reported with its stderr), segments inside their
+  recordings, and ``utt2num_samples``/``utt2dur`` agreeing with the audio
+  (skipped with ``--no_audio``);
+- with ``--no_pipes``, no pipe entry (each is reported, and none is run);
 - the words of ``oracle.<lang>.ctm`` equal the words of ``text.<lang>``,
   compared case-insensitively with punctuation stripped from word edges (so
   ``"Non,"`` in the text matches ``non`` in the CTM), and no word ends after
@@ -33,7 +36,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s2s_plugin.data.datadir import Segment, audio_info, find_languages, parse_segment
+from s2s_plugin.data.datadir import (NO_PIPES, Segment, audio_info, find_languages, is_pipe_entry,
+                                     parse_segment)
 from s2s_plugin.data.io import PathLike
 from s2s_plugin.errors import DataError
 
@@ -121,14 +125,17 @@ class ValidationReport:
 
 
 def validate_datadir(path: PathLike, tgt_lang: str = "en", check_audio: bool = True,
-                     max_problems: int = 50) -> ValidationReport:
+                     max_problems: int = 50, allow_pipes: bool = True) -> ValidationReport:
     """Check the data directory ``path``; see the module docstring for what is checked.
 
     Args:
         path: the directory (``data/<set>`` or ``dump/<set>``).
         tgt_lang: the target language; the other one is the source.
-        check_audio: open every audio file's header (and measure durations).
+        check_audio: open every audio file's header (and measure durations); this
+            runs the command of each pipe entry.
         max_problems: keep at most this many messages (all are counted).
+        allow_pipes: False (``--no_pipes``) reports every pipe entry as a problem
+            and runs none.
 
     Returns:
         A :class:`ValidationReport`; it does not raise for problems in the data.
@@ -136,16 +143,18 @@ def validate_datadir(path: PathLike, tgt_lang: str = "en", check_audio: bool = T
     Raises:
         DataError: ``path`` is not a directory.
     """
-    return _Validator(Path(path), tgt_lang, check_audio, max_problems).run()
+    return _Validator(Path(path), tgt_lang, check_audio, max_problems, allow_pipes).run()
 
 
 class _Validator:
-    def __init__(self, path: Path, tgt_lang: str, check_audio: bool, max_problems: int) -> None:
+    def __init__(self, path: Path, tgt_lang: str, check_audio: bool, max_problems: int,
+                 allow_pipes: bool = True) -> None:
         if not path.is_dir():
             raise DataError(f"{path}: data directory not found")
         self.path = path
         self.tgt_lang = tgt_lang
         self.check_audio = check_audio
+        self.allow_pipes = allow_pipes
         self.p = _Problems(max_problems)
 
     def run(self) -> ValidationReport:
@@ -275,18 +284,26 @@ class _Validator:
             kf = self._scan(extra, required=False)
             if kf is not None:
                 self._coverage(kf, ref)
+        kind = "recording" if segs else "utterance"
+        if wav is not None and not self.allow_pipes:
+            for key, (lineno, spec) in wav.entries.items():
+                if is_pipe_entry(spec):
+                    self.p.add(f"{wav.path}:{lineno}: {kind} '{key}': the pipe entry '{spec}' is not run: "
+                               f"{NO_PIPES}")
         if not self.check_audio or wav is None:
             return {}
         info: dict[str, tuple[int, int]] = {}  # wav.scp key -> (frames, rate)
         for key, (lineno, spec) in wav.entries.items():
-            if not spec:
+            if not spec or (is_pipe_entry(spec) and not self.allow_pipes):
                 continue
             try:
-                info[key] = audio_info(spec)
+                info[key] = audio_info(spec, allow_pipes=self.allow_pipes)
             except Exception as e:  # soundfile/kaldiio raise many kinds; report each
+                if isinstance(e, DataError) and is_pipe_entry(spec):  # names the command, quotes its stderr
+                    self.p.add(f"{wav.path}:{lineno}: {kind} '{key}': {e}")
+                    continue
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                self.p.add(f"{wav.path}:{lineno}: {'recording' if segs else 'utterance'} '{key}': cannot "
-                           f"read audio '{spec}': {msg}")
+                self.p.add(f"{wav.path}:{lineno}: {kind} '{key}': cannot read audio '{spec}': {msg}")
         if segs is None:
             durations = {k: frames / rate for k, (frames, rate) in info.items() if k in ref.entries}
             self._check_lengths(lang, info, ref)

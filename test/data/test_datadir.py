@@ -69,9 +69,19 @@ def test_stereo_is_averaged(tmp_path):
     assert read_audio(str(tmp_path / "s.wav"), mono=False)[0].shape == (left.size, 2)
 
 
-def test_pipe_entries_are_refused():
-    with pytest.raises(DataError, match="pipe commands are not supported"):
-        read_audio("sox a.wav -t wav - |")
+def test_pipe_entries_run_only_when_allowed(tmp_path, monkeypatch):
+    """A pipe entry is read only by stage 1-2 (allow_pipes); elsewhere it is refused and not run."""
+    from s2s_plugin.data.datadir import audio_info, is_pipe_entry
+
+    monkeypatch.chdir(tmp_path)
+    spec = "touch RAN; sox -n -r 8000 -b 16 -t wav - synth 0.25 sine 300 |"
+    assert is_pipe_entry(spec)
+    for read in (read_audio, audio_info):
+        with pytest.raises(DataError, match="is not run: only `s2s data validate` and `s2s data format`"):
+            read(spec)
+    assert not (tmp_path / "RAN").exists()
+    wave, fs = read_audio(spec, allow_pipes=True)
+    assert (tmp_path / "RAN").exists() and fs == 8000 and wave.shape == (2000,)
 
 
 def test_unreadable_audio_names_utterance_and_path(make_datadir):
@@ -112,23 +122,25 @@ def test_split_ids_sizes_and_bad_job():
 
 
 #: wav.scp values that kaldiio would run in a shell, each with a file of the name before ':offset' present
-#: (so that an 'the ark file exists' check passes): a trailing or leading pipe, with offsets and ranges
+#: (so that an 'the ark file exists' check passes): a trailing pipe with offsets and ranges, or a leading
+#: pipe. None is a pipe entry (a command ending in '|'), so none runs even where pipes are allowed.
 PIPE_LOOKALIKES = ["touch PWNED |:0", "touch PWNED|:12", "touch PWNED |:0[0:10]", "touch PWNED | :0",
-                   "| touch PWNED:0", "touch PWNED |", "| touch PWNED"]
+                   "| touch PWNED:0", "| touch PWNED", "| touch PWNED |"]
 
 
 @pytest.mark.parametrize("spec", PIPE_LOOKALIKES)
 def test_ark_lookalike_pipe_entries_never_reach_a_shell(tmp_path, monkeypatch, spec):
-    from s2s_plugin.data.datadir import audio_info, is_ark_entry
+    from s2s_plugin.data.datadir import audio_info, is_ark_entry, is_pipe_entry
 
     monkeypatch.chdir(tmp_path)
     name = spec.rsplit(":", 1)[0] if spec[-1].isdigit() or spec.endswith("]") else spec
     (tmp_path / name.split("[")[0]).write_bytes(b"")
-    assert not is_ark_entry(spec)
+    assert not is_ark_entry(spec) and not is_pipe_entry(spec)
     for read in (read_audio, audio_info):
-        with pytest.raises(DataError, match="pipe commands are not supported") as e:
-            read(spec)
-        assert spec in str(e.value)
+        for allow_pipes in (False, True):
+            with pytest.raises(DataError, match="not a pipe entry .* nor an ark entry") as e:
+                read(spec, allow_pipes=allow_pipes)
+            assert spec in str(e.value)
     assert not (tmp_path / "PWNED").exists()
 
 
@@ -153,7 +165,7 @@ def test_data_validate_runs_nothing_from_wav_scp(make_datadir, tmp_path, monkeyp
     scp.write_text("\n".join(lines) + "\n")
     assert main(["data", "validate", str(d), "--tgt_lang", "en"]) == 2
     err = capsys.readouterr().err
-    assert "spk1_b" in err and "pipe commands are not supported" in err and "wav.scp.fr" in err
+    assert "spk1_b" in err and "not a pipe entry" in err and "wav.scp.fr" in err
     assert not (tmp_path / "PWNED").exists()
 
 

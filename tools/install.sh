@@ -18,7 +18,7 @@ torch_version=${TORCH_VERSION:-2.13.0}
 torch_index_url=${TORCH_INDEX_URL:-}
 torchaudio_version=${TORCHAUDIO_VERSION:-2.11.0}
 espnet_version=${ESPNET_VERSION:-202511}
-apt_packages=(espeak-ng libespeak-ng1 sox shellcheck libsndfile1)
+apt_packages=(espeak-ng libespeak-ng1 sox ffmpeg shellcheck libsndfile1)  # ffmpeg, sox: wav.scp pipe entries of Kaldi/ESPnet data dirs
 
 log() { printf '%s [tools/install.sh] %s\n' "$(date '+%H:%M:%S')" "$*"; }
 

@@ -21,6 +21,7 @@ dumpdir=dump          # dump/<set>: formatted audio, units, alignments
 expdir=exp            # exp/<tag>: models, decodes, scores
 local_data_opts=""    # options passed to local/data.sh (word-split)
 fs=""                 # output sample rate; empty: the one in --format_conf
+no_pipes=false        # true: stages 1-2 refuse wav.scp pipe entries ("cmd |") instead of running them
 format_conf=conf/format.yaml
 ctc_conf=conf/ctc.yaml          # stage 3: train the CTC model with this config ...
 ctc_import=""                   # ... or import a model dir (ESPnet ASR or transformers *ForCTC)
@@ -84,6 +85,8 @@ Options:
   --expdir DIR          (default: ${expdir})
   --local_data_opts STR options for local/data.sh (default: \"${local_data_opts}\")
   --fs HZ               sample rate, overriding --format_conf's fs (default: the config's)
+  --no_pipes BOOL       refuse wav.scp pipe entries (\"cmd |\", run as in Kaldi) at stages 1-2: for data
+                        you do not trust, see docs/security.md (default: ${no_pipes})
   --format_conf FILE    stage 2 config (default: ${format_conf})
   --ctc_conf FILE       stage 3 config (default: ${ctc_conf})
   --ctc_import DIR      import this CTC model dir instead of training (default: none)
@@ -132,6 +135,7 @@ done
 [ -n "${all_sets}" ] || die "no data sets: give --train_sets, --valid_sets and/or --test_sets"
 s2s="${python} -m s2s_plugin.bin.main"
 fs_opt=${fs:+--fs ${fs}}
+pipes_opt=""; [ "${no_pipes}" = false ] || pipes_opt=--no_pipes
 infer_cmd=${cmd}  # stage 4-5 jobs (utils/parse_options.sh allows only true/false for booleans)
 [ "${gpu_inference}" = false ] || infer_cmd=${decode_cmd}
 
@@ -245,7 +249,7 @@ if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
         # shellcheck disable=SC2086  # local_data_opts holds several words
         run local/data.sh ${local_data_opts} 2>&1 | tee "${data_log}" >&2
         for dset in ${all_sets}; do
-            run ${s2s} data validate "${datadir}/${dset}" --tgt_lang "${tgt_lang}" 2>&1 | tee -a "${data_log}" >&2
+            run ${s2s} data validate "${datadir}/${dset}" --tgt_lang "${tgt_lang}" ${pipes_opt:+"${pipes_opt}"} 2>&1 | tee -a "${data_log}" >&2
         done
         mark_done "${datadir}/.done.stage1" "${stage1_key}"
     fi
@@ -256,7 +260,7 @@ if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
     current_stage=2
     for dset in ${all_sets}; do
         is_done "${dumpdir}/${dset}/.done.stage2" && { log "Stage 2: ${dset} done before, skipped"; continue; }
-        fmt_args=("${datadir}/${dset}" "${dumpdir}/${dset}" --config "${format_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}")
+        fmt_args=("${datadir}/${dset}" "${dumpdir}/${dset}" --config "${format_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" ${pipes_opt:+"${pipes_opt}"})
         # shellcheck disable=SC2086  # ${cmd}, ${s2s} and ${fs_opt} hold several words
         run ${cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/format.JOB.log" ${s2s} data format "${fmt_args[@]}" ${fs_opt} --job JOB
         # shellcheck disable=SC2086

@@ -227,3 +227,22 @@ def test_later_stages_refuse_pipe_entries(espnet_cvss, tmp_path, monkeypatch):
     assert not (tmp_path / "RAN").exists()
     wave, fs = DataDir(d).load_audio("anne-cv_2", "fr")  # plain entries read as before
     assert fs == FS and wave.size == int(0.6 * FS)
+
+
+def test_pipe_messages_quote_the_end_of_stderr_and_say_what_went_wrong(tmp_path, monkeypatch):
+    from s2s_plugin.data.datadir import read_pipe
+    from s2s_plugin.errors import DataError
+
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError) as e:
+        read_pipe("for i in $(seq 25); do echo problem $i >&2; done; exit 3 |")
+    msg = str(e.value)
+    assert msg.startswith("the pipe command `for i in $(seq 25); do echo problem $i >&2; done; exit 3` exited "
+                          "with status 3; its stderr (last 10 of 25 lines):\n    problem 16\n")
+    assert msg.endswith("    problem 25") and "problem 15\n" not in msg
+    with pytest.raises(DataError, match="`true` wrote no audio to its stdout; its stderr is empty"):
+        read_pipe("true |")
+    with pytest.raises(DataError, match=r"`echo hello` wrote 6 bytes that are not audio soundfile can read"):
+        read_pipe("echo hello |")
+    with pytest.raises(DataError, match=r"`kill -9 \$\$` was killed by signal 9"):
+        read_pipe("kill -9 $$ |")

@@ -231,12 +231,17 @@ class Registry:
             The plugin info and the keyword arguments.
 
         Raises:
-            PluginError: missing/unknown name, unknown or missing arguments.
+            PluginError: missing/unknown name (naming ``where``), unknown or missing arguments.
         """
         at = f" in {where}" if where else ""
         if not isinstance(block, Mapping) or "name" not in block:
             raise PluginError(f"a {kind} block{at} must be a mapping with a 'name' key, got {block!r}")
-        info = self.get(kind, str(block["name"]))
+        try:
+            info = self.get(kind, str(block["name"]))
+        except PluginError as e:
+            if where:
+                raise PluginError(f"{where}: {e}") from None
+            raise
         kwargs = {k: v for k, v in block.items() if k != "name"}
         sig = inspect.signature(info.cls)
         params = sig.parameters

@@ -125,6 +125,15 @@ class _Picky:
             raise ValueError(f"p out of range: {p}")
         self.p = p
 
+    def value(self, step: int) -> float:
+        return self.p
+
+    def state_dict(self) -> dict:
+        return {"p": self.p}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.p = state["p"]
+
 
 class _PickyPlugin:
     @hookimpl

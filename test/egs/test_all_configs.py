@@ -25,7 +25,7 @@ SCHEMAS = [
     ("asr_*.yaml", "s2s_plugin.asr.train:CTCTrainConfig"),                   # stage 11's scoring ASR
     ("units*.yaml", "s2s_plugin.units.stage:UnitsConfig"),                   # stage 4
     ("align*.yaml", "s2s_plugin.align.stage:AlignConfig"),                   # stage 5
-    ("vocab*.yaml", "s2s_plugin.bin.vocab:VocabConfig"),                     # stage 6
+    ("vocab*.yaml", "s2s_plugin.llm.vocab_stage:VocabConfig"),                     # stage 6
     ("decode*.yaml", "s2s_plugin.decode.generate:DecodeConfig"),             # stage 9
     ("vocoder*.yaml", "s2s_plugin.vocoder.stage:VocoderConfig"),             # stage 10
     ("score*.yaml", "s2s_plugin.eval.score:ScoreConfig"),                    # stage 11

@@ -3,7 +3,9 @@
 A stage's config is a dataclass (its schema). Loading checks everything
 before any work starts: duplicate YAML keys, unknown keys (with the closest
 known key), missing required keys, value types, and component blocks
-``{name: ..., **kwargs}`` against the plugin registry::
+``{name: ..., **kwargs}`` against the plugin registry (components declared
+with ``build_check=True``, the interleaving schedulers, are built once, so
+their own value checks run too)::
 
     @dataclass
     class ScheduleConfig:
@@ -119,15 +121,20 @@ def apply_overrides(cfg: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
     return cfg
 
 
-def component(kind: str, default: Mapping[str, Any] | None = None, optional: bool = False) -> Any:
+def component(kind: str, default: Mapping[str, Any] | None = None, optional: bool = False,
+              build_check: bool = False) -> Any:
     """A dataclass field holding a plugin block ``{name: ..., **kwargs}`` of ``kind``.
 
     Args:
         kind: the plugin kind (a key of ``s2s_plugin.hookspecs.KINDS``).
         default: the block used when the config omits the field.
         optional: ``null`` turns the component off.
+        build_check: build the component once while the config is loaded, so that the
+            plugin's own checks of its values (a ratio outside [0, 1], say) fail then,
+            before any work starts. Only for kinds that are cheap to build and have no
+            side effects (interleaving schedulers).
     """
-    meta = {"kind": kind, "optional": optional}
+    meta = {"kind": kind, "optional": optional, "build_check": build_check}
     if default is None:
         if optional:
             return dataclasses.field(default=None, metadata=meta)
@@ -172,13 +179,20 @@ def _coerce_float(value: Any, tp: Any) -> Any:
     return value
 
 
-def from_dict(schema: type[T], data: Mapping[str, Any], where: str = "config") -> T:
+def from_dict(schema: type[T], data: Mapping[str, Any], where: str = "config", *, _root: str | None = None) -> T:
     """Build the dataclass ``schema`` from ``data``, strictly.
 
+    Args:
+        schema: the config dataclass.
+        data: the loaded YAML mapping.
+        where: where ``data`` comes from (the file), named in every message.
+
     Raises:
-        ConfigError: unknown key, missing required key or wrong type, naming ``where`` and the key.
+        ConfigError: unknown key, missing required key or wrong type, naming ``where`` and the key;
+            a value a schema's own check (``__post_init__``) refuses, naming ``where``.
         PluginError: a component block with an unknown name or arguments its plugin does not take.
     """
+    root = _root or where
     if not isinstance(data, Mapping):
         raise ConfigError(f"{where}: expected a mapping, got {data!r}")
     fields = {f.name: f for f in dataclasses.fields(schema)}
@@ -204,9 +218,11 @@ def from_dict(schema: type[T], data: Mapping[str, Any], where: str = "config") -
             from s2s_plugin.registry import get_registry
 
             get_registry().check(f.metadata["kind"], value, key_where)
+            if f.metadata.get("build_check"):
+                _build_check(f.metadata["kind"], value, key_where)
             kwargs[name] = dict(value)
         elif dataclasses.is_dataclass(tp):
-            kwargs[name] = from_dict(tp, value, key_where)
+            kwargs[name] = from_dict(tp, value, key_where, _root=root)
         else:
             value = _coerce_float(value, tp)
             if not _type_ok(value, tp):
@@ -214,14 +230,39 @@ def from_dict(schema: type[T], data: Mapping[str, Any], where: str = "config") -
             kwargs[name] = value
     try:
         return schema(**kwargs)
-    except (TypeError, ValueError) as e:
-        if isinstance(e, ConfigError):
+    except ConfigError as e:  # a __post_init__ check: name the file unless the message does
+        if root in str(e):
             raise
+        raise ConfigError(f"{root}: {e}") from None
+    except (TypeError, ValueError) as e:
         raise ConfigError(f"{where}: {e}") from None
 
 
+def _build_check(kind: str, block: Mapping[str, Any], where: str) -> None:
+    """Build a component once so that its own value checks run at config load.
+
+    Raises:
+        S2SError: what the plugin raised for its values, naming ``where``; a plain
+            ``ValueError`` or ``TypeError`` of a third-party plugin becomes a ConfigError.
+    """
+    from s2s_plugin.errors import S2SError
+    from s2s_plugin.registry import get_registry
+
+    try:
+        get_registry().build(kind, block, where)
+    except S2SError as e:
+        raise type(e)(f"{where}: {e}") from None
+    except (ValueError, TypeError) as e:
+        raise ConfigError(f"{where}: {kind} '{block.get('name')}' refused its values: {e}") from None
+
+
 def load_config(schema: type[T], path: str | Path, overrides: Iterable[str] = ()) -> T:
-    """Load ``path`` strictly, apply dotted ``overrides``, and validate against ``schema``."""
+    """Load ``path`` strictly, apply dotted ``overrides``, and validate against ``schema``.
+
+    Raises:
+        ConfigError: see :func:`load_yaml` and :func:`from_dict`.
+        PluginError: see :func:`from_dict`.
+    """
     data = apply_overrides(load_yaml(path), overrides)
     return from_dict(schema, data, where=str(path))
 

@@ -16,10 +16,12 @@ class InterleaveScheduler(Protocol):
     (0 = pure units, as at inference). Example::
 
         sched = StepScheduler(p_init=0.9, decrement=0.1, every=300)
-        sched.value(299), sched.value(300)   # 0.9, 0.8
-        for batch in loader:
-            p = sched.step()                 # p for the current step, then advance
+        sched.value(299), sched.value(300)   # 0.9, 0.8: the trainer's p at optimiser steps 299, 300
         state = sched.state_dict()           # saved with the checkpoint
+
+    The trainer reads ``value(global_step)`` only. The built-ins also have
+    ``step()`` (p now, then advance a counter of their own) for stand-alone
+    use; a plugin need not.
     """
 
     name: ClassVar[str]
@@ -27,12 +29,8 @@ class InterleaveScheduler(Protocol):
     def value(self, step: int) -> float:
         """Text ratio at global optimiser step ``step`` (>= 0), in [0, 1]."""
 
-    def step(self) -> float:
-        """Return p at the current step, then advance the step counter by one (for stand-alone
-        use; the trainer reads ``value(global_step)`` and never calls this)."""
-
     def state_dict(self) -> dict[str, Any]:
-        """State to store in a checkpoint (step counter and parameters)."""
+        """State to store in a checkpoint (its name and parameters)."""
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict` output; the parameters must match."""
@@ -224,3 +222,25 @@ class Vocoder(Protocol):
 
     def load(self, directory: Any) -> None:
         """Read the state :meth:`save` wrote (a pretrained vocoder loads its checkpoint)."""
+
+
+#: the interface each plugin kind implements; the registry checks a class's methods against it
+PROTOCOLS: dict[str, type] = {
+    "interleave_scheduler": InterleaveScheduler,
+    "unit_tokenizer": UnitTokenizer,
+    "asr_model": ASRModel,
+    "aligner": Aligner,
+    "vocoder": Vocoder,
+    "llm_decoder": LLMDecoder,
+}
+
+
+def required_methods(protocol: type) -> list[str]:
+    """The methods (plain and class methods, not properties or data) a class of ``protocol`` must have."""
+    out = []
+    for name, value in vars(protocol).items():
+        if name.startswith("_") or isinstance(value, property):
+            continue
+        if callable(value) or isinstance(value, (classmethod, staticmethod)):
+            out.append(name)
+    return sorted(out)

@@ -66,6 +66,20 @@ def _closest(name: str, known: list[str]) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def _check_protocol(kind: str, klass: type, provider: str, version: str) -> None:
+    """Refuse a class that lacks a method its kind's protocol (``s2s_plugin.protocols``) requires."""
+    from s2s_plugin.protocols import PROTOCOLS, required_methods
+
+    protocol = PROTOCOLS.get(kind)
+    if protocol is None:
+        return
+    missing = [m for m in required_methods(protocol) if not callable(getattr(klass, m, None))]
+    if missing:
+        raise PluginError(f"{provider} {version}: {kind} '{getattr(klass, 'name', klass)}' "
+                          f"({klass.__module__}.{klass.__qualname__}) lacks {', '.join(missing)}, which "
+                          f"s2s_plugin.protocols.{protocol.__name__} requires; add them to the class")
+
+
 class Registry:
     """Components of every kind, from built-ins and plugin packages.
 
@@ -179,6 +193,7 @@ class Registry:
                 name = getattr(klass, "name", None)
                 if not isinstance(name, str) or not name:
                     raise PluginError(f"{provider}: {kind} class {klass!r} has no string attribute 'name'")
+                _check_protocol(kind, klass, provider, version)
                 if name in found:
                     prev = found[name]
                     raise PluginError(
@@ -216,12 +231,17 @@ class Registry:
             The plugin info and the keyword arguments.
 
         Raises:
-            PluginError: missing/unknown name, unknown or missing arguments.
+            PluginError: missing/unknown name (naming ``where``), unknown or missing arguments.
         """
         at = f" in {where}" if where else ""
         if not isinstance(block, Mapping) or "name" not in block:
             raise PluginError(f"a {kind} block{at} must be a mapping with a 'name' key, got {block!r}")
-        info = self.get(kind, str(block["name"]))
+        try:
+            info = self.get(kind, str(block["name"]))
+        except PluginError as e:
+            if where:
+                raise PluginError(f"{where}: {e}") from None
+            raise
         kwargs = {k: v for k, v in block.items() if k != "name"}
         sig = inspect.signature(info.cls)
         params = sig.parameters

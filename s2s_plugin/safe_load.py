@@ -5,6 +5,8 @@
     state = load_checkpoint("exp/ctc/model.pth", "CTC model weights")
     check_checkpoint("exp/s2st/checkpoints/last.ckpt", "resume checkpoint",
                      fix="remove it to start the run afresh")   # before Lightning reads it
+    check_resume_checkpoint("exp/s2st/checkpoints/last.ckpt", "best-*.ckpt",
+                            fix="remove it to start the run afresh")  # also names an earlier resume point
 
 A pickled file can hold any Python object, and unpickling one can run any
 command. Every torch checkpoint the toolkit reads goes through
@@ -68,6 +70,11 @@ def load_checkpoint(path: PathLike, what: str, *, trust_option: str | None = Non
     fix = f"; {fix}" if fix else ""
     if not path.is_file():
         raise error(f"{path}: {what} not found{fix}")
+    with open(path, "rb") as f:
+        head = f.read(4)
+    if not (head.startswith(b"PK\x03\x04") or head.startswith(b"\x80")):  # torch.save: a zip, or a pickle
+        found = "the file is empty" if not head else f"it starts with {head!r}, neither a zip archive nor a pickle"
+        raise error(f"{path}: cannot read this {what}: not a torch checkpoint ({found}){fix}")
     try:
         return torch.load(path, map_location="cpu", weights_only=not trust, mmap=mmap or None)
     except pickle.UnpicklingError as e:
@@ -99,3 +106,42 @@ def check_checkpoint(path: PathLike, what: str, *, trust_option: str | None = No
 
     load_checkpoint(path, what, trust_option=trust_option, fix=fix, error=error,
                     mmap=Path(path).is_file() and zipfile.is_zipfile(path))
+
+
+_NUMBER_RE = re.compile(r"(\d+)")
+
+
+def _number(path: Path) -> int:
+    """The last number in a checkpoint's name (its step or epoch), -1 without one."""
+    found = _NUMBER_RE.findall(path.stem)
+    return int(found[-1]) if found else -1
+
+
+def check_resume_checkpoint(last: PathLike, others: str, *, fix: str = "") -> None:
+    """Vet a resume checkpoint; when it cannot be used, also name the newest usable one beside it.
+
+    Args:
+        last: the resume checkpoint, e.g. ``exp/s2st/checkpoints/last.ckpt``.
+        others: a glob of the other checkpoints in its directory that hold the full
+            training state (``"best-*.ckpt"``, ``"epoch*.ckpt"``); the one with the
+            highest number in its name that passes :func:`check_checkpoint` is named,
+            with the command that makes it the resume point.
+        fix: what to do instead, as for :func:`check_checkpoint`.
+
+    Raises:
+        DataError: as :func:`check_checkpoint`, for ``last``.
+    """
+    last = Path(last)
+    try:
+        check_checkpoint(last, "resume checkpoint", fix=fix)
+    except DataError as e:
+        candidates = sorted((p for p in last.parent.glob(others) if p != last and p.is_file()), key=_number,
+                            reverse=True)
+        for prev in candidates:
+            try:
+                check_checkpoint(prev, "checkpoint")
+            except DataError:
+                continue
+            raise DataError(f"{e}; or resume from the newest earlier checkpoint that holds the full training state, "
+                            f"{prev.name}: cp {prev} {last}") from None
+        raise

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 import pytest
 import yaml
 
+from s2s_plugin import hookimpl
 from s2s_plugin.config import apply_overrides, component, load_config, load_yaml, save_resolved
 from s2s_plugin.errors import ConfigError, PluginError
 
@@ -107,3 +108,66 @@ def test_save_resolved_writes_config_and_plugin_versions(tmp_path, registry):
     assert yaml.safe_load(out.read_text())["max_steps"] == 7
     versions = yaml.safe_load((tmp_path / "exp" / "plugins.yaml").read_text())
     assert versions["interleave_scheduler"]["step"] == "s2s_plugin 0.1.0"
+
+
+@dataclass
+class Checked:
+    scheduler: dict = component("interleave_scheduler", {"name": "step"}, build_check=True)
+
+
+class _Picky:
+    """A third-party scheduler whose constructor checks its value with a plain ValueError."""
+
+    name = "picky"
+
+    def __init__(self, p: float = 0.5) -> None:
+        if not 0 <= p <= 1:
+            raise ValueError(f"p out of range: {p}")
+        self.p = p
+
+    def value(self, step: int) -> float:
+        return self.p
+
+    def state_dict(self) -> dict:
+        return {"p": self.p}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.p = state["p"]
+
+
+class _PickyPlugin:
+    @hookimpl
+    def register_interleave_schedulers(self) -> list[type]:
+        return [_Picky]
+
+
+def test_build_check_runs_the_plugins_own_value_checks_at_load(tmp_path, registry):
+    p = write(tmp_path, "scheduler: {name: step, p_init: 1.5}\n")
+    with pytest.raises(ConfigError, match=r"conf.yaml:scheduler: scheduler 'step': p_init must be a number in "
+                                          r"\[0, 1\], got 1.5"):
+        load_config(Checked, p)
+    assert load_config(TrainLike, p).scheduler["p_init"] == 1.5  # without build_check: checked when built
+    with registry.temporary(_PickyPlugin()):
+        assert load_config(Checked, write(tmp_path, "scheduler: {name: picky, p: 0.2}\n")).scheduler["p"] == 0.2
+        with pytest.raises(ConfigError, match=r"conf.yaml:scheduler: interleave_scheduler 'picky' refused its "
+                                              r"values: p out of range: 2"):
+            load_config(Checked, write(tmp_path, "scheduler: {name: picky, p: 2}\n"))
+
+
+@dataclass
+class Positive:
+    n: int = 1
+
+    def __post_init__(self) -> None:
+        if self.n < 1:
+            raise ConfigError(f"n must be >= 1, got {self.n}")
+
+
+@dataclass
+class Outer:
+    inner: Positive = field(default_factory=Positive)
+
+
+def test_a_schema_check_names_the_file(tmp_path, registry):
+    with pytest.raises(ConfigError, match=r"^\S*conf.yaml: n must be >= 1, got 0$"):
+        load_config(Outer, write(tmp_path, "inner: {n: 0}\n"))

@@ -23,7 +23,20 @@ def _plugin(name: str, hook: str, classes: list[type], version: str = "9.9") -> 
     return mod
 
 
-class HalfScheduler:
+class _SchedulerMethods:
+    """What s2s_plugin.protocols.InterleaveScheduler asks of a scheduler class besides value()."""
+
+    def value(self, step: int) -> float:
+        return 0.0
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state: dict) -> None:
+        pass
+
+
+class HalfScheduler(_SchedulerMethods):
     name = "half"
 
     def __init__(self, p: float = 0.5, *, every: int = 1) -> None:
@@ -82,7 +95,7 @@ def test_missing_name_key(registry):
 
 
 def test_missing_required_kwarg(registry):
-    class NeedsArg:
+    class NeedsArg(_SchedulerMethods):
         name = "needs"
 
         def __init__(self, path: str) -> None:
@@ -95,7 +108,7 @@ def test_missing_required_kwarg(registry):
 
 
 def test_duplicate_name_names_both_providers(registry):
-    class Clash:
+    class Clash(_SchedulerMethods):
         name = "step"
 
     plug = _plugin("clashing_pkg", "register_interleave_schedulers", [Clash], version="1.2.3")
@@ -139,6 +152,36 @@ def test_misspelt_hook_of_an_entry_point_plugin_stops_create(monkeypatch):
         Registry.create(entrypoints=True)
 
 
+@pytest.mark.parametrize("kind,hook,missing", [
+    ("interleave_scheduler", "register_interleave_schedulers", "load_state_dict, state_dict"),
+    ("vocoder", "register_vocoders", "load, save, synthesize"),
+    ("llm_decoder", "register_llm_decoders", "load_trained"),
+])
+def test_a_class_without_its_protocols_methods_is_refused(registry, kind, hook, missing):
+    class Partial:
+        name = "partial"
+
+        def value(self, step):
+            return 0.0
+
+        def build(self, vocab):
+            return None
+
+    with registry.temporary(_plugin("partial_pkg", hook, [Partial], version="0.1"), name="partial_pkg"):
+        with pytest.raises(PluginError) as e:
+            registry.infos(kind)
+    msg = str(e.value)
+    assert f"partial_pkg 0.1: {kind} 'partial'" in msg and f"lacks {missing}, which s2s_plugin.protocols" in msg
+
+
+def test_builtins_implement_their_protocols(registry):
+    from s2s_plugin.protocols import PROTOCOLS
+
+    assert set(PROTOCOLS) == set(KINDS)
+    for kind in KINDS:
+        assert registry.infos(kind)      # each built-in passed the check when listed
+
+
 def test_temporary_plugin_is_removed_afterwards(registry):
     plug = _plugin("tmp_pkg", "register_interleave_schedulers", [HalfScheduler])
     with registry.temporary(plug, name="tmp_pkg"):
@@ -164,11 +207,16 @@ def test_table_is_sorted_by_kind_then_name(registry):
     ("asr_model", "register_asr_models"),
 ])
 def test_each_hook_registers_a_buildable_component(registry, kind, hook):
+    from s2s_plugin.protocols import PROTOCOLS, required_methods
+
     class Thing:
         name = f"throwaway_{kind}"
 
         def __init__(self, size: int = 1) -> None:
             self.size = size
+
+    for method in required_methods(PROTOCOLS[kind]):
+        setattr(Thing, method, lambda self, *a, **k: None)
 
     with registry.temporary(_plugin(f"pkg_{kind}", hook, [Thing]), name=f"pkg_{kind}"):
         built = registry.build(kind, {"name": Thing.name, "size": 3})

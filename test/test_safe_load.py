@@ -83,3 +83,22 @@ def test_ctc_model_weights_and_checkpoint_averaging_refuse_payloads(tmp_path):
     with pytest.raises(ConfigError, match="best.ckpt: refused to load this checkpoint to average"):
         average_checkpoints([tmp_path / "best.ckpt"])
     assert not marker.exists()
+
+
+def test_a_damaged_resume_point_names_the_newest_readable_full_checkpoint(tmp_path):
+    from s2s_plugin.safe_load import check_resume_checkpoint
+
+    for step in (3, 12, 40):
+        torch.save({"global_step": step}, tmp_path / f"best-step{step:07d}.ckpt")
+    (tmp_path / "best-step0000040.ckpt").write_bytes(b"PK\x03\x04 damaged too")  # the newest is skipped
+    torch.save({"global_step": 50}, tmp_path / "last.ckpt")
+    check_resume_checkpoint(tmp_path / "last.ckpt", "best-*.ckpt")  # a good one passes
+    (tmp_path / "last.ckpt").write_bytes(b"")
+    with pytest.raises(DataError) as e:
+        check_resume_checkpoint(tmp_path / "last.ckpt", "best-*.ckpt", fix="or start afresh")
+    assert str(e.value) == (f"{tmp_path}/last.ckpt: cannot read this resume checkpoint: not a torch checkpoint "
+                            f"(the file is empty); or start afresh; or resume from the newest earlier checkpoint "
+                            f"that holds the full training state, best-step0000012.ckpt: "
+                            f"cp {tmp_path}/best-step0000012.ckpt {tmp_path}/last.ckpt")
+    with pytest.raises(DataError, match=r"the file is empty\)$"):  # none to name
+        check_resume_checkpoint(tmp_path / "last.ckpt", "epoch*.ckpt")

@@ -48,7 +48,7 @@ from s2s_plugin.asr.module import cer, cer_table
 from s2s_plugin.config import to_dict
 from s2s_plugin.data.io import PathLike, atomic_write
 from s2s_plugin.errors import ConfigError, DataError
-from s2s_plugin.safe_load import check_checkpoint
+from s2s_plugin.safe_load import check_resume_checkpoint
 
 logger = logging.getLogger(__name__)
 
@@ -394,7 +394,8 @@ class CTCTrainer:
         last = self.last_checkpoint if self.last_checkpoint.is_file() else None
         if last is not None:
             logger.info("resuming from %s", last)
-            check_checkpoint(last, "resume checkpoint", fix=f"move it away to start the run afresh in {self.exp_dir}")
+            check_resume_checkpoint(last, "epoch*.ckpt",  # the kept epoch checkpoints hold the full state too
+                                    fix=f"move it away to start the run afresh in {self.exp_dir}")
         with warnings.catch_warnings():
             for message in (".*does not have many workers.*", ".*sync_dist=True.*", ".*litlogger.*",
                             "Checkpoint directory .* exists and is not empty", ".*is smaller than the logging "

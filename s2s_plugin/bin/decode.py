@@ -129,9 +129,5 @@ def decoder_class(model_dir: Path) -> type:
     block = load_yaml(path) if path.is_file() else {"name": "hf"}
     if not isinstance(block, dict) or not isinstance(block.get("name"), str):
         raise ConfigError(f"{path}: expected a mapping with the llm_decoder plugin's 'name', got {block!r}")
-    cls = get_registry().get("llm_decoder", block["name"]).cls
-    if not hasattr(cls, "load_trained"):
-        raise ConfigError(f"{path}: llm_decoder '{block['name']}' ({cls.__module__}.{cls.__qualname__}) has no "
-                          "load_trained(model_dir, device, dtype) classmethod, so it cannot decode; see "
-                          "s2s_plugin.protocols.LLMDecoder")
-    return cls
+    # the registry has checked the class against s2s_plugin.protocols.LLMDecoder (load_trained included)
+    return get_registry().get("llm_decoder", block["name"]).cls

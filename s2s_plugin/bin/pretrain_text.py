@@ -28,6 +28,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocab", default=None, help="vocabulary (default: the config's 'vocab')")
     parser.add_argument("--num_threads", type=int, default=None, help="torch CPU threads per process")
     parser.add_argument("--no_average", action="store_true", help="stop after training: no final model dir")
+    parser.add_argument("--allow_changed_config", action="store_true",
+                        help="resume although the config differs from the exp dir's config.yaml (e.g. another "
+                             "optim.lr); without it such a resume is refused")
 
 
 def main(args: argparse.Namespace) -> int:

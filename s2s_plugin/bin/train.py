@@ -7,7 +7,10 @@
 
 Overrides come after the options. A rerun with the same --exp resumes from
 EXP/checkpoints/last.ckpt (model, optimiser, LR schedule, interleaving
-scheduler, RNG, position in the epoch); EXP/run.sh holds the command. When
+scheduler, RNG, position in the epoch); EXP/run.sh holds the command. A
+resume with config values other than EXP/config.yaml's (say optim.lr) is
+refused unless --allow_changed_config is given; logging, checkpoint and
+validation intervals and the number of processes may change freely. When
 training ends, the best trainer.keep_best checkpoints (validation loss at
 data.valid_p) are averaged into EXP/model: a transformers model dir with
 vocab.yaml and the tokenizer, which decoding loads. TensorBoard logs (losses
@@ -31,6 +34,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--vocab", default=None, help="vocabulary (default: the config's 'vocab')")
     parser.add_argument("--num_threads", type=int, default=None, help="torch CPU threads per process")
     parser.add_argument("--no_average", action="store_true", help="stop after training: no final model dir")
+    parser.add_argument("--allow_changed_config", action="store_true",
+                        help="resume although the config differs from the exp dir's config.yaml (e.g. another "
+                             "optim.lr); without it such a resume is refused")
 
 
 def main(args: argparse.Namespace) -> int:

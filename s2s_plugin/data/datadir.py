@@ -36,6 +36,7 @@ soundfile or kaldiio, never ``torchaudio.load``.
 from __future__ import annotations
 
 import io
+import os
 import re
 import subprocess
 from collections.abc import Iterator, Sequence
@@ -44,7 +45,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s2s_plugin.data.io import PathLike, WordSpan, iter_kaldi_lines, read_ctm, read_kaldi_text
+from s2s_plugin.data.io import PathLike, WordSpan, iter_kaldi_lines, read_ctm, read_kaldi_text, space_in_id_message
 from s2s_plugin.errors import DataError
 
 #: ``wav.scp.<lang>`` / ``text.<lang>``: the files that name a set's languages.
@@ -252,6 +253,66 @@ def _load_ark(spec: str) -> tuple[np.ndarray, int]:
     return data.astype(np.float32, copy=False), int(fs)
 
 
+def wav_truncation(path: PathLike) -> str | None:
+    """How a RIFF/WAVE file is cut short, or ``None`` (also for other formats).
+
+    libsndfile reads the samples a truncated WAV still holds without a word, so
+    the sizes are compared here: the ``data`` chunk's declared size against the
+    bytes after its header. Only the chunk headers are read.
+    """
+    with open(path, "rb") as f:
+        head = f.read(12)
+        if len(head) < 12 or head[:4] != b"RIFF" or head[8:12] != b"WAVE":
+            return None
+        size = os.fstat(f.fileno()).st_size
+        pos = 12
+        while pos + 8 <= size:
+            f.seek(pos)
+            chunk = f.read(8)
+            n = int.from_bytes(chunk[4:8], "little")
+            if chunk[:4] == b"data":
+                have = size - pos - 8
+                if n != 0xFFFFFFFF and have < n:  # 0xFFFFFFFF: a streaming writer that never knew the size
+                    return (f"the file is truncated: its header declares {n} bytes of samples but only {have} "
+                            f"follow; copy or export it again")
+                return None
+            pos += 8 + n + (n & 1)
+    return None
+
+
+def id_with_space(spec: str) -> tuple[str, str] | None:
+    """``(first, rest)`` when a wav.scp value is no file but its part after the first space is one.
+
+    That is what an utterance id with a space leaves in the value: the id ends
+    at the first space, so the rest of the id comes first.
+    """
+    first, _, rest = spec.partition(" ")
+    rest = rest.strip()
+    if not rest or os.path.exists(spec) or not (os.path.isfile(rest) or is_ark_entry(rest)):
+        return None
+    return first, rest
+
+
+def id_with_space_message(key: str, spec: str, what: str = "utterance") -> str:
+    """The message for a wav.scp value that :func:`id_with_space` recognises (``what``: utterance or recording)."""
+    first, rest = id_with_space(spec) or ("", "")
+    return (f"{what} '{key}': the audio entry '{spec}' is not a file, but '{rest}' is: the {what} id seems "
+            f"to be '{key} {first}', and ids cannot contain spaces; replace them (e.g. with '_') in every file "
+            f"of the set")
+
+
+def _check_samples(data: np.ndarray, fs: int, spec: str) -> None:
+    """Refuse NaN and infinite samples (a damaged float recording), naming where the first one is."""
+    finite = np.isfinite(data)
+    if finite.all():
+        return
+    n_nan, n_inf = int(np.isnan(data).sum()), int(np.isinf(data).sum())
+    kinds = " and ".join(k for k, n in ((f"{n_nan} NaN", n_nan), (f"{n_inf} infinite (Inf)", n_inf)) if n)
+    first = int(np.argmin(finite.reshape(finite.shape[0], -1).all(axis=1)))
+    raise DataError(f"'{spec}': the audio holds {kinds} sample(s), the first at sample {first} ({first / fs:.3f} s); "
+                    f"the recording is damaged: export it again or remove the utterance")
+
+
 def audio_info(spec: str, allow_pipes: bool = False, refusal: str = PIPES_NOT_HERE) -> tuple[int, int]:
     """``(num_frames, sample_rate)`` of a wav.scp entry, reading only the header of a file.
 
@@ -261,7 +322,8 @@ def audio_info(spec: str, allow_pipes: bool = False, refusal: str = PIPES_NOT_HE
         refusal: why a pipe entry is refused, for the message.
 
     Raises:
-        DataError: a refused or failing pipe entry. Anything soundfile or kaldiio raises passes through.
+        DataError: a refused or failing pipe entry, or a WAV file shorter than its header says.
+            Anything soundfile or kaldiio raises passes through.
     """
     _check_spec(spec, allow_pipes, refusal)
     if is_pipe_entry(spec):
@@ -273,6 +335,9 @@ def audio_info(spec: str, allow_pipes: bool = False, refusal: str = PIPES_NOT_HE
     import soundfile as sf
 
     info = sf.info(spec)
+    cut = wav_truncation(spec)
+    if cut:
+        raise DataError(f"'{spec}': {cut}")
     return info.frames, info.samplerate
 
 
@@ -288,10 +353,12 @@ def read_audio(spec: str, segment: Segment | None = None, mono: bool = True, all
         refusal: why a pipe entry is refused, for the message.
 
     Returns:
-        ``(samples, sample_rate)``: float32 in [-1, 1], 1-D when ``mono``.
+        ``(samples, sample_rate)``: float32, in [-1, 1] unless a float file holds
+        larger values; 1-D when ``mono``.
 
     Raises:
-        DataError: a refused or failing pipe entry, or a segment outside the recording.
+        DataError: a refused or failing pipe entry, a segment outside the recording, a WAV
+            file shorter than its header says, or NaN or infinite samples.
     """
     _check_spec(spec, allow_pipes, refusal)
     if is_pipe_entry(spec):
@@ -301,6 +368,9 @@ def read_audio(spec: str, segment: Segment | None = None, mono: bool = True, all
         return cut_audio(data.reshape(data.shape[0], -1), fs, segment, spec, mono)
     import soundfile as sf
 
+    cut = wav_truncation(spec)
+    if cut:
+        raise DataError(f"'{spec}': {cut}")
     start = stop = None
     if segment is not None:
         info = sf.info(spec)
@@ -311,10 +381,15 @@ def read_audio(spec: str, segment: Segment | None = None, mono: bool = True, all
 
 def cut_audio(data: np.ndarray, fs: int, segment: Segment | None, spec: str,
               mono: bool = True) -> tuple[np.ndarray, int]:
-    """``segment`` of a whole recording ``(frames, channels)``, downmixed when ``mono``."""
+    """``segment`` of a whole recording ``(frames, channels)``, downmixed when ``mono``.
+
+    Raises:
+        DataError: a segment outside the recording, or NaN or infinite samples in what is kept.
+    """
     if segment is not None:
         start, stop = _segment_frames(segment, fs, data.shape[0], spec)
         data = data[start:stop]
+    _check_samples(data, int(fs), spec)
     if mono:
         data = data.mean(axis=1, dtype=np.float32) if data.shape[1] > 1 else data[:, 0]
     return data, int(fs)
@@ -393,7 +468,7 @@ class DataDir:
         self.langs = (self.src_lang, self.tgt_lang)
         self._text = {lang: read_kaldi_text(self.path / f"text.{lang}") for lang in self.langs}
         self._wav = {lang: read_kaldi_text(self.path / f"wav.scp.{lang}") for lang in self.langs}
-        self.utt2spk = read_kaldi_text(self.path / "utt2spk")
+        self.utt2spk = read_kaldi_text(self.path / "utt2spk", one_token="speaker id")
         self._segments = {lang: self._read_segments(lang) for lang in self.langs}
         self.utt_ids = kaldi_sorted(list(self._text[self.src_lang]))
         self._check_ids()
@@ -493,6 +568,9 @@ class DataDir:
         where = f"{self.path}/wav.scp.{lang}: utterance '{utt_id}'"
         if utt.segment is not None:
             where += f" (recording '{utt.segment.recording}')"
+        if not is_pipe_entry(utt.audio) and id_with_space(utt.audio):
+            key, what = (utt.segment.recording, "recording") if utt.segment else (utt_id, "utterance")
+            raise DataError(f"{self.path}/wav.scp.{lang}: {id_with_space_message(key, utt.audio, what)}")
         try:
             if utt.segment is not None and self.allow_pipes and is_pipe_entry(utt.audio):
                 cached = self._pipe_cache.get(lang)

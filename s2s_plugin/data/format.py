@@ -20,7 +20,10 @@ channels, and drops the pair when either side is
 - ``too_short`` / ``too_long``: shorter than ``min_duration`` or longer than
   ``max_duration`` seconds (after resampling).
 
-Kept pairs are resampled to ``fs`` with a polyphase Kaiser-windowed FIR
+Audio that cannot be used stops the job with an error naming the utterance:
+a WAV file shorter than its header says, NaN or infinite samples, and float
+samples outside [-1, 1] when the output ``subtype`` is PCM (they would be
+clipped). Kept pairs are resampled to ``fs`` with a polyphase Kaiser-windowed FIR
 (``scipy.signal.resample_poly``) and written as one file per utterance. The
 merge checks every job finished with the same config and data, then writes::
 
@@ -176,6 +179,18 @@ def _reject(wave: np.ndarray, fs_in: int, cfg: FormatConfig) -> tuple[str, str] 
     return None
 
 
+def _check_range(wave: np.ndarray, cfg: FormatConfig, where: str) -> None:
+    """Refuse float samples outside [-1, 1] where the output format would clip them."""
+    peak = float(np.max(np.abs(wave))) if wave.size else 0.0
+    if peak <= 1.0 or not cfg.subtype.startswith("PCM"):
+        return
+    n = int(np.count_nonzero(np.abs(wave) > 1.0))
+    raise DataError(f"{where}: {n} float sample(s) lie outside [-1, 1] (peak {peak:.3g}, "
+                    f"{20 * math.log10(peak):+.1f} dBFS), so writing them as {cfg.subtype} would clip them; scale "
+                    f"the recording down (e.g. sox IN OUT gain -n -1) or keep float samples (audio_format: wav, "
+                    f"subtype: FLOAT)")
+
+
 def _write_audio(path: Path, wave: np.ndarray, cfg: FormatConfig) -> int:
     import soundfile as sf
 
@@ -225,6 +240,8 @@ def format_job(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: in
         if "/" in utt:
             raise DataError(f"{dd.path}: utterance id '{utt}' contains '/'; it cannot name a file")
         waves = {lang: dd.load_audio(utt, lang) for lang in dd.langs}  # both: unreadable audio is an error
+        for lang, (wave, _) in waves.items():
+            _check_range(wave, cfg, f"{dd.path}/wav.scp.{lang}: utterance '{utt}'")
         rejected = next(((lang, r) for lang in dd.langs if (r := _reject(*waves[lang], cfg))), None)
         if rejected:
             lang, (reason, detail) = rejected

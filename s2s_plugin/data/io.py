@@ -59,11 +59,29 @@ def atomic_write(path: PathLike, mode: str = "w", encoding: str | None = "utf-8"
         raise
 
 
+#: the UTF-8 byte-order mark, as the first character of a decoded file
+BOM = "\ufeff"
+
+
+def bom_message(path: PathLike) -> str:
+    """What is wrong with a Kaldi file or CTM that starts with a byte-order mark, and how to fix it."""
+    return (f"{path}:1: the file starts with a UTF-8 byte-order mark (BOM, bytes EF BB BF), which would become "
+            f"part of the first utterance id; save it as UTF-8 without a BOM, e.g. sed -i '1s/^\\xEF\\xBB\\xBF//' "
+            f"{path}")
+
+
+def tab_message(path: PathLike, lineno: int) -> str:
+    """What is wrong with a Kaldi line whose id is followed by a tab, and how to fix it."""
+    return (f"{path}:{lineno}: a tab separates the utterance id from the value; Kaldi files use one space "
+            f"('utt_id value'): replace the tabs, e.g. sed -i 's/\\t/ /' {path}")
+
+
 def iter_text_lines(path: PathLike) -> Iterator[tuple[int, str]]:
     """Yield ``(line_number, line)`` of a UTF-8 text file, lines without their newline.
 
     Raises:
-        DataError: a line that is not valid UTF-8, naming the file, line and byte.
+        DataError: a line that is not valid UTF-8, naming the file, line and byte; a
+            byte-order mark at the start of the file.
     """
     with open(path, encoding="utf-8", errors="surrogateescape") as f:
         for lineno, line in enumerate(f, 1):
@@ -73,6 +91,8 @@ def iter_text_lines(path: PathLike) -> Iterator[tuple[int, str]]:
                 byte = ord(line[e.start]) - 0xDC00
                 raise DataError(f"{path}:{lineno}: not UTF-8 text (byte 0x{byte:02x} at column {e.start + 1}); "
                                 f"convert the file to UTF-8, e.g. iconv -f latin1 -t utf-8") from None
+            if lineno == 1 and line.startswith(BOM):
+                raise DataError(bom_message(path))
             yield lineno, line.rstrip("\n")
 
 
@@ -80,8 +100,8 @@ def iter_kaldi_lines(path: PathLike, allow_empty_value: bool = False) -> Iterato
     """Yield ``(line_number, key, value)`` for each line ``key value...`` of ``path``.
 
     Raises:
-        DataError: missing file, a line that is not UTF-8, a line without a key, or an
-            empty value (unless ``allow_empty_value``).
+        DataError: missing file, a line that is not UTF-8, a byte-order mark, a line without
+            a key, a tab after the key, or an empty value (unless ``allow_empty_value``).
     """
     path = Path(path)
     if not path.is_file():
@@ -93,20 +113,38 @@ def iter_kaldi_lines(path: PathLike, allow_empty_value: bool = False) -> Iterato
         value = value.strip()
         if not key:
             raise DataError(f"{path}:{lineno}: line starts with a space; expected 'utt_id value'")
+        if "\t" in key:
+            raise DataError(tab_message(path, lineno))
         if not value and not allow_empty_value:
             raise DataError(f"{path}:{lineno}: utterance '{key}' has an empty value")
         yield lineno, key, value
 
 
-def read_kaldi_text(path: PathLike, allow_empty_value: bool = False) -> dict[str, str]:
+def space_in_id_message(key: str, value: str, what: str) -> str:
+    """Why a value that must be one token has two: most often an utterance id with a space."""
+    first = value.split()[0]
+    return (f"utterance '{key}': the {what} must be one token, got {value!r}; ids cannot contain spaces (if the "
+            f"utterance id is '{key} {first}', replace its spaces, e.g. with '_', in every file of the set)")
+
+
+def read_kaldi_text(path: PathLike, allow_empty_value: bool = False, one_token: str | None = None) -> dict[str, str]:
     """Read a Kaldi ``key value`` file (wav.scp, text, utt2spk) into a dict.
 
+    Args:
+        path: the file.
+        allow_empty_value: accept ``key`` lines without a value.
+        one_token: what the value is (e.g. ``"speaker id"``) when it must be a single
+            token, as in ``utt2spk``; ``None``: any text.
+
     Raises:
-        DataError: malformed line or duplicate key, naming file and line.
+        DataError: malformed line, duplicate key or (with ``one_token``) a value with a
+            space, naming file and line.
     """
     out: dict[str, str] = {}
     first_line: dict[str, int] = {}
     for lineno, key, value in iter_kaldi_lines(path, allow_empty_value):
+        if one_token and len(value.split()) > 1:
+            raise DataError(f"{path}:{lineno}: {space_in_id_message(key, value, one_token)}")
         if key in out:
             raise DataError(f"{path}:{lineno}: utterance '{key}' appears twice "
                             f"(first at line {first_line[key]})")

@@ -11,8 +11,10 @@ What is checked (each problem names the file, line and utterance):
 
 - exactly two languages (from ``wav.scp.<lang>``/``text.<lang>``), one of them
   the target, each with both files; ``utt2spk`` present;
-- every Kaldi file: no empty or malformed lines, unique ids, ids sorted in
-  Kaldi order (C locale byte order: ``LC_ALL=C sort``);
+- every Kaldi file: UTF-8 without a byte-order mark, no empty or malformed
+  lines, one space (not a tab) after the id, unique ids, ids sorted in Kaldi
+  order (C locale byte order: ``LC_ALL=C sort``); no spaces in ids (a speaker
+  id or audio path that looks like the rest of an id with a space says so);
 - the utterance list (the ids of ``text.<source>``) is present in every
   utterance-keyed file, with nothing extra: the target text (source/target ids
   match), ``utt2spk``, ``wav.scp.<lang>`` or the segments, and ``utt2dur.<lang>``
@@ -20,7 +22,8 @@ What is checked (each problem names the file, line and utterance):
 - non-empty text and speaker ids; well-formed segments whose recordings exist;
 - readable audio (the header of each file through soundfile, the kaldiio ark
   entry, or the whole output of a Kaldi pipe entry ``cmd |``, whose command is
-  run: a failing one is reported with its stderr), segments inside their
+  run: a failing one is reported with its command and stderr) with at least one
+  sample, WAV files as long as their headers say, segments inside their
   recordings, and ``utt2num_samples``/``utt2dur`` agreeing with the audio
   (skipped with ``--no_audio``);
 - with ``--no_pipes``, no pipe entry (each is reported, and none is run);
@@ -36,9 +39,17 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from s2s_plugin.data.datadir import (NO_PIPES, Segment, audio_info, find_languages, is_pipe_entry,
-                                     parse_segment)
-from s2s_plugin.data.io import PathLike
+from s2s_plugin.data.datadir import (
+    NO_PIPES,
+    Segment,
+    audio_info,
+    find_languages,
+    id_with_space,
+    id_with_space_message,
+    is_pipe_entry,
+    parse_segment,
+)
+from s2s_plugin.data.io import BOM, PathLike, bom_message, space_in_id_message, tab_message
 from s2s_plugin.errors import DataError
 
 #: Seconds a segment or a CTM word may reach past the end of its audio.
@@ -52,8 +63,12 @@ class _Problems:
         self.limit = limit
         self.items: list[str] = []
         self.total = 0
+        self._seen: set[str] = set()
 
     def add(self, msg: str) -> None:
+        if msg in self._seen:  # e.g. a ``segments`` file read for each language
+            return
+        self._seen.add(msg)
         self.total += 1
         if len(self.items) < self.limit:
             self.items.append(msg)
@@ -163,8 +178,7 @@ class _Validator:
         if utt2spk:
             for key, (lineno, value) in utt2spk.entries.items():
                 if len(value.split()) > 1:
-                    self.p.add(f"{utt2spk.path}:{lineno}: utterance '{key}': speaker id must be one "
-                               f"token, got {value!r}")
+                    self.p.add(f"{utt2spk.path}:{lineno}: {space_in_id_message(key, value, 'speaker id')}")
         if langs is None:
             return ValidationReport(self.path, self.p.items, self.p.total, 0, None, None)
         src, tgt = langs
@@ -208,14 +222,24 @@ class _Validator:
 
     # -- Kaldi files -----------------------------------------------------------------------------
     def _lines(self, path: Path) -> Iterator[tuple[int, str]]:
-        """``(line_number, line)`` of a UTF-8 file; lines that are not UTF-8 are reported and skipped."""
+        """``(line_number, line)`` of a UTF-8 file.
+
+        A line that is not UTF-8 is reported, then read with replacement characters,
+        and a byte-order mark is reported and removed, so that the ids are read as
+        meant and no follow-on problems are reported.
+        """
         with open(path, "rb") as f:
             for lineno, raw in enumerate(f, 1):
                 try:
-                    yield lineno, raw.decode("utf-8")
+                    line = raw.decode("utf-8")
                 except UnicodeDecodeError as e:
                     self.p.add(f"{path}:{lineno}: not valid UTF-8 ({e.reason} at byte {e.start}); "
-                               f"Kaldi files must be UTF-8")
+                               f"Kaldi files must be UTF-8: convert it, e.g. iconv -f latin1 -t utf-8")
+                    line = raw.decode("utf-8", errors="replace")
+                if lineno == 1 and line.startswith(BOM):
+                    self.p.add(bom_message(path))
+                    line = line[len(BOM):]
+                yield lineno, line
 
     def _scan(self, name: str, empty_what: str = "value", required: bool = True) -> _KaldiFile | None:
         """Parse ``name`` leniently, reporting malformed lines, duplicates and the sort order."""
@@ -228,6 +252,8 @@ class _Validator:
         prev: tuple[str, int] | None = None
         first_unsorted: str | None = None
         n_unsorted = 0
+        first_tab: str | None = None
+        n_tab = 0
         for lineno, line in self._lines(path):
             line = line.rstrip("\n")
             if not line.strip():
@@ -237,6 +263,10 @@ class _Validator:
                 self.p.add(f"{path}:{lineno}: line starts with whitespace; expected 'utt_id {empty_what}'")
                 continue
             key, _, value = line.partition(" ")
+            if "\t" in key:  # reported once per file; the line is read as meant, so no follow-on errors
+                n_tab += 1
+                first_tab = first_tab or tab_message(path, lineno)
+                key, _, value = line.partition("\t")
             value = value.strip()
             if not value:
                 self.p.add(f"{path}:{lineno}: utterance '{key}' has an empty {empty_what}")
@@ -252,6 +282,8 @@ class _Validator:
                                       f"'{prev[0]}' at line {prev[1]})")
             kf.entries[key] = (lineno, value)
             prev = (key, lineno)
+        if first_tab:
+            self.p.add(f"{first_tab} ({n_tab} line(s) in this file)")
         if first_unsorted:
             self.p.add(f"{first_unsorted}; {n_unsorted} line(s) out of order in this file: "
                        f"sort it with `LC_ALL=C sort -k1,1 -u`")
@@ -284,11 +316,11 @@ class _Validator:
             kf = self._scan(extra, required=False)
             if kf is not None:
                 self._coverage(kf, ref)
-        kind = "recording" if segs else "utterance"
+        what = "recording" if segs else "utterance"
         if wav is not None and not self.allow_pipes:
             for key, (lineno, spec) in wav.entries.items():
                 if is_pipe_entry(spec):
-                    self.p.add(f"{wav.path}:{lineno}: {kind} '{key}': the pipe entry '{spec}' is not run: "
+                    self.p.add(f"{wav.path}:{lineno}: {what} '{key}': the pipe entry '{spec}' is not run: "
                                f"{NO_PIPES}")
         if not self.check_audio or wav is None:
             return {}
@@ -296,14 +328,21 @@ class _Validator:
         for key, (lineno, spec) in wav.entries.items():
             if not spec or (is_pipe_entry(spec) and not self.allow_pipes):
                 continue
+            if not is_pipe_entry(spec) and id_with_space(spec):
+                self.p.add(f"{wav.path}:{lineno}: {id_with_space_message(key, spec, what)}")
+                continue
             try:
                 info[key] = audio_info(spec, allow_pipes=self.allow_pipes)
+            except DataError as e:  # names the entry (a pipe's command and stderr) and says what is wrong
+                self.p.add(f"{wav.path}:{lineno}: {what} '{key}': {e}")
+                continue
             except Exception as e:  # soundfile/kaldiio raise many kinds; report each
-                if isinstance(e, DataError) and is_pipe_entry(spec):  # names the command, quotes its stderr
-                    self.p.add(f"{wav.path}:{lineno}: {kind} '{key}': {e}")
-                    continue
                 msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-                self.p.add(f"{wav.path}:{lineno}: {kind} '{key}': cannot read audio '{spec}': {msg}")
+                self.p.add(f"{wav.path}:{lineno}: {what} '{key}': cannot read audio '{spec}': {msg}")
+                continue
+            if info[key][0] == 0:
+                self.p.add(f"{wav.path}:{lineno}: {what} '{key}': the audio '{spec}' has no samples (0 frames); "
+                           f"record or export it again, or remove the {what}")
         if segs is None:
             durations = {k: frames / rate for k, (frames, rate) in info.items() if k in ref.entries}
             self._check_lengths(lang, info, ref)

@@ -11,7 +11,7 @@ saved with the vocabulary so training and decoding agree.
     vocab.unit_id(17), vocab.special("<t_src>")
     vocab.decode(ids)                        # human-readable, units as <u17>
 
-Build one with ``s2s vocab`` (see ``s2s_plugin/bin/vocab.py``).
+Build one with ``s2s vocab`` (the logic: ``s2s_plugin/llm/vocab_stage.py``).
 """
 from __future__ import annotations
 

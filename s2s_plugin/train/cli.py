@@ -28,4 +28,5 @@ def run_training(schema: type, args: argparse.Namespace, verb: str) -> Any:
     if args.num_threads:
         command += ["--num_threads", str(args.num_threads)]
     command += list(args.overrides)
-    return Run(cfg, args.exp, vocab_path=args.vocab, command=command).fit(average=not args.no_average)
+    return Run(cfg, args.exp, vocab_path=args.vocab, command=command,
+               allow_changed_config=args.allow_changed_config).fit(average=not args.no_average)

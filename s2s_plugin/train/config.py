@@ -233,7 +233,7 @@ class TrainConfig:
     """
 
     llm: dict = component("llm_decoder")
-    scheduler: dict = component("interleave_scheduler")
+    scheduler: dict = component("interleave_scheduler", build_check=True)
     data: DataConfig
     trainer: TrainerConfig
     vocab: str = "exp/vocab/vocab.yaml"

@@ -11,10 +11,16 @@ What the exp dir holds afterwards::
     data.yaml                     items, tokens, batches and their padding shares (at several p in stage 8)
     tensorboard/                  losses per segment, p, learning rate (``tensorboard --logdir``)
     checkpoints/last.ckpt         resume point: model, optimiser, LR schedule, p scheduler, RNG, data position
-                                  (read with weights_only=True: a file holding other objects is refused)
+                                  (read with weights_only=True: a file holding other objects is refused; a
+                                  damaged one is refused naming the newest best-*.ckpt that can replace it)
     checkpoints/best-*.ckpt       the ``keep_best`` checkpoints of lowest validation loss
     checkpoints/step*.ckpt        with ``trainer.keep_every: N``: the model weights of every N-th step
     model/                        their average: transformers model + vocab.yaml + tokenizer (for decoding)
+
+A resume whose config differs from ``config.yaml`` in anything but
+:data:`RESUMABLE_KEYS` (logging, checkpoint and validation intervals, the
+number of processes) is refused before anything is written, unless
+``allow_changed_config`` (``--allow_changed_config``) says so.
 """
 from __future__ import annotations
 
@@ -38,13 +44,20 @@ from s2s_plugin.data.io import atomic_write
 from s2s_plugin.errors import ConfigError
 from s2s_plugin.llm.vocab import Vocabulary
 from s2s_plugin.registry import get_registry
-from s2s_plugin.safe_load import check_checkpoint
+from s2s_plugin.safe_load import check_resume_checkpoint
 from s2s_plugin.train.config import PretrainTextConfig, TrainConfig, describe
 
 logger = logging.getLogger(__name__)
 
 #: the launcher puts its own command line here, so run.sh resumes through it
 LAUNCH_ENV = "S2S_LAUNCH_CMD"
+#: config keys that may change when a run resumes: they say how the run is watched and on how many
+#: processes it runs, not what it computes; any other change needs ``allow_changed_config``
+RESUMABLE_KEYS = ("trainer.log_every_n_steps", "trainer.num_sanity_val_steps", "trainer.save_every",
+                  "trainer.keep_every", "trainer.keep_best", "trainer.val_check_interval", "trainer.devices",
+                  "trainer.num_nodes")
+#: the command-line option that lets a run resume with other config values
+ALLOW_CHANGED_OPTION = "--allow_changed_config"
 
 
 def text_only(vocab: Vocabulary) -> Vocabulary:
@@ -59,6 +72,24 @@ def _rank() -> int:
 
 
 _LOGGERS = ("s2s_plugin", "lightning.pytorch")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict[str, Any]:
+    """``{"a": {"b": 1}}`` -> ``{"a.b": 1}`` (empty mappings stay values)."""
+    out: dict[str, Any] = {}
+    for k, v in d.items():
+        if isinstance(v, dict) and v:
+            out.update(_flatten(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_changes(stored: dict, now: dict) -> list[tuple[str, Any, Any]]:
+    """``(dotted key, stored value, new value)`` for each leaf that differs (``"(absent)"`` where missing)."""
+    a, b = _flatten(stored), _flatten(now)
+    return [(k, a.get(k, "(absent)"), b.get(k, "(absent)")) for k in sorted(a.keys() | b.keys())
+            if a.get(k, "(absent)") != b.get(k, "(absent)")]
 
 
 def _log_to_file(exp: Path) -> tuple[logging.Handler, dict[str, int]]:
@@ -86,29 +117,55 @@ class Run:
         vocab_path: the vocabulary; default: ``cfg.vocab``.
         command: the command line that started the run (written to ``run.sh``).
         callbacks: extra Lightning callbacks (tests).
+        allow_changed_config: resume even where ``cfg`` differs from the run's stored
+            ``config.yaml`` in keys other than :data:`RESUMABLE_KEYS` (``--allow_changed_config``);
+            without it such a resume is refused before anything is written.
     """
 
     def __init__(self, cfg: TrainConfig | PretrainTextConfig, exp_dir: str | Path, vocab_path: str | None = None,
-                 command: Sequence[str] | None = None, callbacks: Sequence[Any] = ()) -> None:
+                 command: Sequence[str] | None = None, callbacks: Sequence[Any] = (),
+                 allow_changed_config: bool = False) -> None:
         self.cfg, self.exp = cfg, Path(exp_dir)
         self.vocab_path = Path(vocab_path or cfg.vocab)
         self.command, self.extra_callbacks = command, list(callbacks)
+        self.allow_changed_config = allow_changed_config
         if not self.vocab_path.is_file():
             raise ConfigError(f"vocabulary not found: {self.vocab_path}; run stage 6 (s2s vocab) first")
 
     # -- setup --------------------------------------------------------------------------------
+    def _check_resume_config(self) -> None:
+        """Refuse to resume with config values other than the stored ones, unless allowed.
+
+        Runs on every process, before anything is written, so all of them stop alike.
+        """
+        stored = self.exp / "config.yaml"
+        if not (stored.is_file() and (self.exp / "checkpoints" / "last.ckpt").is_file()):
+            return
+        try:
+            before = yaml.safe_load(stored.read_text(encoding="utf-8"))
+        except (UnicodeDecodeError, yaml.YAMLError) as e:
+            raise ConfigError(f"{stored}: cannot read the config this run was started with ({type(e).__name__}); "
+                              f"restore it, or start a new exp dir") from None
+        if not isinstance(before, dict):
+            raise ConfigError(f"{stored}: not the config this run was started with (not a mapping); restore it, "
+                              f"or start a new exp dir")
+        changes = config_changes(before, yaml.safe_load(yaml.safe_dump(to_dict(self.cfg))))
+        if not changes:
+            return
+        shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changes[:8]) + ("; ..." if len(changes) > 8 else "")
+        if self.allow_changed_config or all(k in RESUMABLE_KEYS for k, _, _ in changes):
+            logger.warning("resuming %s with a config that differs from %s: %s", self.exp, stored, shown)
+            return
+        raise ConfigError(
+            f"{self.exp}: refusing to resume: the config differs from the one this run was started with "
+            f"({stored}) in {shown}. Resume with the stored values, start a new exp dir, or pass "
+            f"{ALLOW_CHANGED_OPTION} to continue from checkpoints/last.ckpt with the new values")
+
     def _setup_exp(self) -> None:
         self.exp.mkdir(parents=True, exist_ok=True)
         self._handler, self._levels = _log_to_file(self.exp)
         if _rank() != 0:
             return
-        old = self.exp / "config.yaml"
-        if old.is_file() and (self.exp / "checkpoints" / "last.ckpt").is_file():
-            before = yaml.safe_load(old.read_text())
-            now = yaml.safe_load(yaml.safe_dump(to_dict(self.cfg)))
-            changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
-            if changed:
-                logger.warning("resuming with a config that differs from the stored one in: %s", ", ".join(changed))
         save_resolved(self.cfg, self.exp)
         cmd = os.environ.get(LAUNCH_ENV) or shlex.join(self.command or [sys.executable, *sys.argv])
         with atomic_write(self.exp / "run.sh") as f:
@@ -186,6 +243,13 @@ class Run:
         Returns:
             The final model directory (rank 0), else ``None``.
         """
+        self._check_resume_config()
+        last = self.exp / "checkpoints" / "last.ckpt"
+        if last.is_file():
+            # vetted first, before anything is written (and whatever the strategy: FSDP's loader of full
+            # checkpoints ignores weights_only); best-*.ckpt hold the full state too (step*.ckpt only
+            # weights), so the newest readable one is named as a replacement
+            check_resume_checkpoint(last, "best-*.ckpt", fix=f"move it away to start the run afresh in {self.exp}")
         self._setup_exp()
         try:
             with warnings.catch_warnings():
@@ -219,8 +283,6 @@ class Run:
         last = self.exp / "checkpoints" / "last.ckpt"
         if last.is_file():
             logger.info("resuming from %s", last)
-            # vetted here (whatever the strategy: FSDP's loader of full checkpoints ignores weights_only)
-            check_checkpoint(last, "resume checkpoint", fix=f"move it away to start the run afresh in {self.exp}")
         self.trainer.fit(self.module, datamodule=self.datamodule, ckpt_path=str(last) if last.is_file() else None,
                          weights_only=True)
         if self.trainer.global_step % self.cfg.trainer.save_every:

@@ -56,7 +56,7 @@ def test_non_utf8_line(make_datadir):
         f.write(b"spk3_z caf\xe9\n")
     found = problems(d, check_audio=False)
     assert found[0] == (f"{d}/text.en:4: not valid UTF-8 (invalid continuation byte at byte 10); "
-                        f"Kaldi files must be UTF-8")
+                        f"Kaldi files must be UTF-8: convert it, e.g. iconv -f latin1 -t utf-8")
 
 
 def test_duplicate_id(make_datadir):

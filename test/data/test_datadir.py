@@ -185,3 +185,29 @@ def test_ark_ranges(tmp_path, rng, problem):
         wave, fs = read_audio(spec)
         assert fs == FS
         np.testing.assert_allclose(wave, (samples[:10] if rng == "[0:9]" else samples) / 32768.0, atol=1e-7)
+
+
+@pytest.mark.parametrize("subtype", ["PCM_16", "FLOAT"])  # FLOAT WAVs carry more chunks before 'data'
+def test_a_truncated_wav_is_refused_and_whole_files_pass(tmp_path, subtype):
+    from s2s_plugin.data.datadir import audio_info, wav_truncation
+
+    x = tone(0.2)
+    sf.write(tmp_path / "a.wav", x, FS, subtype=subtype)
+    sf.write(tmp_path / "a.flac", x, FS)
+    assert wav_truncation(tmp_path / "a.wav") is None and wav_truncation(tmp_path / "a.flac") is None
+    raw = (tmp_path / "a.wav").read_bytes()
+    (tmp_path / "cut.wav").write_bytes(raw[:-100])
+    with pytest.raises(DataError, match=r"cut.wav': the file is truncated: its header declares \d+ bytes of "
+                                        r"samples but only \d+ follow"):
+        audio_info(str(tmp_path / "cut.wav"))
+    with pytest.raises(DataError, match="the file is truncated"):
+        read_audio(str(tmp_path / "cut.wav"))
+    assert sf.info(str(tmp_path / "cut.wav")).frames > 0  # libsndfile alone reads what is left, silently
+
+
+def test_nan_and_inf_samples_are_refused_naming_the_first(tmp_path):
+    x = tone(0.2)
+    x[50], x[70] = np.inf, np.nan
+    sf.write(tmp_path / "bad.wav", x, FS, subtype="FLOAT")
+    with pytest.raises(DataError, match=r"1 NaN and 1 infinite \(Inf\) sample\(s\), the first at sample 50 "):
+        read_audio(str(tmp_path / "bad.wav"))

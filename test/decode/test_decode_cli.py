@@ -123,7 +123,7 @@ def test_decoder_without_load_trained_or_unknown_is_an_error(setup, registry, ca
     (bad / "llm.yaml").write_text("name: train_only\n")
     with registry.temporary(_decoder_plugin(TrainOnly), name="train_only_pkg"):
         assert main(common) == 2
-    assert "has no load_trained(model_dir, device, dtype)" in capsys.readouterr().err
+    assert "lacks build, load_trained, which s2s_plugin.protocols.LLMDecoder requires" in capsys.readouterr().err
     (bad / "llm.yaml").write_text("name: nowhere\n")
     assert main(common) == 2
     assert "unknown llm_decoder 'nowhere'" in capsys.readouterr().err

@@ -31,7 +31,7 @@ SCHEMAS = {
     "format.yaml": "s2s_plugin.data.format:FormatConfig",
     "units*.yaml": "s2s_plugin.units.stage:UnitsConfig",
     "align*.yaml": "s2s_plugin.align.stage:AlignConfig",
-    "vocab*.yaml": "s2s_plugin.bin.vocab:VocabConfig",
+    "vocab*.yaml": "s2s_plugin.llm.vocab_stage:VocabConfig",
     "train_*.yaml": "s2s_plugin.train.config:TrainConfig",
     "decode*.yaml": "s2s_plugin.decode.generate:DecodeConfig",
     "vocoder*.yaml": "s2s_plugin.vocoder.stage:VocoderConfig",

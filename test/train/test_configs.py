@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from s2s_plugin.bin.vocab import VocabConfig
+from s2s_plugin.llm.vocab_stage import VocabConfig
 from s2s_plugin.config import load_config
 from s2s_plugin.errors import ConfigError
 from s2s_plugin.train.config import PretrainTextConfig, TrainConfig

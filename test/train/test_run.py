@@ -118,6 +118,50 @@ def test_resume_refuses_a_checkpoint_with_a_planted_payload(full_run, tmp_path):
     assert payload_is_live(last, marker)  # the planted file does run when read without the guard
 
 
+def test_a_damaged_resume_point_names_the_checkpoint_that_can_take_its_place(full_run, tmp_path):
+    """A truncated last.ckpt is refused naming the newest best-*.ckpt; copied over last.ckpt as the message
+    says, that one resumes the run, which then repeats the uninterrupted run's steps exactly."""
+    import shutil
+
+    from s2s_plugin.errors import DataError
+
+    cfg, full_exp, full, full_rows, _ = full_run
+    ckpts = tmp_path / "exp" / "checkpoints"
+    shutil.copytree(full_exp / "checkpoints", ckpts)
+    shutil.copy(full_exp / "config.yaml", tmp_path / "exp" / "config.yaml")
+    (ckpts / "best-step0000010.ckpt").unlink()  # so that the earlier best one, of step 5, is the one named
+    last = ckpts / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:last.stat().st_size // 2])
+    with pytest.raises(DataError) as e:
+        Run(cfg, tmp_path / "exp").fit(average=False)
+    msg = str(e.value)
+    assert f"{last}: cannot read this resume checkpoint: the file is truncated" in msg
+    assert f"cp {ckpts / 'best-step0000005.ckpt'} {last}" in msg and not (tmp_path / "exp" / "train.log").exists()
+    shutil.copy(ckpts / "best-step0000005.ckpt", last)
+    run, rows, _ = fit(cfg, tmp_path / "exp")
+    assert run.trainer.global_step == 10 and rows == full_rows[5:]
+
+
+def test_resume_with_a_changed_config_is_refused_unless_allowed(tiny_cfg, tmp_path):
+    """Another optim.lr on resume stops before anything is written, naming the change and the option that
+    allows it; with that option, or when only a logging interval changed, the resume goes on (to the next
+    check: the stand-in last.ckpt)."""
+    from s2s_plugin.config import save_resolved
+    from s2s_plugin.errors import ConfigError, DataError
+
+    save_resolved(tiny_cfg(), tmp_path)
+    (tmp_path / "checkpoints").mkdir()
+    (tmp_path / "checkpoints" / "last.ckpt").write_text("a stand-in, vetted after the config\n")
+    stored = (tmp_path / "config.yaml").read_text()
+    with pytest.raises(ConfigError, match=r"refusing to resume: .* in optim\.lr: 0\.003 -> 0\.01\. .*"
+                                          r"--allow_changed_config"):
+        Run(tiny_cfg(optim__lr=0.01), tmp_path).fit()
+    assert (tmp_path / "config.yaml").read_text() == stored and not (tmp_path / "train.log").exists()
+    for cfg, allow in ((tiny_cfg(optim__lr=0.01), True), (tiny_cfg(trainer__log_every_n_steps=5), False)):
+        with pytest.raises(DataError, match="last.ckpt: cannot read this resume checkpoint: not a torch checkpoint"):
+            Run(cfg, tmp_path, allow_changed_config=allow).fit()
+
+
 def test_lightning_trains_each_batch_at_the_step_it_was_planned_for(full_run):
     cfg, _, run, rows, _ = full_run
     planned = run.datamodule.train_sampler.plan(10)

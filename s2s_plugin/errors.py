@@ -20,3 +20,7 @@ class PluginError(S2SError, LookupError):
 
 class DataError(S2SError, ValueError):
     """A data file (scp, text, CTM, units) is malformed or inconsistent."""
+
+
+class StageError(S2SError, RuntimeError):
+    """A recipe stage cannot start: an input stage did not complete, or its result is out of date."""

@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 
 os.environ["S2S_PLUGIN_DISABLE_ENTRYPOINTS"] = "1"
+# Recipes and CLIs run in subprocesses (python -m s2s_plugin.bin.main from a recipe dir) import
+# this checkout's package, not whatever an editable install points to.
+_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+os.environ["PYTHONPATH"] = os.pathsep.join(p for p in (_ROOT, os.environ.get("PYTHONPATH")) if p)
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import tempfile
 from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
@@ -74,6 +75,28 @@ def tab_message(path: PathLike, lineno: int) -> str:
     """What is wrong with a Kaldi line whose id is followed by a tab, and how to fix it."""
     return (f"{path}:{lineno}: a tab separates the utterance id from the value; Kaldi files use one space "
             f"('utt_id value'): replace the tabs, e.g. sed -i 's/\\t/ /' {path}")
+
+
+#: the names :func:`atomic_write` gives its temporary files (``tempfile.mkstemp``: 8 random characters)
+TEMP_NAME = re.compile(r"^\..+\.[a-z0-9_]{8}\.tmp$")
+
+
+def remove_orphan_temps(root: PathLike) -> list[Path]:
+    """Remove the temporary files a killed :func:`atomic_write` left anywhere under ``root``.
+
+    Call it only where nothing else is writing (the recipe does, as a stage starts).
+
+    Returns:
+        The files removed.
+    """
+    removed = []
+    for dirpath, _, files in os.walk(root):
+        for name in files:
+            if TEMP_NAME.match(name):
+                path = Path(dirpath) / name
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    return removed
 
 
 def iter_text_lines(path: PathLike) -> Iterator[tuple[int, str]]:

@@ -142,7 +142,8 @@ def test_recipe_stage_1_writes_the_data_dirs(recipe_runs):
     assert len(expected["test"]) == 3 and set(expected["test"]) <= set(test_usable)
     for split, ids in expected.items():
         d = r / "data" / f"{split}_fr"
-        assert sorted(p.name for p in d.iterdir()) == ["text.en", "text.fr", "utt2spk", "wav.scp.en", "wav.scp.fr"]
+        assert sorted(p.name for p in d.iterdir()) == [".done.stage1", "text.en", "text.fr", "utt2spk", "wav.scp.en",
+                                                       "wav.scp.fr"]  # .done.stage1: the set's marker
         for name in ("text.en", "text.fr", "utt2spk", "wav.scp.en", "wav.scp.fr"):
             assert list(kaldi(d / name)) == ids, name  # same ids, sorted, in every file
         table = SPLITS[split]

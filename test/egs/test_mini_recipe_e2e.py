@@ -175,7 +175,12 @@ def test_stage_1_data_dirs(recipe_run):
     log = (data / "logs" / "data.log").read_text()
     for dset in ALL_SETS:  # s2s data validate passed every set
         assert f"data/{dset}: OK: {len(kaldi(data / dset / 'utt2spk'))} utterances" in log, dset
-    assert (data / ".done.stage1").read_text().startswith(f"sets: {' '.join(ALL_SETS)}; local/data.sh --corpus_config")
+    marker = yaml.safe_load((data / ".done.stage1").read_text())  # what stage 1 ran with
+    assert marker["options"]["sets"] == " ".join(ALL_SETS)
+    assert marker["options"]["local_data_opts"].startswith("--corpus_config")
+    for dset in ALL_SETS:  # each set's marker: digests of its files, what stage 2's key includes
+        assert set(yaml.safe_load((data / dset / ".done.stage1").read_text())["data"][f"data/{dset}"]) >= \
+            {"text.en", "utt2spk"}
 
 
 def test_stages_2_4_5_dump_dirs(recipe_run):

@@ -21,7 +21,7 @@ set -euo pipefail
 echo "$*" >> calls.txt
 echo "preparing the fake corpus"
 mkdir -p data
-cp -r ../prepared/train_xx data/
+cp -r ../prepared/* data/
 """
 
 
@@ -37,8 +37,8 @@ def make_recipe(tmp_path: Path) -> Path:
     return recipe
 
 
-def write_prepared_set(root: Path, n: int = 3) -> None:
-    d = root / "train_xx"
+def write_prepared_set(root: Path, n: int = 3, name: str = "train_xx") -> None:
+    d = root / name
     (d / "wav").mkdir(parents=True)
     ids = [f"spk1-{i:02d}" for i in range(n)]
     t = np.arange(8000) / 8000
@@ -303,9 +303,11 @@ def test_gpu_inference_sends_feature_and_alignment_jobs_to_the_gpu_runner(fake_r
     assert bad.returncode != 0 and "option --gpu_inference takes true or false, not 'yes'" in bad.stderr
 
 
-# A stand-in for the recipe's Python: it logs each s2s verb's start and end; `ctc train` of
+# A stand-in for the recipe's Python: it logs each s2s verb's start and end (except the done
+# markers' `s2s marker`, which it runs for real); `ctc train` of
 # the scoring ASR (exp/asr_*) and of stage 3 sleep and may fail, as the environment says.
 FAKE_PYTHON = """#!/usr/bin/env bash
+[ "$3" != marker ] || exec python "$@"  # the done markers are real
 shift 2  # -m s2s_plugin.bin.main
 echo "$(date +%s.%N) start $*" >> "${CALLS}"
 case "$*" in
@@ -321,9 +323,13 @@ echo "$(date +%s.%N) end $*" >> "${CALLS}"
 
 @pytest.fixture
 def formatted_recipe(fake_recipe):
-    """fake_recipe after stages 1-2, with a stand-in Python for stages 3-11 (see FAKE_PYTHON)."""
-    p = run_recipe(fake_recipe, "--stage", "1", "--stop_stage", "2", "--nj", "1")
+    """fake_recipe after stages 1-2 of train_xx and test_xx, with a stand-in Python for stages 3-11
+    (see FAKE_PYTHON)."""
+    write_prepared_set(fake_recipe / "prepared", name="test_xx")
+    p = run_recipe(fake_recipe, "--stage", "1", "--stop_stage", "2", "--nj", "1", "--test_sets", "test_xx")
     assert p.returncode == 0, p.stderr
+    for name in ("ctc", "units", "align", "vocab", "train_scheduled", "decode", "vocoder", "asr_en", "score"):
+        (fake_recipe / "conf" / f"{name}.yaml").write_text("{}\n")  # the done markers record the configs
     fake = fake_recipe / "fake_python"
     fake.write_text(FAKE_PYTHON)
     fake.chmod(0o755)
@@ -347,7 +353,6 @@ def verb(cmd: str) -> str:
 
 def test_scoring_asr_trains_beside_stage_3_and_stage_11_waits_for_it(formatted_recipe):
     r = formatted_recipe
-    # test_xx has no stage-2 dump: stages 9-11 only pass its name on to the stand-in
     p, calls = run_fake(r, "--stage", "3", "--stop_stage", "11", ASR_SLEEP="3")
     assert p.returncode == 0, p.stderr
     when = {(what, verb(cmd)): float(t) for t, what, cmd in calls}

@@ -4,12 +4,13 @@
 # A corpus's run.sh sets its sets, languages and configs and calls this script
 # from the recipe dir (egs/<corpus>/s2st1), where s2st.sh is a symlink.
 # Each stage: a guard, one log line, one s2s call (in parallel through ${cmd})
-# and a done marker; a rerun skips finished work. Run ./s2st.sh --help.
+# and a done marker, written last, that records the options and inputs it ran
+# with; a rerun skips finished work. Run ./s2st.sh --help.
 set -euo pipefail
 
 stage=1               # first stage to run
 stop_stage=100        # last stage to run
-force=false           # true: rerun the selected stages even where done markers exist
+force=false           # true: rerun the selected stages even where their done markers are current
 nj=4                  # parallel jobs per set
 src_langs=""          # source languages, e.g. "fr es pt"
 tgt_lang=en           # target language
@@ -66,14 +67,21 @@ Stages:
   9  decoding of the test sets: S_src -> T_src -> T_tgt -> S_tgt
  10  vocoder: fit (exp/vocoder) and synthesis of the decoded units
  11  scoring: scoring ASR (exp/asr_<tgt>), ASR-BLEU, BLEU, WER, RESULTS.md, listening page
-Logs: ${datadir}/logs/data.log, ${dumpdir}/<set>/logs/. Done markers:
-${datadir}/.done.stage1 and ${dumpdir}/<set>/.done.stage2; a stage with its
-marker is skipped. Use --force true (or delete the marker) to rerun.
+Logs: ${datadir}/logs/data.log, ${dumpdir}/<set>/logs/, ${expdir}/<tag>/logs/.
+Done markers (${datadir}/.done.stage1, ${dumpdir}/<set>/.done.stage2, ${expdir}/ctc/.done.stage3, ...)
+are written last and hold a hash of the stage's options, configs and input stages' markers:
+  - same options and inputs: the stage is skipped;
+  - other options or inputs: stages 1, 2, 4 (labels), 5, 6, 9, 10 (synthesis) run again;
+    stages that train or fit a model (3, 4's k-means fit, 7, 8, 10's vocoder fit, 11's ASR)
+    stop, naming what changed; --force true redoes them;
+  - a missing input marker (its stage did not complete) stops the stage, naming the command
+    that completes it.
+--force true removes a stage's marker before its work starts, and reruns it.
 
 Options:
   --stage N             first stage (default: ${stage})
   --stop_stage N        last stage (default: ${stop_stage})
-  --force BOOL          rerun stages that have done markers (default: ${force})
+  --force BOOL          rerun the selected stages, even where their markers are current (default: ${force})
   --nj N                parallel jobs per set (default: ${nj})
   --src_langs LIST      source languages (default: \"${src_langs}\")
   --tgt_lang LANG       target language (default: ${tgt_lang})
@@ -158,10 +166,50 @@ on_exit() {
 }
 trap on_exit EXIT
 
-# is_done MARKER [KEY]: the work behind MARKER is finished (for inputs KEY, when
-# given: the marker holds the key it was made for) and --force is false.
-is_done() { [ "${force}" = false ] && [ -f "$1" ] && { [ $# -lt 2 ] || [ "$(head -n 1 "$1")" = "$2" ]; }; }
-mark_done() { mkdir -p "$(dirname "$1")" && { printf '%s\n' "${2:-done}"; date; } > "$1"; }
+# Done markers (s2s_plugin/markers.py; `s2s marker --help`). A marker is written last and holds a
+# key: a hash of the stage's options, configs (parsed), data files and its input stages' keys.
+# stage_begin MARKER ARGS... returns 0 when the stage must run (its marker was removed before any
+# work, and temp files a killed run left under --clean were removed), 1 when the marker holds the
+# key of this run (skip). A missing input marker stops the recipe, naming the stage to run; so do
+# changed options of a stage given --on_change refuse (model training and fitting).
+marker="${python} -m s2s_plugin.bin.main marker"
+# rerun_cmd: this run's command without --stage, --stop_stage and --force (the messages add them)
+rerun_cmd() {
+    local a skip=false
+    printf 'cd %q && %q' "${PWD}" "$0"
+    for a in ${orig_args[@]+"${orig_args[@]}"}; do
+        if ${skip}; then skip=false; continue; fi
+        case "${a}" in
+            --stage|--stop_stage|--force) skip=true; continue ;;
+            --stage=*|--stop_stage=*|--force=*) continue ;;
+        esac
+        printf ' %q' "${a}"
+    done
+}
+declare -A stage_record=()  # marker -> the record `s2s marker begin` gave, for `s2s marker end`
+stage_begin() {
+    local out
+    [ "${dry_run}" = false ] || return 0
+    # shellcheck disable=SC2086  # ${marker} holds several words
+    out=$(${marker} begin --force "${force}" --run_cmd "$(rerun_cmd)" "$@") || exit 2
+    [ "${out%%$'\n'*}" = run ] || return 1
+    stage_record[$1]=${out#*$'\n'}
+}
+# stage_end MARKER: the stage completed; write its marker
+stage_end() {
+    [ "${dry_run}" = false ] || return 0
+    # shellcheck disable=SC2086
+    printf '%s\n' "${stage_record[$1]}" | ${marker} end "$1"
+    unset "stage_record[$1]"
+}
+# stage_needs ARGS...: stop unless the input markers of a stage without a marker of its own exist
+stage_needs() {
+    [ "${dry_run}" = false ] || return 0
+    # shellcheck disable=SC2086
+    ${marker} needs --run_cmd "$(rerun_cmd)" "$@" || exit 2
+}
+# set_inputs STAGE[.NAME] SETS...: --input options for those sets' markers of that stage
+set_inputs() { local d; for d in "${@:2}"; do printf -- ' --input %s/%s/.done.stage%s' "${dumpdir}" "${d}" "$1"; done; }
 
 # run CMD...: run a stage's command, or print it with --dry_run true.
 run() {
@@ -171,10 +219,6 @@ run() {
         "$@"
     fi
 }
-if [ "${dry_run}" = true ]; then
-    is_done() { false; }
-    mark_done() { :; }
-fi
 # Background jobs: bg_start NAME LOG CMD... runs CMD (a ${cmd}-style job runner call) beside
 # the stages; bg_wait NAME waits for it and stops the recipe, naming LOG, if it failed. A
 # recipe that exits early stops the jobs still running (run.pl ends its jobs on TERM).
@@ -237,35 +281,43 @@ launch="${s2s} launch --ngpu ${ngpu} --nproc ${nproc} --"
 
 log "Running: $0$(printf ' %q' ${orig_args[@]+"${orig_args[@]}"})"
 
-if [ "${stage}" -le 1 ] && [ "${stop_stage}" -ge 1 ]; then
+if in_range 1; then
     log "Stage 1: data preparation (local/data.sh${local_data_opts:+ ${local_data_opts}}) and validation of ${all_sets}"
     current_stage=1
-    stage1_key="sets: ${all_sets}; local/data.sh ${local_data_opts}"
-    if is_done "${datadir}/.done.stage1" "${stage1_key}"; then
+    if ! stage_begin "${datadir}/.done.stage1" --stage 1 --opt sets="${all_sets}" --opt local_data_opts="${local_data_opts}"; then
         log "Stage 1: done before (${datadir}/.done.stage1), skipped; --force true reruns it"
     else
         data_log=${datadir}/logs/data.log
         if [ "${dry_run}" = true ]; then data_log=/dev/null; else mkdir -p "${datadir}/logs"; fi
+        for dset in ${all_sets}; do run rm -f "${datadir}/${dset}/.done.stage1"; done  # data.sh rewrites them
         # shellcheck disable=SC2086  # local_data_opts holds several words
         run local/data.sh ${local_data_opts} 2>&1 | tee "${data_log}" >&2
         for dset in ${all_sets}; do
             run ${s2s} data validate "${datadir}/${dset}" --tgt_lang "${tgt_lang}" ${pipes_opt:+"${pipes_opt}"} 2>&1 | tee -a "${data_log}" >&2
+            # each set's own marker records digests of its files: what stage 2 reads
+            stage_begin "${datadir}/${dset}/.done.stage1" --stage 1 --data "${datadir}/${dset}" --force true \
+                && stage_end "${datadir}/${dset}/.done.stage1"
         done
-        mark_done "${datadir}/.done.stage1" "${stage1_key}"
+        stage_end "${datadir}/.done.stage1"
     fi
 fi
 
-if [ "${stage}" -le 2 ] && [ "${stop_stage}" -ge 2 ]; then
+if in_range 2; then
     log "Stage 2: audio formatting (${format_conf}${fs:+, fs=${fs}}) of ${all_sets} into ${dumpdir}, ${nj} jobs each"
     current_stage=2
     for dset in ${all_sets}; do
-        is_done "${dumpdir}/${dset}/.done.stage2" && { log "Stage 2: ${dset} done before, skipped"; continue; }
+        if ! stage_begin "${dumpdir}/${dset}/.done.stage2" --stage 2 --input "${datadir}/${dset}/.done.stage1" \
+                --config format_conf="${format_conf}" --override format_conf.fs="${fs}" --opt tgt_lang="${tgt_lang}" \
+                --clean "${dumpdir}/${dset}"; then
+            log "Stage 2: ${dset} done before, skipped"
+            continue
+        fi
         fmt_args=("${datadir}/${dset}" "${dumpdir}/${dset}" --config "${format_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" ${pipes_opt:+"${pipes_opt}"})
         # shellcheck disable=SC2086  # ${cmd}, ${s2s} and ${fs_opt} hold several words
         run ${cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/format.JOB.log" ${s2s} data format "${fmt_args[@]}" ${fs_opt} --job JOB
         # shellcheck disable=SC2086
         run ${cmd} "${dumpdir}/${dset}/logs/format_merge.log" ${s2s} data format "${fmt_args[@]}" ${fs_opt} --merge
-        mark_done "${dumpdir}/${dset}/.done.stage2"
+        stage_end "${dumpdir}/${dset}/.done.stage2"
     done
 fi
 
@@ -280,21 +332,30 @@ langs="${src_langs} ${tgt_lang}"
 # shellcheck disable=SC2206  # ${train_cmd}, ${s2s} and the dir lists hold several words
 asr_train_cmd=(${train_cmd} "${asr_exp}/logs/ctc_train.log" ${s2s} ctc train --config "${asr_conf}" --exp "${asr_exp}"
     --train_dirs ${train_dirs} --valid_dirs ${valid_dirs})
-asr_needs_training() { [ -z "${asr_import}" ] && [ -n "${asr_conf}" ] && ! is_done "${asr_exp}/.done.stage11"; }
+# shellcheck disable=SC2086,SC2207  # word lists
+asr_spec=(--stage 11 --config asr_conf="${asr_conf}" $(set_inputs 2 ${train_sets} ${valid_sets}) --on_change refuse
+    --clean "${asr_exp}")
+asr_trains() { [ -z "${asr_import}" ] && [ -n "${asr_conf}" ]; }
 # shellcheck disable=SC2086
-if [ "${background}" = true ] && in_range 11 && [ "${stage}" -lt 11 ] && asr_needs_training \
-        && sets_done 2 ${train_sets} ${valid_sets}; then
+if [ "${background}" = true ] && in_range 11 && [ "${stage}" -lt 11 ] && asr_trains \
+        && sets_done 2 ${train_sets} ${valid_sets} && stage_begin "${asr_exp}/.done.stage11" "${asr_spec[@]}"; then
     bg_start asr_training "${asr_exp}/logs/ctc_train.log" "${asr_train_cmd[@]}"
 fi
 
-if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
+if in_range 3; then
     current_stage=3
-    if is_done "${expdir}/ctc/.done.stage3"; then
+    if [ -n "${ctc_import}" ]; then
+        ctc_spec=(--opt ctc_import="${ctc_import}" --opt ctc_import_type="${ctc_import_type}")
+    else
+        # shellcheck disable=SC2086,SC2207
+        ctc_spec=(--config ctc_conf="${ctc_conf}" $(set_inputs 2 ${train_sets} ${valid_sets}))
+    fi
+    if ! stage_begin "${expdir}/ctc/.done.stage3" --stage 3 "${ctc_spec[@]}" --on_change refuse --clean "${expdir}/ctc"; then
         log "Stage 3: ${expdir}/ctc done before, skipped"
     elif [ -n "${ctc_import}" ]; then
         log "Stage 3: importing the CTC model ${ctc_import} (${ctc_import_type}) into ${expdir}/ctc"
         run ${s2s} ctc import --from "${ctc_import}" --type "${ctc_import_type}" --exp "${expdir}/ctc"
-        mark_done "${expdir}/ctc/.done.stage3"
+        stage_end "${expdir}/ctc/.done.stage3"
     else
         log "Stage 3: training the CTC model (${ctc_conf}) into ${expdir}/ctc; log: ${expdir}/ctc/train.log"
         # shellcheck disable=SC2086  # word lists
@@ -302,26 +363,30 @@ if [ "${stage}" -le 3 ] && [ "${stop_stage}" -ge 3 ]; then
             --exp "${expdir}/ctc" --train_dirs ${train_dirs} --valid_dirs ${valid_dirs}
         # shellcheck disable=SC2086
         run ${s2s} ctc eval --exp "${expdir}/ctc" --dirs ${valid_dirs}
-        mark_done "${expdir}/ctc/.done.stage3"
+        stage_end "${expdir}/ctc/.done.stage3"
     fi
 fi
 
-if [ "${stage}" -le 4 ] && [ "${stop_stage}" -ge 4 ]; then
+if in_range 4; then
     current_stage=4
     log "Stage 4: unit extraction (${units_conf}): k-means fit into ${expdir}/units, labels for ${all_sets}"
-    if ! is_done "${expdir}/units/.done.stage4"; then
+    # shellcheck disable=SC2046,SC2086  # word lists
+    if stage_begin "${expdir}/units/.done.stage4" --stage 4 --config units_conf="${units_conf}" --opt langs="${langs}" \
+            $(set_inputs 2 ${train_sets}) --input_if_used "${expdir}/ctc/.done.stage3" --on_change refuse \
+            --clean "${expdir}/units"; then
         # shellcheck disable=SC2086
         run ${train_cmd} "${expdir}/units/logs/fit.log" ${s2s} units fit --config "${units_conf}" \
             --dirs ${train_dirs} --lang ${langs} --exp "${expdir}/units"
-        mark_done "${expdir}/units/.done.stage4"
+        stage_end "${expdir}/units/.done.stage4"
     fi
     for dset in ${all_sets}; do
-        is_done "${dumpdir}/${dset}/.done.stage4" && continue
+        stage_begin "${dumpdir}/${dset}/.done.stage4" --stage 4 --input "${expdir}/units/.done.stage4" \
+            --input "${dumpdir}/${dset}/.done.stage2" --clean "${dumpdir}/${dset}" || continue
         # shellcheck disable=SC2086
         run ${infer_cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/units.JOB.log" ${s2s} units label \
             --exp "${expdir}/units" --dir "${dumpdir}/${dset}" --nj "${nj}" --job JOB
         run ${s2s} units label --exp "${expdir}/units" --dir "${dumpdir}/${dset}" --nj "${nj}" --merge
-        mark_done "${dumpdir}/${dset}/.done.stage4"
+        stage_end "${dumpdir}/${dset}/.done.stage4"
     done
     # shellcheck disable=SC2046,SC2086
     run ${s2s} units stats --dirs $(dump_dirs ${all_sets})
@@ -332,110 +397,141 @@ fi
 # shellcheck disable=SC2206  # ${train_cmd}, ${s2s} and the dir list hold several words
 vocoder_fit_cmd=(${train_cmd} "${expdir}/vocoder/logs/fit.log" ${s2s} vocoder fit --config "${vocoder_conf}"
     --dirs ${train_dirs} --lang "${tgt_lang}" --exp "${expdir}/vocoder")
+# shellcheck disable=SC2086,SC2207
+vocoder_spec=(--stage 10 --config vocoder_conf="${vocoder_conf}" --opt tgt_lang="${tgt_lang}"
+    $(set_inputs 4 ${train_sets}) --on_change refuse --clean "${expdir}/vocoder")
 # shellcheck disable=SC2086
-if [ "${background}" = true ] && in_range 10 && [ "${stage}" -lt 10 ] && ! is_done "${expdir}/vocoder/.done.stage10" \
-        && sets_done 4 ${train_sets}; then
+if [ "${background}" = true ] && in_range 10 && [ "${stage}" -lt 10 ] && sets_done 4 ${train_sets} \
+        && stage_begin "${expdir}/vocoder/.done.stage10" "${vocoder_spec[@]}"; then
     bg_start vocoder_fit "${expdir}/vocoder/logs/fit.log" "${vocoder_fit_cmd[@]}"
 fi
 
-if [ "${stage}" -le 5 ] && [ "${stop_stage}" -ge 5 ]; then
+if in_range 5; then
     current_stage=5
     log "Stage 5: word alignment (${align_conf}${extra_align_confs:+, ${extra_align_confs}}) of both sides of ${all_sets}"
     for pair in "align:${align_conf}" ${extra_align_confs}; do
         name=${pair%%:*}
         conf=${pair#*:}
         for dset in ${all_sets}; do
-            is_done "${dumpdir}/${dset}/.done.stage5.${name}" && continue
+            stage_begin "${dumpdir}/${dset}/.done.stage5.${name}" --stage 5 --config align_conf="${conf}" \
+                --opt tgt_lang="${tgt_lang}" --input "${dumpdir}/${dset}/.done.stage2" \
+                --input_if_used "${expdir}/ctc/.done.stage3" --clean "${dumpdir}/${dset}" || continue
             # shellcheck disable=SC2086
             run ${infer_cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/${name}.JOB.log" ${s2s} align --config "${conf}" \
                 --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" --nj "${nj}" --job JOB
             run ${s2s} align --config "${conf}" --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" \
                 --nj "${nj}" --merge
-            mark_done "${dumpdir}/${dset}/.done.stage5.${name}"
+            stage_end "${dumpdir}/${dset}/.done.stage5.${name}"
         done
     done
 fi
+align_names="align"
+for pair in ${extra_align_confs}; do align_names+=" ${pair%%:*}"; done
 
-if [ "${stage}" -le 6 ] && [ "${stop_stage}" -ge 6 ]; then
+if in_range 6; then
     current_stage=6
     log "Stage 6: vocabulary (${vocab_conf}) into ${expdir}/vocab"
-    if ! is_done "${expdir}/vocab/.done.stage6"; then
+    vocab_data=()
+    for d in ${vocab_text}; do vocab_data+=(--data "${d}"); done
+    # shellcheck disable=SC2046,SC2086
+    if stage_begin "${expdir}/vocab/.done.stage6" --stage 6 --config vocab_conf="${vocab_conf}" \
+            --input "${expdir}/units/.done.stage4" $(set_inputs 2 ${train_sets}) ${vocab_data[@]+"${vocab_data[@]}"} \
+            --clean "${expdir}/vocab"; then
         # shellcheck disable=SC2086
         run ${s2s} vocab --config "${vocab_conf}" --exp "${expdir}/vocab" --units_exp "${expdir}/units" \
             --text ${train_dirs} ${vocab_text}
-        mark_done "${expdir}/vocab/.done.stage6"
+        stage_end "${expdir}/vocab/.done.stage6"
     fi
 fi
 
-if [ "${stage}" -le 7 ] && [ "${stop_stage}" -ge 7 ] && [ -n "${pretrain_conf}" ]; then
+if in_range 7 && [ -n "${pretrain_conf}" ]; then
     current_stage=7
     log "Stage 7: text pretraining (${pretrain_conf}) into ${expdir}/lm; log: ${expdir}/lm/train.log"
-    if ! is_done "${expdir}/lm/.done.stage7"; then
+    if stage_begin "${expdir}/lm/.done.stage7" --stage 7 --config pretrain_conf="${pretrain_conf}" \
+            --input "${expdir}/vocab/.done.stage6" --on_change refuse --clean "${expdir}/lm"; then
         # shellcheck disable=SC2086
         run ${train_cmd} "${expdir}/lm/logs/launch.log" ${launch} s2s pretrain-text --config "${pretrain_conf}" \
             --vocab "${expdir}/vocab/vocab.yaml" --exp "${expdir}/lm"
-        mark_done "${expdir}/lm/.done.stage7"
+        stage_end "${expdir}/lm/.done.stage7"
     fi
 fi
 
-if [ "${stage}" -le 8 ] && [ "${stop_stage}" -ge 8 ]; then
+if in_range 8; then
     current_stage=8
     log "Stage 8: S2ST training (${train_conf}${train_args:+ ${train_args}}) into ${exp_tag}; log: ${exp_tag}/train.log"
-    if ! is_done "${exp_tag}/.done.stage8"; then
+    train_spec=()
+    for a in ${train_args}; do train_spec+=(--override "train_conf.${a}"); done
+    for name in ${align_names}; do
+        # shellcheck disable=SC2086,SC2207
+        train_spec+=($(set_inputs "5.${name}" ${train_sets} ${valid_sets}))
+    done
+    # shellcheck disable=SC2046,SC2086
+    if stage_begin "${exp_tag}/.done.stage8" --stage 8 --config train_conf="${train_conf}" ${train_spec[@]+"${train_spec[@]}"} \
+            --input "${expdir}/vocab/.done.stage6" $(set_inputs 4 ${train_sets} ${valid_sets}) \
+            --input_if_used "${expdir}/lm/.done.stage7" --on_change refuse --clean "${exp_tag}"; then
         # shellcheck disable=SC2086
         run ${train_cmd} "${exp_tag}/logs/launch.log" ${launch} s2s train --config "${train_conf}" \
             --exp "${exp_tag}" --vocab "${expdir}/vocab/vocab.yaml" ${train_args}
-        mark_done "${exp_tag}/.done.stage8"
+        stage_end "${exp_tag}/.done.stage8"
     fi
 fi
 
-if [ "${stage}" -le 9 ] && [ "${stop_stage}" -ge 9 ]; then
+if in_range 9; then
     current_stage=9
     log "Stage 9: decoding (${decode_conf}) of ${test_sets} with ${exp_tag}/model"
     for dset in ${test_sets}; do
         out=${exp_tag}/decode_${dset}
-        is_done "${out}/.done.stage9" && continue
+        stage_begin "${out}/.done.stage9" --stage 9 --config decode_conf="${decode_conf}" --opt tgt_lang="${tgt_lang}" \
+            --input "${exp_tag}/.done.stage8" --input "${dumpdir}/${dset}/.done.stage2" \
+            --input "${dumpdir}/${dset}/.done.stage4" --clean "${out}" || continue
         # shellcheck disable=SC2086
         run ${decode_cmd} JOB=1:"${nj}" "${out}/logs/decode.JOB.log" ${s2s} decode --model_dir "${exp_tag}/model" \
             --dir "${dumpdir}/${dset}" --out "${out}" --config "${decode_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" --job JOB
         run ${s2s} decode --model_dir "${exp_tag}/model" --dir "${dumpdir}/${dset}" --out "${out}" \
             --tgt_lang "${tgt_lang}" --nj "${nj}" --merge
-        mark_done "${out}/.done.stage9"
+        stage_end "${out}/.done.stage9"
     done
 fi
 
-if [ "${stage}" -le 10 ] && [ "${stop_stage}" -ge 10 ]; then
+if in_range 10; then
     current_stage=10
     log "Stage 10: vocoder (${vocoder_conf}) in ${expdir}/vocoder, synthesis of the decoded units of ${test_sets}"
     if bg_running vocoder_fit; then
         bg_wait vocoder_fit
-        mark_done "${expdir}/vocoder/.done.stage10"
-    elif ! is_done "${expdir}/vocoder/.done.stage10"; then
+        stage_end "${expdir}/vocoder/.done.stage10"
+    elif stage_begin "${expdir}/vocoder/.done.stage10" "${vocoder_spec[@]}"; then
         run "${vocoder_fit_cmd[@]}"
-        mark_done "${expdir}/vocoder/.done.stage10"
+        stage_end "${expdir}/vocoder/.done.stage10"
     fi
     for dset in ${test_sets}; do
         out=${exp_tag}/decode_${dset}
-        is_done "${out}/.done.stage10" && continue
+        stage_begin "${out}/.done.stage10" --stage 10 --input "${expdir}/vocoder/.done.stage10" \
+            --input "${out}/.done.stage9" --clean "${out}" || continue
         # shellcheck disable=SC2086
         run ${cmd} JOB=1:"${nj}" "${out}/logs/synth.JOB.log" ${s2s} vocoder synth --exp "${expdir}/vocoder" \
             --units "${out}/hyp_units.${tgt_lang}" --out "${out}" --nj "${nj}" --job JOB
         run ${s2s} vocoder synth --exp "${expdir}/vocoder" --units "${out}/hyp_units.${tgt_lang}" --out "${out}" \
             --nj "${nj}" --merge
-        mark_done "${out}/.done.stage10"
+        stage_end "${out}/.done.stage10"
     done
 fi
 
-if [ "${stage}" -le 11 ] && [ "${stop_stage}" -ge 11 ]; then
+if in_range 11; then
     current_stage=11
     log "Stage 11: scoring (${score_conf}) of ${exp_tag} on ${test_sets} with the ASR ${asr_exp:-of ${score_conf}}"
     if bg_running asr_training; then
         bg_wait asr_training
-        mark_done "${asr_exp}/.done.stage11"
-    elif asr_needs_training; then
+        stage_end "${asr_exp}/.done.stage11"
+    elif asr_trains && stage_begin "${asr_exp}/.done.stage11" "${asr_spec[@]}"; then
         run "${asr_train_cmd[@]}"
-        mark_done "${asr_exp}/.done.stage11"
+        stage_end "${asr_exp}/.done.stage11"
     fi
+    score_inputs=()
+    asr_trains && score_inputs+=(--input "${asr_exp}/.done.stage11")
+    for dset in ${test_sets}; do
+        score_inputs+=(--input "${exp_tag}/decode_${dset}/.done.stage9" --input "${exp_tag}/decode_${dset}/.done.stage10")
+    done
+    stage_needs --stage 11 ${score_inputs[@]+"${score_inputs[@]}"}
     # shellcheck disable=SC2086
     run ${s2s} score --config "${score_conf}" --exp "${exp_tag}" --sets ${test_sets} --ref_dump "${dumpdir}" \
         ${asr_exp:+asr.exp_dir="${asr_exp}"} vocoder_exp="${expdir}/vocoder"

@@ -53,7 +53,7 @@ def _spec_arguments(p: argparse.ArgumentParser) -> None:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="marker_command", metavar="SUBCOMMAND", required=True)
     b = sub.add_parser("begin", help="print run (marker removed) or skip (marker current)")
-    b.add_argument("marker", metavar="MARKER")
+    b.add_argument("marker", metavar="MARKER", help="the done marker of the stage, e.g. dump/train_fr/.done.stage2")
     _spec_arguments(b)
     b.add_argument("--on_change", default="rerun", choices=["rerun", "refuse"],
                    help="a marker made with other options or inputs: run again, or stop with an error")
@@ -62,7 +62,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                    help="remove the temporary files a killed run left under DIR before running")
     e = sub.add_parser("end", help="the stage completed: write its marker from the record begin printed "
                                    "(read from standard input)")
-    e.add_argument("marker", metavar="MARKER")
+    e.add_argument("marker", metavar="MARKER", help="the done marker to write (the one begin was given)")
     n = sub.add_parser("needs", help="check that the input markers of a stage exist")
     _spec_arguments(n)
 

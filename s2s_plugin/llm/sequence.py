@@ -22,7 +22,9 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from s2s_plugin.errors import ConfigError
-from s2s_plugin.interleave.interleaver import Interleaver, check_spans
+import numpy as np
+
+from s2s_plugin.interleave.interleaver import Interleaver, _stream_seed, check_spans
 from s2s_plugin.llm.vocab import Vocabulary, lang_token
 
 IGNORE = -100
@@ -71,6 +73,12 @@ class SequenceConfig:
         switch_tokens: mark modality changes inside interleaved segments with ``<to_text>``/``<to_speech>``.
         seed: base seed of the interleaving random stream; ``None`` (the default): stage 8's
             ``trainer.seed``, so one seed sets every random choice of a run (0 outside training).
+        src_unit_noise: share of the source units (those left as units after interleaving) that
+            training sequences replace by random units, in spans of ``src_unit_noise_span`` units:
+            a regulariser in the spirit of SpecAugment's masks, against recalling a training
+            transcript from the first units of its utterance. Validation and decoding sequences
+            are never noised. 0 (the default): off, as in the paper.
+        src_unit_noise_span: length, in units, of each noised span.
     """
 
     cot: bool = True
@@ -80,11 +88,18 @@ class SequenceConfig:
     lam: float = 1.0
     switch_tokens: bool = False
     seed: int | None = None
+    src_unit_noise: float = 0.0
+    src_unit_noise_span: int = 1
 
     def __post_init__(self) -> None:
         bad = [s for s in self.interleave_sides if s not in ("src", "tgt")]
         if bad:
             raise ConfigError(f"interleave_sides may hold 'src' and 'tgt' only, got {bad}")
+        if not 0.0 <= self.src_unit_noise < 1.0:
+            raise ConfigError(f"sequence.src_unit_noise is a share of the source units in [0, 1), "
+                              f"got {self.src_unit_noise}")
+        if self.src_unit_noise_span < 1:
+            raise ConfigError(f"sequence.src_unit_noise_span is a number of units >= 1, got {self.src_unit_noise_span}")
 
 
 @dataclass
@@ -149,18 +164,46 @@ class SequenceBuilder:
         out = self.interleaver(units, side.spans, word_ids, p, key=utt, step=step, side=name)
         return out.tokens, out.is_text
 
+    def _noise(self, utt: str, step: int, tokens: list[int], is_text: list[bool]) -> list[int]:
+        """``tokens`` with spans of its units replaced by random units (``src_unit_noise``).
+
+        Span starts are drawn among the unit positions with probability ``share / span``, so
+        about ``share`` of the units change (overlapping spans a little less); the draw is the
+        run's seed, the utterance and the step, like the interleaver's, so a resumed run
+        rebuilds the same sequences.
+        """
+        share, span = self.cfg.src_unit_noise, self.cfg.src_unit_noise_span
+        rng = np.random.default_rng(_stream_seed(self.interleaver.seed, utt, step, "src_noise"))
+        unit_pos = np.flatnonzero(~np.asarray(is_text, dtype=bool))
+        starts = unit_pos[rng.random(len(unit_pos)) < share / span]
+        if not len(starts):
+            return tokens
+        hit = np.zeros(len(tokens), dtype=bool)
+        for a in starts:
+            hit[a:a + span] = True
+        hit &= ~np.asarray(is_text, dtype=bool)
+        out = np.asarray(tokens)
+        out[hit] = self.vocab.unit_offset + rng.integers(0, self.vocab.n_units, int(hit.sum()))
+        return out.tolist()
+
     def prompt(self, ex: Example, p: float = 0.0, step: int = 0) -> list[int]:
         """The decoding prompt: source speech up to the first generated segment's marker."""
         return self.build(ex, step=step, p=p, prompt_only=True).input_ids
 
-    def build(self, ex: Example, step: int, p: float, prompt_only: bool = False) -> TokenSequence:
-        """The sequence of ``ex`` at global step ``step`` with text ratio ``p``."""
+    def build(self, ex: Example, step: int, p: float, prompt_only: bool = False,
+              train: bool = False) -> TokenSequence:
+        """The sequence of ``ex`` at global step ``step`` with text ratio ``p``.
+
+        ``train``: a training sequence, which gets the source unit noise if the layout has it.
+        """
         where = f"utterance '{ex.utt}'"
         src_words = self._encode(ex.src.words, where)
         ids: list[int] = [self.sp["<s_src>"]]
         if self.cfg.lang_tags:
             ids.append(self.vocab.special(lang_token(ex.src.lang)))
         src_tokens, src_is_text = self._speech(ex.utt, ex.src, "src", p, step, src_words)
+        if train and self.cfg.src_unit_noise > 0.0:
+            src_tokens = self._noise(ex.utt, step, src_tokens, src_is_text)
         ids += src_tokens
         is_text = [True] * (len(ids) - len(src_tokens)) + src_is_text
         ids.append(self.sp["<t_src>"] if self.cfg.cot else self.sp["<s_tgt>"])

@@ -114,8 +114,8 @@ class S2STTask:
             items += examples
         return items
 
-    def build(self, items: Sequence[Example], step: int, p: float) -> list[TokenSequence]:
-        return [self.builder.build(ex, step=step, p=p) for ex in items]
+    def build(self, items: Sequence[Example], step: int, p: float, train: bool = False) -> list[TokenSequence]:
+        return [self.builder.build(ex, step=step, p=p, train=train) for ex in items]
 
     def lengths(self, items: Sequence[Example]) -> SequenceLengths:
         """The exact lengths of ``items``' sequences at any step and p (for batch planning)."""
@@ -270,8 +270,8 @@ class TextTask:
         labels = [IGNORE] * n_prompt + ids[n_prompt:]
         return TokenSequence(ids, labels, segs, [True] * len(ids), n_prompt, 0.0)
 
-    def build(self, items: Sequence[TextItem], step: int, p: float) -> list[TokenSequence]:
-        return [self.build_one(it) for it in items]
+    def build(self, items: Sequence[TextItem], step: int, p: float, train: bool = False) -> list[TokenSequence]:
+        return [self.build_one(it) for it in items]  # text pairs: no interleaving, no noise
 
     def describe(self, item: TextItem) -> str:
         return item.key

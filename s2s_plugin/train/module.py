@@ -137,12 +137,13 @@ class S2STModule(L.LightningModule):
     def on_before_batch_transfer(self, batch: Any, dataloader_idx: int) -> Any:
         if not isinstance(batch, RawBatch):
             return batch
-        if self._trainer is not None and self.trainer.training:
+        train = self._trainer is not None and self.trainer.training
+        if train:
             step = self.trainer.global_step
             p = self.p_at(step)
         else:
             step, p = 0, self.valid_p
-        out = collate(self.task.build(batch.items, step=step, p=p), pad_id=self.pad_id)
+        out = collate(self.task.build(batch.items, step=step, p=p, train=train), pad_id=self.pad_id)
         out.update(p=p, epoch=batch.epoch, position=batch.position)
         return out
 

@@ -112,3 +112,46 @@ def test_collate_pads(vocab):
     assert batch["attention_mask"][1].tolist() == [1] * k + [0] * (n - k)
     assert batch["labels"][1, k:].eq(IGNORE).all() and batch["segments"][1, k:].eq(-1).all()
     assert batch["input_ids"][1, k:].eq(vocab.pad_id).all()
+
+
+def long_example(n: int = 400):
+    src = Side("fr", units=[i % 7 for i in range(n)], words=["le", "chat"], spans=[(0, n // 2), (n // 2, n)])
+    tgt = Side("en", units=[i % 5 for i in range(60)], words=["the", "cat"], spans=[(0, 30), (30, 60)])
+    return Example("spk1-fr-0002", src, tgt)
+
+
+@pytest.mark.parametrize("span", [1, 4])
+def test_source_unit_noise_only_in_training_sequences(vocab, span):
+    cfg = SequenceConfig(interleave_sides=[], src_unit_noise=0.2, src_unit_noise_span=span, seed=3)
+    b, clean = SequenceBuilder(vocab, cfg), SequenceBuilder(vocab, SequenceConfig(interleave_sides=[]))
+    ex = long_example()
+    ref = clean.build(ex, step=5, p=0.0)
+    # validation and decoding prompts are never noised
+    assert b.build(ex, step=5, p=0.0).input_ids == ref.input_ids
+    assert b.prompt(ex, step=5) == clean.prompt(ex, step=5)
+    seq = b.build(ex, step=5, p=0.0, train=True)
+    assert len(seq.input_ids) == len(ref.input_ids) and seq.labels == ref.labels  # loss targets unchanged
+    n_prompt = ref.n_prompt
+    changed = [i for i in range(len(ref.input_ids)) if seq.input_ids[i] != ref.input_ids[i]]
+    assert changed and all(2 <= i < n_prompt - 1 for i in changed)  # source units only
+    assert all(vocab.unit_offset <= seq.input_ids[i] < vocab.unit_offset + vocab.n_units for i in changed)
+    assert 0.1 < len(changed) / 400 < 0.3  # about the share asked (a few random units equal the old one)
+    # one seed, utterance and step: the same draw; another step: another one
+    assert b.build(ex, step=5, p=0.0, train=True).input_ids == seq.input_ids
+    assert b.build(ex, step=6, p=0.0, train=True).input_ids != seq.input_ids
+
+
+def test_source_unit_noise_leaves_interleaved_text(vocab):
+    cfg = SequenceConfig(interleave_sides=["src"], src_unit_noise=0.5, seed=1)
+    b = SequenceBuilder(vocab, cfg)
+    ex = long_example()
+    plain = SequenceBuilder(vocab, SequenceConfig(interleave_sides=["src"], seed=1)).build(ex, step=2, p=0.5)
+    seq = b.build(ex, step=2, p=0.5, train=True)
+    assert [t for t, x in zip(seq.input_ids, seq.is_text) if x] == [t for t, x in zip(plain.input_ids, plain.is_text) if x]
+    assert seq.input_ids != plain.input_ids
+
+
+@pytest.mark.parametrize("kw", [{"src_unit_noise": 1.0}, {"src_unit_noise": -0.1}, {"src_unit_noise_span": 0}])
+def test_source_unit_noise_options_are_checked(kw):
+    with pytest.raises(ConfigError, match="src_unit_noise"):
+        SequenceConfig(**kw)

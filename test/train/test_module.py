@@ -102,6 +102,25 @@ def test_training_batches_use_p_of_the_current_step(module_and_items):
     module._trainer = None
 
 
+def test_source_unit_noise_reaches_training_batches_only(module_and_items):
+    """sequence.src_unit_noise: training batches get it; validation batches (no trainer) do not."""
+    module, items, vocab = module_and_items
+    clean = module.on_before_batch_transfer(RawBatch(items, 0, 3), 0)
+    module.task.builder.cfg.src_unit_noise = 0.3
+    try:
+        assert torch.equal(module.on_before_batch_transfer(RawBatch(items, 0, 3), 0)["input_ids"],
+                           clean["input_ids"])
+        module._trainer = _FakeTrainer(7)  # p = 0 at step 7: only the noise can change the source
+        noisy = module.on_before_batch_transfer(RawBatch(items, 0, 3), 0)
+        src = clean["segments"] == SRC_SPEECH
+        changed = noisy["input_ids"] != clean["input_ids"]
+        assert changed.any() and not (changed & ~src).any()
+        assert torch.equal(noisy["labels"], clean["labels"])
+    finally:
+        module.task.builder.cfg.src_unit_noise = 0.0
+        module._trainer = None
+
+
 def test_lr_schedule():
     assert lr_factor(0, 10, 100, "cosine", 0.1) == pytest.approx(0.1)
     assert lr_factor(9, 10, 100, "cosine", 0.1) == pytest.approx(1.0)

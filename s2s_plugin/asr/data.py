@@ -93,7 +93,7 @@ def load_wave(item: Item, sample_rate: int) -> np.ndarray:
     Raises:
         DataError: the audio cannot be read (naming the set, utterance and file).
     """
-    from s2s_plugin.asr.ctc import prepare_wave
+    from s2s_plugin.asr.common import prepare_wave
     from s2s_plugin.data.datadir import read_audio
 
     try:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from s2s_plugin.asr.ctc import (
+from s2s_plugin.asr.common import (
     check_layer,
     estimate_frame_rate,
     greedy_tokens,

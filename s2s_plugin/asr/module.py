@@ -143,7 +143,7 @@ class CTCModule(L.LightningModule):
         self._hyps = {}
 
     def validation_step(self, batch: dict[str, Any], batch_idx: int) -> None:
-        from s2s_plugin.asr.ctc import greedy_tokens
+        from s2s_plugin.asr.common import greedy_tokens
 
         hs, hlens = self.net.encode(batch["speech"], batch["speech_lengths"])
         loss = self.net.ctc(hs, hlens, batch["ys"], batch["ys_lengths"])

@@ -189,7 +189,8 @@ def joint_tokenizer(vocab: Vocabulary, model_max_length: int | None = None) -> A
             raise RuntimeError(f"exported tokenizer: {token} got id {tok.token_to_id(token)}, the model's is {i}")
     kwargs = {"model_max_length": model_max_length} if model_max_length else {}
     return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", pad_token="<pad>",
-                                   clean_up_tokenization_spaces=False, **kwargs)
+                                   clean_up_tokenization_spaces=False, model_input_names=["input_ids", "attention_mask"],
+                                   **kwargs)
 
 
 def set_token_ids(model: Any, vocab: Vocabulary) -> None:

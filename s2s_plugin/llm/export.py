@@ -1,8 +1,7 @@
 """The exported model as a standard Hugging Face directory: one tokenizer with every token, our eos and pad.
 
-Stage 8 (and stage 7) call :func:`write_hf_files` on the directory they export;
-``s2s export`` calls :func:`export_dir` to bring a model exported by an older
-version to this layout::
+Stage 8 (and stage 7) call :func:`write_hf_files` on the directory they export
+(through ``s2s_plugin.train.checkpoint.export_model``)::
 
     tok = joint_tokenizer(vocab)          # transformers PreTrainedTokenizerFast, ids as in training
     tok("<s_src><lang_fr><u3><u17><t_src>").input_ids == builder.prompt(example)
@@ -233,7 +232,3 @@ def write_hf_files(out_dir: str | Path, model_vocab: Vocabulary, vocab_path: str
     joint_tokenizer(model_vocab, model_max_length).save_pretrained(out_dir)
     copy_text_tokenizer(vocab_path, out_dir)
 
-
-def is_current_layout(model_dir: str | Path) -> bool:
-    """Whether ``model_dir`` is a standard directory (written by this version: joint ``tokenizer.json``)."""
-    return (Path(model_dir) / "tokenizer.json").is_file()

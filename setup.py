@@ -38,7 +38,8 @@ EXTRAS = {
     # einops: espnet2.tasks.asr imports the S4 decoder, which imports einops; espnet does not declare it
     "espnet": ["espnet==202511", "ctc_segmentation>=1.7", "einops"],
     "ssl": ["s3prl==0.4.18"],
-    "hf": ["transformers>=4.56", "peft"],  # 4.56: from_pretrained/from_config take dtype=
+    # tokenizers: the exported joint tokenizer; protobuf: reading a sentencepiece model's settings to convert it
+    "hf": ["transformers>=4.56", "peft", "tokenizers", "protobuf"],  # 4.56: from_pretrained/from_config take dtype=
     "train": ["lightning>=2.6,<2.7", "tensorboard"],  # the series the suite runs with (Trainer.fit(weights_only=))
     "vocoder": ["pyworld>=0.3.4"],
     "test": ["pytest>=8", "hypothesis>=6.100"],

@@ -10,8 +10,11 @@ T_src, T_tgt and the target units in batches. Writes ``OUT/hyp_text.<src>``,
 ``OUT/decode.yaml`` (the settings). With ``--nj``/``--job`` each job writes
 ``OUT/split<N>/<J>/`` and ``--merge`` combines them.
 
-MODEL_DIR is a transformers model directory holding also ``vocab.yaml`` and
-``sequence.yaml`` (written by stage 8).
+MODEL_DIR is the standard transformers model directory stage 8 writes (or a
+peft adapter on its base model, with ``lora.export: adapter``), holding also
+``vocab.yaml`` and ``sequence.yaml``; a directory exported by an older version
+(tokenizer in a subdirectory) decodes too, and ``s2s export`` rewrites it in
+the standard layout.
 """
 from __future__ import annotations
 
@@ -75,9 +78,10 @@ def main(args: argparse.Namespace) -> int:
     data = apply_overrides(load_yaml(args.config) if args.config else {}, args.overrides)
     cfg = from_dict(DecodeConfig, data, where=str(args.config or "decode config"))
     model_dir = args.model_dir
-    if not (model_dir / "config.json").is_file() or not (model_dir / "vocab.yaml").is_file():
-        raise ConfigError(f"{model_dir}: not a trained model dir (needs config.json, the weights and "
-                          "vocab.yaml); run stage 8 first or point --model_dir at its output")
+    has_model = (model_dir / "config.json").is_file() or (model_dir / "adapter_config.json").is_file()
+    if not has_model or not (model_dir / "vocab.yaml").is_file():
+        raise ConfigError(f"{model_dir}: not a trained model dir (needs config.json and the weights, or a LoRA "
+                          "adapter_config.json, and vocab.yaml); run stage 8 first or point --model_dir at its output")
     from s2s_plugin.llm.sequence import Example, SequenceBuilder, SequenceConfig, Side
     from s2s_plugin.llm.vocab import Vocabulary
 

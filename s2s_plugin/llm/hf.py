@@ -32,8 +32,11 @@ class HFDecoder:
             Llama-family models only have attention dropout.
         init_new: how new (unit and special) embedding rows start: ``mean`` of the existing rows,
             or ``normal`` with the config's ``initializer_range``.
-        lora: ``{r, alpha, dropout, target_modules}`` to train LoRA adapters (peft) instead of all
+        lora: ``{r, alpha, dropout, target_modules, export}`` to train LoRA adapters (peft) instead of all
             weights; the embedding and output rows stay trainable so the new tokens can be learnt.
+            ``export: merged`` (the default) writes ``exp/<tag>/model`` with the adapters merged into the
+            weights; ``export: adapter`` writes a peft adapter that names ``path`` as its base model
+            (whose weights are then not copied; needs ``path``). Other keys go to peft's ``LoraConfig``.
         gradient_checkpointing: trade compute for activation memory.
         dtype: ``float32`` or ``bfloat16`` weights.
     """
@@ -50,6 +53,12 @@ class HFDecoder:
             raise ConfigError(f"llm 'hf': init_new must be 'mean' or 'normal', got {init_new!r}")
         if dtype not in ("float32", "bfloat16"):
             raise ConfigError(f"llm 'hf': dtype must be 'float32' or 'bfloat16', got {dtype!r}")
+        self.lora_export = str((lora or {}).get("export", "merged"))
+        if self.lora_export not in ("merged", "adapter"):
+            raise ConfigError(f"llm 'hf': lora.export must be 'merged' or 'adapter', got {self.lora_export!r}")
+        if self.lora_export == "adapter" and path is None:
+            raise ConfigError("llm 'hf': lora.export: adapter saves the adapter beside its base model's path, "
+                              "but the model comes from 'config' (random init); use lora.export: merged")
         self.path, self.config, self.dropout = path, config, float(dropout)
         self.init_new, self.lora, self.gradient_checkpointing, self.dtype = init_new, lora, \
             gradient_checkpointing, dtype
@@ -86,10 +95,36 @@ class HFDecoder:
 
     @classmethod
     def load_trained(cls, model_dir: str | Path, device: Any = "cpu", dtype: Any = None) -> Any:
-        """Stage 9: the model stage 8 exported to ``model_dir``, on ``device`` in ``dtype``, in eval mode."""
+        """Stage 9: the model stage 8 exported to ``model_dir``, on ``device`` in ``dtype``, in eval mode.
+
+        A merged export (and one written before the standard layout) is a transformers model
+        directory; a LoRA adapter export (``lora.export: adapter``) is loaded onto its base
+        model, laid out as ``model_dir/vocab.yaml``, and merged.
+
+        Raises:
+            ConfigError: an adapter whose base model directory is gone.
+        """
         from transformers import AutoModelForCausalLM
 
-        model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=dtype)
+        model_dir = Path(model_dir)
+        if (model_dir / "adapter_config.json").is_file():
+            import json
+
+            from peft import PeftModel
+
+            from s2s_plugin.llm.vocab import Vocabulary
+
+            base = json.loads((model_dir / "adapter_config.json").read_text(encoding="utf-8"))
+            base = base.get("base_model_name_or_path")
+            if not base or not (Path(base) / "config.json").is_file():
+                raise ConfigError(f"{model_dir}/adapter_config.json: its base model {base!r} is not there; put the "
+                                  "model this adapter was trained on at that path (llm.path of the training "
+                                  "config), or retrain with lora.export: merged")
+            model = cls(path=base, dtype="float32").build(Vocabulary.load(model_dir / "vocab.yaml"))
+            model = PeftModel.from_pretrained(model, model_dir).merge_and_unload()
+            model = model.to(dtype) if dtype is not None else model
+        else:
+            model = AutoModelForCausalLM.from_pretrained(model_dir, local_files_only=True, dtype=dtype)
         return model.to(device).eval()
 
     def _set_dropout(self, cfg) -> None:
@@ -125,6 +160,7 @@ class HFDecoder:
             from peft import LoraConfig, get_peft_model
 
             lora = dict(self.lora)
+            lora.pop("export", None)
             peft_cfg = LoraConfig(r=int(lora.pop("r", 16)), lora_alpha=int(lora.pop("alpha", 32)),
                                   lora_dropout=float(lora.pop("dropout", 0.05)),
                                   target_modules=lora.pop("target_modules", ["q_proj", "k_proj", "v_proj",

@@ -8,9 +8,11 @@ N-th optimiser step as ``checkpoints/step0000100.ckpt`` (:class:`KeepEvery`),
 so analyses over training (``s2s similarity``) have more than the best and
 last checkpoints to look at.
 
-The final model directory is what decoding loads: a transformers model
-(``save_pretrained``, with its vocabulary layout recorded in ``config.json``)
-plus ``vocab.yaml`` and the text tokenizer it names, copied next to it.
+The final model directory is a standard transformers model directory that plain
+transformers loads (:func:`export_model`): weights stored once, the joint
+tokenizer, a generation config with our ``<eos>`` and ``<pad>``; the vocabulary
+layout is recorded in ``config.json`` and ``vocab.yaml`` with its text tokenizer
+sits next to them for ``s2s decode``.
 """
 from __future__ import annotations
 
@@ -118,39 +120,69 @@ def model_weights(state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor
 
 
 def copy_vocab(vocab_path: str | Path, out_dir: str | Path) -> Path:
-    """Copy ``vocab.yaml`` and its text tokenizer into ``out_dir`` (tokenizer path made relative)."""
-    out_dir = Path(out_dir)
-    vocab = Vocabulary.load(vocab_path)
-    tok = Path(vocab.tokenizer["path"])
-    dst = out_dir / tok.name
-    if tok.is_dir():
-        shutil.copytree(tok, dst, dirs_exist_ok=True)
-    else:
-        shutil.copy2(tok, dst)
-        if tok.with_suffix(".vocab").is_file():
-            shutil.copy2(tok.with_suffix(".vocab"), dst.with_suffix(".vocab"))
-    vocab.tokenizer = dict(vocab.tokenizer, path=tok.name)
-    vocab.save(out_dir / "vocab.yaml")
-    return out_dir / "vocab.yaml"
+    """Copy ``vocab.yaml`` and its text tokenizer's files into ``out_dir`` (tokenizer path made relative)."""
+    from s2s_plugin.llm.export import copy_text_tokenizer
+
+    return copy_text_tokenizer(vocab_path, out_dir)
+
+
+def _parameter_bytes(model: torch.nn.Module) -> int:
+    """Bytes of the model's parameters, each tensor counted once (tied weights are one tensor)."""
+    seen: dict[int, int] = {}
+    for p in model.parameters():
+        seen[p.data_ptr()] = p.numel() * p.element_size()
+    return sum(seen.values())
 
 
 def export_model(model: torch.nn.Module, weights: dict[str, torch.Tensor] | None, vocab_path: str | Path,
-                 out_dir: str | Path) -> Path:
-    """Write ``model`` (with ``weights`` loaded, if given) as a transformers model dir with its vocabulary.
+                 out_dir: str | Path, model_vocab: Vocabulary | None = None, lora_export: str = "merged") -> Path:
+    """Write ``model`` (with ``weights`` loaded, if given) as a standard transformers model directory.
 
-    The directory is assembled under a temporary name and renamed into place.
-    LoRA adapters are merged into the base weights first.
+    ``out_dir`` loads with plain transformers (``AutoTokenizer``/``AutoModelForCausalLM.from_pretrained``):
+    ``config.json`` and the weights (stored once), ``generation_config.json`` with the vocabulary's
+    ``<eos>`` and ``<pad>``, and the joint tokenizer (text tokens, specials and units at the ids the
+    model was trained with; :mod:`s2s_plugin.llm.export`). ``vocab.yaml`` and a copy of its text
+    tokenizer's files (never a base model's weights) serve ``s2s decode``.
+
+    LoRA adapters are merged into the base weights (``lora_export: merged``), or saved as a
+    peft adapter (``adapter``: ``adapter_config.json`` naming the base model's directory,
+    whose weights are not copied; the adapter holds the LoRA matrices and the embedding and
+    output rows, which training extends). The directory is assembled under a temporary name and
+    renamed into place.
+
+    Args:
+        model: the model as built for training.
+        weights: the LLM weights to load into it (see :func:`model_weights`); ``None``: as it is.
+        vocab_path: the run's ``vocab.yaml``.
+        out_dir: the directory to write (replaced).
+        model_vocab: the model's layout (stage 7's has no units); default: the vocabulary of ``vocab_path``.
+        lora_export: ``merged`` or ``adapter``; without LoRA it does not matter.
     """
+    from s2s_plugin.llm.export import set_token_ids, write_hf_files
+
     out_dir = Path(out_dir)
+    if lora_export not in ("merged", "adapter"):
+        raise ConfigError(f"lora export must be 'merged' or 'adapter', got {lora_export!r}")
+    if model_vocab is None:
+        model_vocab = Vocabulary.load(vocab_path)
     if weights is not None:
         load_model_weights(model, weights, "the averaged checkpoints")
-    if hasattr(model, "merge_and_unload"):
+    adapter = hasattr(model, "merge_and_unload") and lora_export == "adapter"
+    if hasattr(model, "merge_and_unload") and not adapter:
         model = model.merge_and_unload()
+    base = model.get_base_model() if adapter else model
+    set_token_ids(base, model_vocab)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    model.save_pretrained(tmp)
-    copy_vocab(vocab_path, tmp)
+    if adapter:
+        cfg = model.peft_config["default"]
+        cfg.base_model_name_or_path = str(Path(base.name_or_path).resolve())
+        model.save_pretrained(tmp)
+        base.generation_config.save_pretrained(tmp)
+    else:
+        model.save_pretrained(tmp)
+    write_hf_files(tmp, model_vocab, vocab_path, getattr(base.config, "max_position_embeddings", None))
     mode = 0o666 & ~_umask()
     for f in tmp.rglob("*"):
         if f.is_file():
@@ -158,4 +190,11 @@ def export_model(model: torch.nn.Module, weights: dict[str, torch.Tensor] | None
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)
+    size = sum(f.stat().st_size for f in out_dir.rglob("*") if f.is_file())
+    if adapter:
+        logger.info("exported %s: a LoRA adapter of %.1f MB on %s", out_dir, size / 1e6,
+                    model.peft_config["default"].base_model_name_or_path)
+    else:
+        logger.info("exported %s: %.1f MB on disk for %.1f MB of parameters", out_dir, size / 1e6,
+                    _parameter_bytes(model) / 1e6)
     return out_dir

@@ -15,7 +15,9 @@ What the exp dir holds afterwards::
                                   damaged one is refused naming the newest best-*.ckpt that can replace it)
     checkpoints/best-*.ckpt       the ``keep_best`` checkpoints of lowest validation loss
     checkpoints/step*.ckpt        with ``trainer.keep_every: N``: the model weights of every N-th step
-    model/                        their average: transformers model + vocab.yaml + tokenizer (for decoding)
+    model/                        their average: a standard transformers model dir (config, weights, tokenizer
+                                  with every unit and special token, generation config with our eos and pad),
+                                  plus vocab.yaml, sequence.yaml and llm.yaml for ``s2s decode``
 
 A resume whose config differs from ``config.yaml`` in anything but
 :data:`RESUMABLE_KEYS` (logging, checkpoint and validation intervals, the
@@ -315,7 +317,8 @@ class Run:
         logger.info("averaging %d checkpoint(s): %s", len(paths), ", ".join(p.name for p in paths))
         weights = model_weights(average_checkpoints(paths))
         fresh = self.decoder.build(self.model_vocab)
-        out = export_model(fresh, weights, self.vocab_path, self.exp / "model")
+        out = export_model(fresh, weights, self.vocab_path, self.exp / "model", model_vocab=self.model_vocab,
+                           lora_export=getattr(self.decoder, "lora_export", "merged"))
         with atomic_write(out / "averaged.yaml") as f:
             yaml.safe_dump({"checkpoints": [str(p) for p in paths]}, f)
         with atomic_write(out / "llm.yaml") as f:  # which llm_decoder plugin loads it for decoding

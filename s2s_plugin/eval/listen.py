@@ -135,7 +135,7 @@ def write_listening_page(out_dir: PathLike, sets: Sequence[Any], scores: Mapping
         The path of ``index.html``.
     """
     from s2s_plugin.data.io import read_units
-    from s2s_plugin.eval.score import load_audio, read_scp
+    from s2s_plugin.eval.audio import load_audio, read_scp
 
     out_dir = Path(out_dir)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")

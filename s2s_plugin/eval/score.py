@@ -35,6 +35,7 @@ import numpy as np
 from s2s_plugin.config import component, load_yaml
 from s2s_plugin.data.io import PathLike, atomic_write, read_kaldi_text, read_units, write_kaldi_text
 from s2s_plugin.errors import ConfigError, DataError
+from s2s_plugin.eval.audio import load_audio, read_scp
 from s2s_plugin.eval.metrics import BleuScore, WerScore, bleu_signature, corpus_bleu, pooled_wer, word_error_rate
 from s2s_plugin.eval.normalize import TextNormalizer
 
@@ -98,31 +99,6 @@ class ScoreConfig:
 
 
 # -- reading ------------------------------------------------------------------
-def resolve_audio(spec: str, scp: Path) -> str:
-    """A wav.scp path as given (Kaldi: relative to the working dir), else relative to the scp's dir."""
-    if Path(spec).is_absolute() or Path(spec).exists():
-        return spec
-    alt = scp.parent / spec
-    return str(alt) if alt.exists() else spec
-
-
-def read_scp(path: Path) -> dict[str, str]:
-    """``utt -> audio spec`` of a wav.scp, relative paths resolved (see :func:`resolve_audio`)."""
-    return {utt: resolve_audio(spec, path) for utt, spec in read_kaldi_text(path).items()}
-
-
-def load_audio(spec: str, where: str) -> tuple[np.ndarray, int]:
-    """Read one mono waveform; errors name ``where`` (file and utterance)."""
-    from s2s_plugin.data.datadir import read_audio
-
-    try:
-        return read_audio(spec)
-    except DataError as e:
-        raise DataError(f"{where}: {e}") from None
-    except Exception as e:  # soundfile/kaldiio raise many kinds; name what failed
-        raise DataError(f"{where}: cannot read audio '{spec}': {type(e).__name__}: {e}") from None
-
-
 def align_hyps(hyps: dict[str, str], ref_ids: list[str], path: Path, allow_missing: bool) -> tuple[list[str], int]:
     """Hypotheses in reference order; missing ones are an error, or empty with ``allow_missing``.
 

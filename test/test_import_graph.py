@@ -92,3 +92,10 @@ def test_no_import_cycles():
     found = cycles(import_graph(module_files()))
     assert not found, "import cycles (move what both sides need to a module of their own): " + "; ".join(
         " <-> ".join(c) for c in found)
+
+
+def test_data_modules_do_not_reach_back_to_config():
+    """data/ is below config: config reads YAML into dataclasses, data/ reads and writes data dirs."""
+    graph = import_graph(module_files())
+    back = sorted(m for m, deps in graph.items() if m.startswith("s2s_plugin.data") and "s2s_plugin.config" in deps)
+    assert not back, f"modules of s2s_plugin.data importing s2s_plugin.config: {back}"

@@ -45,6 +45,7 @@ renamed.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
@@ -58,7 +59,6 @@ from typing import Literal
 
 import numpy as np
 
-from s2s_plugin.config import to_dict
 from s2s_plugin.data.datadir import NO_PIPES, DataDir, split_ids
 from s2s_plugin.data.io import PathLike, atomic_write, read_kaldi_text, write_kaldi_text
 from s2s_plugin.errors import ConfigError, DataError
@@ -271,7 +271,7 @@ def _write_job_lists(jdir: Path, dump_dir: Path, dd: DataDir, cfg: FormatConfig,
     with atomic_write(jdir / "removed") as f:
         for row in res.removed:
             f.write(" ".join(row) + "\n")
-    done = {"job": res.job, "nj": res.nj, "langs": list(dd.langs), "config": to_dict(cfg),
+    done = {"job": res.job, "nj": res.nj, "langs": list(dd.langs), "config": dataclasses.asdict(cfg),
             "num_utts": len(ids), "ids_sha1": _fingerprint(ids), "kept": len(res.kept),
             "removed": len(res.removed), "bytes": res.bytes_written}
     with atomic_write(jdir / "done.json") as f:  # last: marks the job complete
@@ -335,7 +335,7 @@ def merge_jobs(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: in
     size = sum(os.path.getsize(p) for lang in dd.langs for p in wav[lang].values())
     summary = {"data_dir": str(dd.path), "nj": nj, "utterances": len(dd), "kept": len(kept),
                "removed": {r: sum(1 for row in removed if row[1] == r) for r in REASONS},
-               "seconds": seconds, "bytes": size, "config": to_dict(cfg)}
+               "seconds": seconds, "bytes": size, "config": dataclasses.asdict(cfg)}
     logger.info("format merge: %s -> %s: kept %d of %d utterances, removed %d (%s); %s; %s of audio",
                 dd.path, dump_dir, len(kept), len(dd), len(removed), _reason_counts(r[1] for r in removed),
                 ", ".join(f"{lang} {format_timespan(s)}" for lang, s in seconds.items()), format_size(size))
@@ -356,7 +356,7 @@ def _check_jobs(dd: DataDir, dump_dir: Path, cfg: FormatConfig, nj: int) -> None
         path = job_dir(dump_dir, nj, j) / "done.json"
         done = json.loads(path.read_text(encoding="utf-8"))
         ids = split_ids(dd.utt_ids, nj, j)
-        if done.get("config") != to_dict(cfg):
+        if done.get("config") != dataclasses.asdict(cfg):
             raise DataError(f"{path}: job {j} ran with another config ({done.get('config')}); "
                             f"rerun the jobs with the config given to the merge")
         if done.get("ids_sha1") != _fingerprint(ids) or done.get("langs") != list(dd.langs):

@@ -378,10 +378,33 @@ def test_a_failed_background_job_stops_the_stage_that_needs_it_naming_its_log(fo
     p, _ = run_fake(r, "--stage", "3", "--stop_stage", "11", ASR_FAIL="1")
     assert p.returncode != 0
     log = "exp/asr_en/logs/ctc_train.log"
-    assert f"the background job asr_training failed (exit code 1); see {log}" in p.stderr
+    assert f"the background job asr_training failed (exit code 3); see {log}" in p.stderr  # the job's own code
     assert "the scoring ASR broke" in (r / log).read_text()
     assert "Stage 11 failed" in p.stderr and p.stderr.strip().endswith("--stage 11")
     assert not (r / "exp" / "asr_en" / ".done.stage11").exists()
+
+
+def test_a_background_job_is_judged_by_its_log_footer_not_by_wait(formatted_recipe):
+    """bash forgets a finished job's status once its pid is reused (pid_max wraps on a busy machine):
+    the recipe takes the exit code from the job log's footer, so a job runner that died before
+    writing one is an error naming the log, even though its process exited 0."""
+    r = formatted_recipe
+    runner = r / "footerless_run.sh"  # runs the job like run.pl, but writes no footer
+    runner.write_text('#!/usr/bin/env bash\nlog=$1; shift; mkdir -p "$(dirname "$log")"; "$@" > "$log" 2>&1; '
+                      'exit 0\n')
+    runner.chmod(0o755)
+    cmd_sh = r / "cmd.sh"
+    original = cmd_sh.read_text()
+    cmd_sh.write_text(original + f'\ntrain_cmd="{runner}"\n')
+    try:
+        p, _ = run_fake(r, "--stage", "3", "--stop_stage", "11")
+    finally:
+        cmd_sh.write_text(original)
+    assert p.returncode != 0
+    # the vocoder fit (stage 10 waits for it first) runs through the same runner
+    assert ("the background job vocoder_fit ended without writing its exit code (killed?); see "
+            "exp/vocoder/logs/fit.log") in p.stderr
+    assert "Stage 10 failed" in p.stderr and not (r / "exp" / "vocoder" / ".done.stage10").exists()
 
 
 def test_a_failed_stage_stops_the_background_jobs(formatted_recipe):

@@ -232,11 +232,14 @@ bg_start() {
         bg_pid[${name}]=dry_run
         return 0
     fi
+    rm -f "${log}"  # its footer is how bg_wait learns the exit code: never an old run's
     "$@" > /dev/null 2>&1 &
     bg_pid[${name}]=$!
     log "Started in the background: ${name} (pid ${bg_pid[${name}]}); log: ${log}"
 }
 bg_running() { [ -n "${bg_pid[$1]:-}" ]; }
+# bg_exit_code LOG: the exit code in the footer of a job log (utils/jobs_common.sh), or nothing
+bg_exit_code() { sed -n 's/^# Ended (code \([0-9][0-9]*\)).*/\1/p' "$1" 2> /dev/null | tail -n 1; }
 bg_wait() {
     local name=$1 rc=0 start=${SECONDS}
     bg_running "${name}" || return 0
@@ -246,8 +249,15 @@ bg_wait() {
         return 0
     fi
     log "Waiting for the background job ${name} (log: ${bg_log[${name}]})"
-    wait "${bg_pid[${name}]}" || rc=$?
+    # wait only blocks while the job runs. Its exit code comes from the footer the job runner
+    # writes last in the log ("# Ended (code N) ..."): bash forgets a finished job's status
+    # once another child of this shell gets the same pid, which happens on a busy machine
+    # (pid_max wraps), and then wait answers 127 for a job that succeeded.
+    wait "${bg_pid[${name}]}" 2> /dev/null || true
     unset "bg_pid[${name}]"
+    rc=$(bg_exit_code "${bg_log[${name}]}")
+    [ -n "${rc}" ] || die "the background job ${name} ended without writing its exit code (killed?); see" \
+        "${bg_log[${name}]}"
     [ "${rc}" -eq 0 ] || die "the background job ${name} failed (exit code ${rc}); see ${bg_log[${name}]}"
     log "Background job ${name} finished (waited $((SECONDS - start)) s)"
 }
@@ -255,6 +265,8 @@ bg_stop_all() {
     local name
     for name in "${!bg_pid[@]}"; do
         [ "${bg_pid[${name}]}" != dry_run ] || continue
+        # a job that has ended may have passed its pid on to another process: leave that alone
+        [ -z "$(bg_exit_code "${bg_log[${name}]}")" ] || continue
         kill -TERM "${bg_pid[${name}]}" 2> /dev/null || true
         wait "${bg_pid[${name}]}" 2> /dev/null || true
         log "Stopped the background job ${name}; its log: ${bg_log[${name}]}"

@@ -233,11 +233,12 @@ def load_vocoder(exp_dir: PathLike) -> Callable[[list[int]], tuple[np.ndarray, i
     if not exp_dir.is_dir():
         raise ConfigError(f"vocoder_exp: {exp_dir} not found; run stage 10 (s2s vocoder fit ... --exp "
                           f"{exp_dir}) first, or set vocoder_exp=null to leave out the vocoder topline")
-    voc, _, _ = load_fitted(exp_dir)
+    voc, voc_cfg, _ = load_fitted(exp_dir)
+    kwargs = voc_cfg.synthesis.kwargs(voc)  # the synthesis options of the vocoder's config (speaker, ...)
     logger.info("loaded vocoder %r from %s", voc, exp_dir)
 
     def synth(units: list[int]) -> tuple[np.ndarray, int]:
-        wave, sr = voc.synthesize(np.asarray(units, dtype=np.int64))
+        wave, sr = voc.synthesize(np.asarray(units, dtype=np.int64), **kwargs)
         return np.asarray(wave, dtype=np.float32), int(sr)
 
     return synth

@@ -25,6 +25,7 @@ INSTALL_REQUIRES = [
     "kaldiio>=2.18",
     "sentencepiece>=0.1.99",
     "sacrebleu>=2.3",
+    "sacremoses>=0.1",   # Moses' detokeniser: the espnet ASR-BLEU protocol (s2s_plugin/eval/bleu_protocols.py)
     "jiwer>=3.0",
     "scikit-learn>=1.3",
     "scipy>=1.11",

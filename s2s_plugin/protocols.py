@@ -198,7 +198,10 @@ class Vocoder(Protocol):
         wave, sr = voc.synthesize([5, 5, 17])   # float32 samples, their rate
 
     ``synthesize`` raises ``s2s_plugin.errors.DataError`` for an empty
-    sequence or a unit outside ``0..n_units-1``. A vocoder that reads one unit
+    sequence or a unit outside ``0..n_units-1``. It may take keyword options
+    that each synthesis chooses (``speaker`` of a multi-speaker vocoder):
+    stage 10 passes those of its ``synthesis`` block that are set, and refuses
+    one that ``synthesize`` does not take. A vocoder that reads one unit
     per frame (repeats kept) has a classmethod ``needs_frame_units(block)``
     returning True for that config block; stage 10 then refuses units that
     stage 4 de-duplicated.

@@ -119,6 +119,39 @@ PY
     done_step espnet "${key}"
 fi
 
+# 5b. ci_sdr: espnet2.bin.asr_inference imports it (through espnet2.enh), so the
+#     espnet scoring ASR of stage 11 needs it. Step 5 leaves it out because pip
+#     refuses ci_sdr from PyPI (its metadata names git URLs in an extra, even
+#     with --no-deps). Its own requirements (numpy, scipy, torch, einops) are
+#     here already: fetch the pinned sdist, check its hash, install that file
+#     without dependencies (it must not pull another torch). CI_SDR_URL names
+#     a mirror or a local copy of the same file.
+ci_sdr_version=0.0.2
+ci_sdr_sha256=3f9d4c205b9b7c5c3239a90400b81f1f26ecb38484a46150d2677ff646a13465
+ci_sdr_url=${CI_SDR_URL:-https://files.pythonhosted.org/packages/db/c0/1f9a358e31f8d329b1fe32dc05d9b1761472443e4f759771c21f60285198/ci_sdr-${ci_sdr_version}.tar.gz}
+key="ci_sdr==${ci_sdr_version}"
+if needs ci_sdr "${key}"; then
+    log "installing ci_sdr==${ci_sdr_version} without dependencies (from ${ci_sdr_url})"
+    sdist=${venv}/.s2s_cache/ci_sdr-${ci_sdr_version}.tar.gz
+    mkdir -p "$(dirname "${sdist}")"
+    "${venv}/bin/python" - "${ci_sdr_url}" "${ci_sdr_sha256}" "${sdist}" <<'PY'
+import hashlib, os, shutil, sys, urllib.request
+url, want, out = sys.argv[1:]
+part = out + ".part"
+src = open(url, "rb") if os.path.exists(url) else urllib.request.urlopen(url, timeout=300)
+with src, open(part, "wb") as f:
+    shutil.copyfileobj(src, f)
+got = hashlib.sha256(open(part, "rb").read()).hexdigest()
+if got != want:
+    os.remove(part)
+    sys.exit(f"tools/install.sh: {url}: sha256 {got}, expected {want}")
+os.replace(part, out)
+PY
+    "${pip[@]}" install --no-deps --no-build-isolation "${sdist}"
+    rm -f "${sdist}"
+    done_step ci_sdr "${key}"
+fi
+
 # 6. The rest of the stack and the project itself (editable).
 key="stack:$(cat "${tools_dir}/requirements.txt" "${root}/setup.py" "${constraints}" | sha1sum | cut -c1-12)@${torch_version}"
 if needs stack "${key}"; then
@@ -131,8 +164,9 @@ fi
 # 7. A check that the environment imports what the toolkit needs.
 "${venv}/bin/python" - <<'PY'
 import importlib, sys
-mods = ["torch", "torchaudio", "numpy", "espnet2", "s3prl", "transformers", "lightning",
-        "pyworld", "kaldiio", "sentencepiece", "sacrebleu", "pluggy", "humanfriendly",
+# espnet2.bin.asr_inference: the espnet scoring ASR (it imports ci_sdr, which espnet does not install)
+mods = ["torch", "torchaudio", "numpy", "espnet2", "espnet2.bin.asr_inference", "s3prl", "transformers",
+        "lightning", "pyworld", "kaldiio", "sentencepiece", "sacrebleu", "sacremoses", "pluggy", "humanfriendly",
         "soundfile", "sklearn", "matplotlib", "tensorboard", "ctc_segmentation", "s2s_plugin"]
 bad = []
 for m in mods:

@@ -16,6 +16,7 @@ local, and a missing one is an error saying what to put where.
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -38,6 +39,53 @@ def to_rate(wavs: Sequence[np.ndarray], sr: int, target: int) -> list[np.ndarray
             raise ValueError(f"waveform {i} has shape {w.shape}; expected a 1-D (mono) array")
         out.append(resample(w, int(sr), int(target)))
     return out
+
+
+def _looks_like_path(value: str) -> bool:
+    return "\n" not in value and len(value) < 4096 and ("/" in value or bool(re.search(r"\.[A-Za-z0-9]+$", value)))
+
+
+def resolve_config_paths(args: Any, config: Path, model_dir: Path) -> tuple[Any, list[tuple[str, str]]]:
+    """Make the relative file paths of an ESPnet training config absolute, as they lie beside the model.
+
+    ESPnet writes paths relative to the recipe directory it ran in
+    (``normalize_conf.stats_file: exp/asr_stats_raw_en_bpe5000/train/feats_stats.npz``,
+    ``bpemodel: data/en_token_list/bpe_unigram5000/bpe.model``); a copied or
+    unpacked model keeps them. Every string of the config that looks like a
+    relative path (holds a ``/`` or ends in an extension) is looked for, in
+    order, relative to the config's directory, each of its parents up to
+    ``model_dir``, ``model_dir`` itself and the working directory; the first
+    that exists replaces it (absolute). Strings found nowhere stay as they are
+    (ESPnet then names the missing file).
+
+    Returns:
+        The config with resolved paths, and the ``(old, new)`` pairs changed.
+    """
+    config_dir, model_dir = Path(config).resolve().parent, Path(model_dir).resolve()
+    roots = [config_dir]
+    for parent in config_dir.parents:
+        if model_dir not in (parent, *parent.parents):
+            break
+        roots.append(parent)
+    roots += [model_dir, Path.cwd()]
+    changed: list[tuple[str, str]] = []
+
+    def fix(value: Any) -> Any:
+        if isinstance(value, dict):  # a token list given inline holds tokens, not paths (``<sos/eos>``)
+            return {k: v if k == "token_list" and isinstance(v, list) else fix(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [fix(v) for v in value]
+        if isinstance(value, str) and _looks_like_path(value) and not Path(value).is_absolute():
+            for root in dict.fromkeys(roots):
+                candidate = root / value
+                if candidate.exists():
+                    new = str(candidate.resolve())
+                    if new != value:
+                        changed.append((value, new))
+                    return new
+        return value
+
+    return fix(args), changed
 
 
 def _batches(n: int, size: int) -> list[range]:
@@ -201,9 +249,16 @@ class EspnetASR:
     """An ESPnet2 ASR model (``espnet2.bin.asr_inference.Speech2Text``) from a local directory.
 
     The directory holds the training ``config.yaml`` and a model ``.pth``
-    (an unpacked ESPnet model-zoo archive has both under ``exp/...``). Paths
-    inside ``config.yaml`` (token list, BPE model) are resolved the way ESPnet
-    does, relative to the working directory. Example::
+    (an unpacked ESPnet model-zoo archive has both under ``exp/...``: give
+    ``config`` and ``model_file``). Relative paths inside the config (global
+    MVN statistics, token list file, BPE model, ...), which ESPnet resolves
+    from the working directory of the recipe that trained the model, are
+    resolved by :func:`resolve_config_paths`: against the config's directory,
+    then its parents up to ``model_dir``, then ``model_dir``, then the
+    working directory. ``Speech2Text`` reads a copy of the config with those
+    paths made absolute; the copy is removed once the model is built.
+    Needs espnet's own imports (``ci_sdr`` among them: tools/install.sh
+    installs it). Example::
 
         asr = EspnetASR(model_dir="/models/espnet_asr_en", beam_size=10, ctc_weight=0.3)
         asr.transcribe([wave], 16000)
@@ -277,15 +332,35 @@ class EspnetASR:
 
     def _load(self) -> Any:
         if self._s2t is None:
+            import tempfile
+
+            import yaml
+
             config, model, self.sample_rate = self.resolve()
             from s2s_plugin.asr.imported import no_nltk_download
+            from s2s_plugin.safe_load import check_checkpoint
+
+            # ESPnet reads the file with torch.load(weights_only=False): vet it first (docs/security.md)
+            check_checkpoint(model, "ESPnet model file", error=ConfigError)
 
             with no_nltk_download():  # g2p_en, imported by ESPnet's tokenizers, downloads at import
-                from espnet2.bin.asr_inference import Speech2Text
-
-            self._s2t = Speech2Text(asr_train_config=str(config), asr_model_file=str(model), device=self.device,
-                                    beam_size=self.beam_size, ctc_weight=self.ctc_weight,
-                                    lm_weight=self.lm_weight, nbest=1, **self.options)
+                try:
+                    from espnet2.bin.asr_inference import Speech2Text
+                except ImportError as e:
+                    raise ConfigError(f"asr 'espnet': espnet2.bin.asr_inference does not import ({e}); "
+                                      "rerun tools/install.sh, which installs espnet and what it imports "
+                                      "(ci_sdr among them)") from None
+            with open(config, encoding="utf-8") as f:
+                args = yaml.safe_load(f) or {}
+            resolved, changed = resolve_config_paths(args, config, self.model_dir)
+            for old, new in changed:
+                logger.info("asr 'espnet': %s: '%s' -> %s", config, old, new)
+            with tempfile.TemporaryDirectory(prefix="s2s_espnet_asr_") as tmp:
+                copy = Path(tmp) / "config.yaml"
+                copy.write_text(yaml.safe_dump(resolved, sort_keys=False), encoding="utf-8")
+                self._s2t = Speech2Text(asr_train_config=str(copy), asr_model_file=str(model),
+                                        device=self.device, beam_size=self.beam_size, ctc_weight=self.ctc_weight,
+                                        lm_weight=self.lm_weight, nbest=1, **self.options)
             logger.info("loaded ESPnet ASR %s (%s)", model, config)
         return self._s2t
 

@@ -93,7 +93,7 @@ def main(args: argparse.Namespace) -> int:
 def write_table(runs: list, out: Path, command: str, plot: bool) -> None:
     """The comparison table (``--out``), its ``.json`` and ``.png``."""
     from s2s_plugin.data.io import atomic_write
-    from s2s_plugin.eval.report import aggregate, comparison_markdown
+    from s2s_plugin.eval.report import aggregate, comparison_markdown, metric_labels
     from s2s_plugin.eval.score import write_json
 
     table = aggregate(runs)
@@ -102,7 +102,7 @@ def write_table(runs: list, out: Path, command: str, plot: bool) -> None:
         from s2s_plugin.eval.plots import plot_compare
 
         png = out.with_suffix(".png")
-        plot_compare({s: t.get("asr_bleu", {}) for s, t in table.items()}, "ASR-BLEU", png)
+        plot_compare({s: t.get("asr_bleu", {}) for s, t in table.items()}, metric_labels(runs[0])["asr_bleu"], png)
     text = comparison_markdown(runs, table, command, png.name if png else None)
     write_json(out.with_suffix(".json"), {"command": command, "runs": [r["_path"] for r in runs], "systems": table})
     with atomic_write(out) as f:
@@ -128,9 +128,10 @@ def write_results(runs: list, args: argparse.Namespace, command: str) -> None:
     png = None
     if not args.no_plot:
         from s2s_plugin.eval.plots import plot_seed_points
+        from s2s_plugin.eval.report import metric_labels
 
         png = args.results.with_suffix(".png")
-        plot_seed_points(seed_points(rep), rep.order, "ASR-BLEU", png)
+        plot_seed_points(seed_points(rep), rep.order, metric_labels(runs[0])["asr_bleu"], png)
     write_json(args.results.with_suffix(".json"), replication_json(rep, command, commit))
     text = replication_markdown(rep, command, commit, png.name if png else None)
     with atomic_write(args.results) as f:

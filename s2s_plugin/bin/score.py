@@ -3,12 +3,16 @@
     s2s score --config conf/score.yaml --exp exp/s2st_scheduled --sets test_fr test_es test_pt
     s2s score --config conf/score.yaml --exp exp/s2st_scheduled --sets test_fr --ref_dump dump \\
         vocoder_exp=exp/vocoder asr.device=cuda
+    s2s score --config conf/score.yaml --exp exp/s2st_scheduled --sets test_fr asr_bleu_protocol=espnet
 
 Reads ``<exp>/decode_<set>/`` (hyp_text.<src>, hyp_text.<tgt>, wav.scp from
 stages 9 and 10) and the references in ``<ref_dump>/<set>/``; writes
 ``<exp>/RESULTS.md``, ``<exp>/scores.json``, ``<exp>/plots/`` and
 ``<exp>/listen/index.html``. CONFIG keys: s2s_plugin.eval.score.ScoreConfig;
-dotted overrides change them (``listen_samples=10``, ``asr.exp_dir=exp/asr_en``).
+dotted overrides change them (``listen_samples=10``, ``asr.exp_dir=exp/asr_en``,
+``asr_bleu_protocol=espnet`` to score ASR-BLEU as ESPnet's evaluate_asr_bleu.sh
+does, ``asr_bleu_protocol=fairseq`` as fairseq's compute_asr_bleu.py does; see
+s2s_plugin/eval/bleu_protocols.py and docs/asr_bleu.md).
 """
 from __future__ import annotations
 
@@ -28,7 +32,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sets", nargs="+", required=True, help="sets to score, e.g. test_fr test_es")
     parser.add_argument("--ref_dump", type=Path, default=Path("dump"),
                         help="dump dir holding the reference sets (default: dump)")
-    parser.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. vocoder_exp=exp/vocoder")
+    parser.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. vocoder_exp=exp/vocoder or "
+                        "asr_bleu_protocol=espnet (s2s, espnet or fairseq: whose ASR-BLEU text processing)")
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -48,7 +53,8 @@ def main(args: argparse.Namespace) -> int:
     cfg = load_config(ScoreConfig, args.config, args.overrides)
     result = run_stage(cfg, args.exp, args.sets, args.ref_dump, command_line(args))
     print((args.exp / "RESULTS.md").read_text(encoding="utf-8"), end="")
-    print(f"sacrebleu signature: {result['bleu_signature']}")
+    print(f"ASR-BLEU protocol: {result['asr_bleu_protocol']['signature']}")
+    print(f"sacrebleu signature (BLEU of T_tgt): {result['bleu_signature']}")
     print(f"wrote {args.exp / 'RESULTS.md'}, {args.exp / 'scores.json'}"
           + (f", {args.exp / 'listen' / 'index.html'}" if cfg.listen_samples else ""))
     return 0

@@ -5,6 +5,8 @@
 
     # synthesise one units file: in this process ...
     s2s vocoder synth --exp exp/vocoder --units exp/s2st/decode_test_fr/hyp_units.en --out exp/s2st/decode_test_fr
+    # ... as speaker 3 of a multi-speaker vocoder (default: synthesis.speaker of the fit's config)
+    s2s vocoder synth --exp exp/vocoder --units U --out D synthesis.speaker=3
     # ... or as Kaldi-style parallel jobs, then a merge
     utils/run.pl JOB=1:4 exp/s2st/decode_test_fr/logs/synth.JOB.log \\
         s2s vocoder synth --exp exp/vocoder --units U --out D --nj 4 --job JOB
@@ -15,7 +17,8 @@ DIR/units.<lang>.info fills in the vocoder's frame_rate and n_units. `world`
 fits per-unit WORLD statistics; `unit_hifigan` loads and checks its
 checkpoint. It writes EXP/config.yaml, the vocoder's state, fit.log and, last,
 fit.json. `synth` writes OUT/wav/<utt>.wav (the config's synth_fs, 16-bit)
-and OUT/wav.scp, plus OUT/synth.json with the real-time factor.
+and OUT/wav.scp, plus OUT/synth.json with the real-time factor and the
+synthesis options used (synthesis.* of the config, overridden on the command line).
 """
 from __future__ import annotations
 
@@ -49,6 +52,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     s = sub.add_parser("synth", help="write OUT/wav/<utt>.wav and OUT/wav.scp from a units file",
                        description="Job J of N synthesises the contiguous part J of the sorted ids; --merge "
                                    "checks the N jobs and writes OUT/wav.scp and OUT/synth.json.")
+    s.add_argument("overrides", nargs="*", metavar="synthesis.KEY=VALUE",
+                   help="synthesis options for this synthesis, e.g. synthesis.speaker=3 (the speaker of a "
+                        "multi-speaker vocoder); default: the synthesis block of the fit's config")
     s.add_argument("--exp", required=True, type=Path, help="the exp dir of `s2s vocoder fit`")
     s.add_argument("--units", required=True, type=Path, help="a units file: `utt u1 u2 ...` per line")
     s.add_argument("--out", required=True, type=Path, help="output dir (e.g. the decode dir)")
@@ -113,9 +119,9 @@ def _synth(args: argparse.Namespace) -> int:
     check_job_arguments(args)
     with _threads(args.num_threads):
         if args.job is not None:
-            synth_job(args.exp, args.units, args.out, args.nj, args.job)
+            synth_job(args.exp, args.units, args.out, args.nj, args.job, args.overrides)
         elif args.merge:
             merge_synth(args.exp, args.units, args.out, args.nj)
         else:
-            synth_all(args.exp, args.units, args.out, args.nj)
+            synth_all(args.exp, args.units, args.out, args.nj, args.overrides)
     return 0

@@ -73,28 +73,36 @@ def _check_lengths(hyps: Sequence[str], refs: Sequence[str], what: str) -> None:
         raise DataError(f"{what}: no utterances to score")
 
 
-def bleu_metric():
-    """The sacrebleu metric object every score uses (13a tokens, lower case, exp smoothing)."""
+def bleu_metric(lowercase: bool = True):
+    """The sacrebleu metric object every score uses (13a tokens, exp smoothing; lower case unless told).
+
+    ``lowercase=False`` is sacrebleu's default (``case:mixed``), which fairseq's
+    ASR-BLEU uses (:mod:`s2s_plugin.eval.bleu_protocols`).
+    """
     from sacrebleu.metrics import BLEU
 
-    return BLEU(lowercase=True, tokenize="13a", smooth_method="exp")
+    return BLEU(lowercase=lowercase, tokenize="13a", smooth_method="exp")
 
 
-def bleu_signature() -> str:
+def bleu_signature(lowercase: bool = True) -> str:
     """The sacrebleu signature of :func:`bleu_metric`, e.g. ``nrefs:1|case:lc|...|version:2.6.0``."""
-    metric = bleu_metric()
+    metric = bleu_metric(lowercase)
     metric.corpus_score(["a"], [["a"]])  # sacrebleu knows the number of references only after scoring
     return str(metric.get_signature())
 
 
-def corpus_bleu(hyps: Sequence[str], refs: Sequence[str]) -> BleuScore:
+def corpus_bleu(hyps: Sequence[str], refs: Sequence[str], lowercase: bool = True) -> BleuScore:
     """Corpus BLEU of ``hyps`` against one reference each (0-100).
+
+    Args:
+        hyps, refs: one string per utterance, in the same order.
+        lowercase: sacrebleu's ``lowercase`` (``case:lc``); off only for fairseq's ASR-BLEU protocol.
 
     Raises:
         DataError: different numbers of hypotheses and references, or none.
     """
     _check_lengths(hyps, refs, "BLEU")
-    metric = bleu_metric()
+    metric = bleu_metric(lowercase)
     r = metric.corpus_score(list(hyps), [list(refs)])
     return BleuScore(score=float(r.score), signature=str(metric.get_signature()),
                      precisions=[float(p) for p in r.precisions], bp=float(r.bp), sys_len=int(r.sys_len),
@@ -102,7 +110,7 @@ def corpus_bleu(hyps: Sequence[str], refs: Sequence[str]) -> BleuScore:
                      totals=[int(t) for t in r.totals])
 
 
-def utterance_bleu_stats(hyps: Sequence[str], refs: Sequence[str]) -> np.ndarray:
+def utterance_bleu_stats(hyps: Sequence[str], refs: Sequence[str], lowercase: bool = True) -> np.ndarray:
     """sacrebleu's sufficient statistics of each utterance, for corpus BLEU of any subset or resample.
 
     Each row is what :func:`bleu_metric` counts for one hypothesis:
@@ -112,7 +120,9 @@ def utterance_bleu_stats(hyps: Sequence[str], refs: Sequence[str]) -> np.ndarray
     ``sacrebleu.significance``, resamples these rows the same way). The
     rows come from sacrebleu's ``_extract_corpus_statistics``, the method its
     significance module uses; it is not public API, so the tests compare
-    the two paths on every sacrebleu version CI installs.
+    the two paths on every sacrebleu version CI installs. ``lowercase`` as
+    in :func:`corpus_bleu` (the summed rows score the same with either
+    metric: case changes only the counting).
 
     Returns:
         ``int64`` array of shape ``(len(refs), 10)``.
@@ -121,7 +131,7 @@ def utterance_bleu_stats(hyps: Sequence[str], refs: Sequence[str]) -> np.ndarray
         DataError: different numbers of hypotheses and references, or none.
     """
     _check_lengths(hyps, refs, "BLEU")
-    stats = bleu_metric()._extract_corpus_statistics(list(hyps), [list(refs)])
+    stats = bleu_metric(lowercase)._extract_corpus_statistics(list(hyps), [list(refs)])
     return np.asarray(stats, dtype=np.int64).reshape(len(refs), -1)
 
 

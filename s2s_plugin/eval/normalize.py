@@ -17,9 +17,9 @@ which ran):
 3. punctuation removed: every character of a Unicode punctuation category
    (``P*``: ``. , ; : ! ? " ( ) [ ] - – — « » ¿ ¡ … % & / @``) and every
    character of Python's ``string.punctuation`` (which adds the ASCII symbols
-   ``$ + < = > ^ ` | ~``, as ESPnet's and fairseq's ASR-BLEU scripts remove
-   them) becomes a space, except an apostrophe between two letters or digits,
-   which is kept as ``'`` (``don't``, ``l'homme``, ``rock'n'roll``).
+   ``$ + < = > ^ ` | ~``) becomes a space, except an apostrophe between two
+   letters or digits, which is kept as ``'`` (``don't``, ``l'homme``,
+   ``rock'n'roll``).
    Typographic apostrophes (``’ ‘ ʼ ′``) count as apostrophes. Other Unicode
    symbols (``€ £ ° ©``) are kept;
 4. whitespace collapsed: runs of any Unicode whitespace become one space, and
@@ -30,6 +30,13 @@ two words on both sides, and a transcript that forgot a space after a full
 stop still splits. The same function is applied to the ASR transcript, the
 text hypotheses and every reference, so nothing of the protocol depends on
 how a corpus punctuates. Numbers are not spelt out.
+
+This is our protocol, not a peer's: ESPnet's ``evaluate_asr_bleu.sh`` deletes
+punctuation (no space) after a Moses detokeniser and keeps every ASCII
+apostrophe, fairseq's ``compute_asr_bleu.py`` lower-cases only the ASR
+transcript and leaves the references as they are, and the same transcripts
+score very differently under each. To compare with them, score with
+``asr_bleu_protocol=espnet`` or ``fairseq`` (:mod:`s2s_plugin.eval.bleu_protocols`).
 """
 from __future__ import annotations
 

@@ -20,7 +20,9 @@ utterance, so that the test utterances can be resampled (:mod:`.stats`):
 
 Texts go through the run's own normalisation (``scores.json``'s
 ``normalization`` block, :class:`~s2s_plugin.eval.normalize.TextNormalizer`),
-and each recomputed corpus score must match the one in ``scores.json``:
+ASR transcripts through the run's ASR-BLEU protocol (``asr_bleu_protocol``,
+:mod:`s2s_plugin.eval.bleu_protocols`; runs scored with different protocols
+are refused when loaded), and each recomputed corpus score must match the one in ``scores.json``:
 otherwise the files changed after scoring and the report refuses to mix them.
 
 Systems are found by name: ``baseline``, ``scheduled``, ``constant`` and the
@@ -167,6 +169,7 @@ def set_statistics(run: Mapping[str, Any], set_name: str, ref_dump: Path) -> tup
         DataError: a missing file, a set of another size, or a score that does not match ``scores.json``.
     """
     from s2s_plugin.data.io import read_kaldi_text
+    from s2s_plugin.eval.bleu_protocols import protocol_of_run
     from s2s_plugin.eval.normalize import TextNormalizer
     from s2s_plugin.eval.score import align_hyps
 
@@ -199,7 +202,10 @@ def set_statistics(run: Mapping[str, Any], set_name: str, ref_dump: Path) -> tup
         allow_missing = bool(info.get("missing", {}).get(missing_key))  # scored as empty, as s2s score did
         hyps, _ = align_hyps(read_kaldi_text(path, allow_empty_value=True), ids, path, allow_missing)
         kind = UTT_METRICS[metric]
-        out[metric] = utterance_stats(kind, norm.many(hyps), ref_norm[lang])
+        if metric == "asr_bleu":  # under the run's ASR-BLEU protocol, from the raw texts
+            out[metric] = protocol_of_run(run, tgt).utterance_stats(hyps, [refs[tgt][u] for u in ids])
+        else:
+            out[metric] = utterance_stats(kind, norm.many(hyps), ref_norm[lang])
         want, got = info.get(metric), corpus_score(kind, out[metric])
         if want is not None and abs(got - float(want)) > _MATCH_TOL:
             raise DataError(f"{path}: recomputed {metric} on {set_name} is {got:.2f}, but {where} says {want}; "
@@ -438,10 +444,10 @@ def _col(rep: Replication, s: str) -> str:
 
 def replication_markdown(rep: Replication, command: str, commit: str | None, plot: str | None = None) -> str:
     """The RESULTS.md of a replication: verdicts, scores over seeds, paired deltas, toplines, plot."""
-    from s2s_plugin.eval.report import _cell
+    from s2s_plugin.eval.report import _cell, asr_bleu_protocol, metric_labels, protocol_lines
 
     first = rep.runs[0]
-    labels: Mapping[str, str] = first["metrics"]
+    labels: Mapping[str, str] = metric_labels(first)
     cols = sorted(rep.sets, key=lambda s: rep.order.index(rep.lang[s]))
     head = "| " + " | ".join(_col(rep, s) for s in cols) + " |"
     rule = "---:|" * len(cols)
@@ -454,8 +460,8 @@ def replication_markdown(rep: Replication, command: str, commit: str | None, plo
              + ", ".join(f"{lang}" + (f" ({rep.counts[lang]} utterances)" if lang in rep.counts else "")
                          for lang in rep.order) + f" (from {rep.counts_source or 'the only test language'}).", "",
              "## Verdicts", "",
-             "Decided on ASR-BLEU, by the 95% paired bootstrap interval of each delta (below): a delta counts "
-             "for or against a claim only when its interval excludes 0. **reproduced**: every delta of the claim "
+             f"Decided on ASR-BLEU (protocol {asr_bleu_protocol(first)['name']}), by the 95% paired bootstrap "
+             "interval of each delta (below): a delta counts for or against a claim only when its interval excludes 0. **reproduced**: every delta of the claim "
              "on the claimed side; **partly**: some of them (or some systems of the claim not run); "
              "**refuted**: none, and some on the other side; **inconclusive**: every interval includes 0; "
              "**not run**: the claim's systems have no runs here.", "",
@@ -504,8 +510,7 @@ def replication_markdown(rep: Replication, command: str, commit: str | None, plo
         lines += ["", "## ASR-BLEU per system and language", "", f"![ASR-BLEU per system and language; a point "
                   f"per seed]({plot})"]
     lines += ["", "## Protocol", "",
-              f"- ASR: `{first['asr'].get('name')}`; normalisation `{first['normalization']['signature']}`; "
-              f"sacrebleu signature `{first['bleu_signature']}`.",
+              f"- ASR: `{first['asr'].get('name')}`.", *protocol_lines(first),
               "- Runs: " + "; ".join(f"`{r.get('exp', r['_path'])}` ({r['system']}, seed {_seed(r.get('seed'))})"
                                      for r in rep.runs) + "."]
     return "\n".join(lines) + "\n"

@@ -10,8 +10,9 @@
 Runs are grouped by their ``system`` name (``scores.json``); the spread is the
 sample standard deviation over the runs of a system (n - 1 in the
 denominator; none for a single run). Runs scored differently (another ASR,
-normalisation or sacrebleu signature) are refused: their numbers do not
-compare.
+normalisation, ASR-BLEU protocol or sacrebleu signature) are refused: their
+numbers do not compare. Every ASR-BLEU column and section names the protocol
+it was scored with (:mod:`s2s_plugin.eval.bleu_protocols`).
 """
 from __future__ import annotations
 
@@ -25,7 +26,9 @@ from s2s_plugin.data.io import PathLike
 from s2s_plugin.errors import DataError
 
 #: the keys whose values must agree for scores to be comparable
-PROTOCOL_KEYS = ("asr", "normalization", "bleu_signature")
+PROTOCOL_KEYS = ("asr", "normalization", "bleu_signature", "asr_bleu_protocol")
+#: the metrics scored under the ASR-BLEU protocol (s2s_plugin.eval.score.PROTOCOL_METRICS)
+ASR_BLEU_METRICS = ("asr_bleu", "topline_ref_speech", "topline_ref_units")
 #: ASR block keys that change speed, not transcripts
 _RUNTIME_KEYS = ("device", "batch_size")
 
@@ -34,7 +37,35 @@ def protocol(run: Mapping[str, Any], key: str) -> Any:
     """What of ``run[key]`` must agree between comparable runs."""
     if key == "asr":
         return {k: v for k, v in run["asr"].items() if k not in _RUNTIME_KEYS}
+    if key == "asr_bleu_protocol":
+        p = asr_bleu_protocol(run)
+        return {"name": p["name"], "steps": p["steps"], "bleu_signature": p["bleu_signature"]}
     return run[key]
+
+
+def asr_bleu_protocol(run: Mapping[str, Any]) -> dict[str, str]:
+    """The ``asr_bleu_protocol`` block of a ``scores.json``; ``s2s`` for files written before protocols existed."""
+    if run.get("asr_bleu_protocol"):
+        return dict(run["asr_bleu_protocol"])
+    steps = run["normalization"]["signature"]
+    return {"name": "s2s", "follows": "s2s_plugin/eval/normalize.py (ours)", "steps": steps,
+            "bleu_signature": run["bleu_signature"], "signature": f"s2s:{steps} | {run['bleu_signature']}"}
+
+
+def metric_labels(run: Mapping[str, Any]) -> dict[str, str]:
+    """``scores.json``'s metric labels, each ASR-BLEU one suffixed with its protocol (``ASR-BLEU [espnet]``)."""
+    name = asr_bleu_protocol(run)["name"]
+    return {k: f"{v} [{name}]" if k in ASR_BLEU_METRICS else v for k, v in run["metrics"].items()}
+
+
+def protocol_lines(run: Mapping[str, Any]) -> list[str]:
+    """Markdown bullets that say how the ASR-BLEU numbers and the others were computed."""
+    p = asr_bleu_protocol(run)
+    return [f"- ASR-BLEU protocol **{p['name']}** (the columns marked [{p['name']}]): follows {p['follows']}; "
+            f"text steps `{p['steps']}`; sacrebleu signature `{p['bleu_signature']}` "
+            "(s2s_plugin/eval/bleu_protocols.py; `asr_bleu_protocol=s2s|espnet|fairseq`).",
+            f"- BLEU (T_tgt) and the WERs: our normalisation `{run['normalization']['signature']}`; sacrebleu "
+            f"signature `{run['bleu_signature']}`."]
 
 
 def _fmt(v: float | None) -> str:
@@ -50,7 +81,7 @@ def results_markdown(scores: Mapping[str, Any], plots: Mapping[str, str] | None 
         plots: caption -> image path relative to the exp dir.
         listen: the listening page, relative to the exp dir.
     """
-    labels: Mapping[str, str] = scores["metrics"]
+    labels: Mapping[str, str] = metric_labels(scores)
     rows = [(name, r) for name, r in scores["sets"].items()]
     keys = [k for k in labels if any(r.get(k) is not None for _, r in rows)]
     norm = scores["normalization"]
@@ -79,7 +110,7 @@ def results_markdown(scores: Mapping[str, Any], plots: Mapping[str, str] | None 
     lines += [
         "",
         "- **ASR-BLEU**: the ASR transcribes our target speech (stage 10's wav.scp); sacrebleu corpus BLEU "
-        "against the reference translation.",
+        "against the reference translation, under the ASR-BLEU protocol named in brackets (below).",
         "- **BLEU (T_tgt)**: the text translation the model writes before its speech (chain of thought).",
         "- **WER (T_src)**: the source transcript the model writes first, against the source reference (%).",
         "- **toplines**: the same ASR and BLEU on the reference target speech, and on the reference target "
@@ -87,12 +118,23 @@ def results_markdown(scores: Mapping[str, Any], plots: Mapping[str, str] | None 
         "- **overall** pools every utterance of every set (one corpus BLEU, one WER); **mean** averages the sets.",
         f"- ASR: `{scores['asr']['name']}`" + (f" ({asr})" if asr else "")
         + (f"; vocoder exp `{scores['vocoder_exp']}`" if scores.get("vocoder_exp") else "; no vocoder topline"),
-        f"- Normalisation (hypotheses and references alike): `{norm['signature']}` — Unicode "
+        *protocol_lines(scores),
+        f"- Our normalisation `{norm['signature']}` (hypotheses and references alike): Unicode "
         f"{norm['unicode']}, lower case {'on' if norm['lowercase'] else 'off'}, punctuation "
         f"{'removed (apostrophes inside words kept)' if norm['remove_punctuation'] else 'kept'}, "
         "whitespace collapsed.",
-        f"- sacrebleu signature: `{scores['bleu_signature']}`",
     ]
+    by_protocol = scores.get("asr_bleu_by_protocol")
+    if by_protocol:
+        names = [n for n, _ in rows]
+        lines += ["", "## ASR-BLEU under each protocol", "",
+                  "The same ASR transcripts and references, scored the way each toolkit scores them "
+                  "(compare a number only with one scored the same way):", "",
+                  "| protocol | " + " | ".join(names) + " | overall | signature |",
+                  "|---|" + "---:|" * (len(names) + 1) + "---|"]
+        for pname, entry in by_protocol.items():
+            lines.append(f"| {pname} | " + " | ".join(_fmt(entry["sets"].get(n)) for n in names)
+                         + f" | {_fmt(entry['overall'])} | `{entry['signature']}` |")
     if any(missing.values()):
         lines.append("- Missing hypotheses scored as empty: "
                      + "; ".join(f"{n}: {v}" for n, v in missing.items() if v))
@@ -123,7 +165,7 @@ def load_runs(exps: Sequence[PathLike]) -> list[dict[str, Any]]:
         except json.JSONDecodeError as err:
             raise DataError(f"{path}:{err.lineno}: invalid JSON: {err.msg}") from None
         for key in ("system", "sets", "overall", *PROTOCOL_KEYS):
-            if key not in run:
+            if key not in run and key != "asr_bleu_protocol":  # absent before protocols existed: ours
                 raise DataError(f"{path}: no '{key}'; was it written by `s2s score`?")
         run["_path"] = str(path)
         runs.append(run)
@@ -182,7 +224,8 @@ def _cell(c: Mapping[str, Any] | None) -> str:
 def comparison_markdown(runs: Sequence[Mapping[str, Any]], table: Mapping[str, Any], command: str = "",
                         plot: str | None = None) -> str:
     """The comparison table: one section per metric, one row per system, one column per set."""
-    labels: Mapping[str, str] = runs[0]["metrics"]
+    labels: Mapping[str, str] = metric_labels(runs[0])
+    proto = asr_bleu_protocol(runs[0])["name"]
     sets = list(dict.fromkeys(s for r in runs for s in r["sets"])) + ["overall"]
     lines = ["# Comparison", ""]
     if command:
@@ -199,15 +242,14 @@ def comparison_markdown(runs: Sequence[Mapping[str, Any]], table: Mapping[str, A
             n = max((c["n"] for c in cells.values()), default=0)
             lines.append(f"| {system} | {n} | " + " | ".join(_cell(cells.get(s)) for s in sets) + " |")
         lines.append("")
-    lines += ["## Runs", "", "| system | seed | exp | " + " | ".join(f"ASR-BLEU {s}" for s in sets) + " |",
+    lines += ["## Runs", "", "| system | seed | exp | " + " | ".join(f"ASR-BLEU [{proto}] {s}" for s in sets) + " |",
               "|---|---:|---|" + "---:|" * len(sets)]
     for r in runs:
         vals = [(r["overall"] if s == "overall" else r["sets"].get(s, {})).get("asr_bleu") for s in sets]
         lines.append(f"| {r['system']} | {'—' if r.get('seed') is None else r['seed']} | `{r.get('exp', '')}` | "
                      + " | ".join(_fmt(v) for v in vals) + " |")
     first = runs[0]
-    lines += ["", f"- ASR: `{first['asr'].get('name')}`; normalisation `{first['normalization']['signature']}`; "
-              f"sacrebleu signature `{first['bleu_signature']}`."]
+    lines += ["", f"- ASR: `{first['asr'].get('name')}`.", *protocol_lines(first)]
     if plot:
-        lines += ["", f"![ASR-BLEU per set and system]({plot})"]
+        lines += ["", f"![ASR-BLEU [{proto}] per set and system]({plot})"]
     return "\n".join(lines) + "\n"

@@ -14,10 +14,17 @@ For each set, with ``D = exp/<tag>/decode_<set>`` (stage 9 and 10) and
   stage-10 vocoder (given ``vocoder_exp``); the ASR's own WER on reference
   speech says how far the scorer itself is from perfect.
 
-Hypotheses and references all go through the same
-:class:`~s2s_plugin.eval.normalize.TextNormalizer`. ``overall`` pools every
-utterance of every set (one corpus BLEU, one WER); ``mean`` averages the
-per-set numbers. ASR transcripts are kept in ``D/score/`` for inspection.
+ASR-BLEU and its two toplines follow the configured ``asr_bleu_protocol``
+(:mod:`s2s_plugin.eval.bleu_protocols`): ``s2s``, ours (the default), or the
+text processing and sacrebleu options of ESPnet's ``evaluate_asr_bleu.sh``
+(``espnet``) or fairseq's ``compute_asr_bleu.py`` (``fairseq``), which give
+other numbers on the same transcripts; ``scores.json`` and ``RESULTS.md`` name
+the protocol and its sacrebleu signature, and also give the ASR-BLEU under
+each of the three. BLEU of T_tgt and the WERs always run our
+:class:`~s2s_plugin.eval.normalize.TextNormalizer` on hypotheses and
+references alike. ``overall`` pools every utterance of every set (one corpus
+BLEU, one WER); ``mean`` averages the per-set numbers. ASR transcripts are
+kept in ``D/score/`` for inspection.
 """
 from __future__ import annotations
 
@@ -36,6 +43,7 @@ from s2s_plugin.config import component, load_yaml
 from s2s_plugin.data.io import PathLike, atomic_write, read_kaldi_text, read_units, write_kaldi_text
 from s2s_plugin.errors import ConfigError, DataError
 from s2s_plugin.eval.audio import load_audio, read_scp
+from s2s_plugin.eval.bleu_protocols import PROTOCOLS, BleuProtocol, make_protocol
 from s2s_plugin.eval.metrics import BleuScore, WerScore, bleu_signature, corpus_bleu, pooled_wer, word_error_rate
 from s2s_plugin.eval.normalize import TextNormalizer
 
@@ -51,6 +59,8 @@ METRICS: dict[str, str] = {
     "asr_wer_ref_speech": "ASR WER ref speech %",
 }
 WER_METRICS = ("wer_src", "asr_wer_ref_speech")
+#: the metrics scored under the ASR-BLEU protocol (the others use our normalisation)
+PROTOCOL_METRICS = ("asr_bleu", "topline_ref_speech", "topline_ref_units")
 
 
 @dataclass
@@ -61,12 +71,18 @@ class ScoreConfig:
 
         asr: {name: ctc, exp_dir: exp/asr_en}
         normalization: {unicode: NFKC, lowercase: true, remove_punctuation: true}
+        asr_bleu_protocol: s2s
         listen_samples: 5
 
     Attributes:
         asr: the ``asr_model`` block that transcribes speech.
         tgt_lang: the target language (the other language of a set is its source).
-        normalization: the text normalisation of hypotheses and references.
+        normalization: the text normalisation of hypotheses and references (all of it under the
+            ``s2s`` protocol; BLEU of T_tgt and the WERs under every protocol).
+        asr_bleu_protocol: how ASR-BLEU and its toplines turn transcripts and references into
+            sacrebleu's input, and sacrebleu's options: ``s2s`` (ours), ``espnet`` (ESPnet's
+            evaluate_asr_bleu.sh) or ``fairseq`` (fairseq's compute_asr_bleu.py); see
+            :mod:`s2s_plugin.eval.bleu_protocols`.
         decode_dir: the decode dir of a set inside the exp dir (``{set}`` is replaced).
         toplines: score reference target speech through the ASR.
         vocoder_exp: the stage-10 vocoder exp dir: adds the topline reference units ->
@@ -82,6 +98,7 @@ class ScoreConfig:
     asr: dict = component("asr_model")
     tgt_lang: str = "en"
     normalization: TextNormalizer = field(default_factory=TextNormalizer)
+    asr_bleu_protocol: str = "s2s"
     decode_dir: str = "decode_{set}"
     toplines: bool = True
     vocoder_exp: str | None = None
@@ -96,6 +113,13 @@ class ScoreConfig:
             raise ConfigError(f"decode_dir must contain '{{set}}', got {self.decode_dir!r}")
         if self.listen_samples < 0 or self.chunk_size < 1:
             raise ConfigError("need listen_samples >= 0 and chunk_size >= 1")
+        if self.asr_bleu_protocol not in PROTOCOLS:
+            raise ConfigError(f"asr_bleu_protocol must be one of {', '.join(PROTOCOLS)} (ours, ESPnet's "
+                              f"evaluate_asr_bleu.sh, fairseq's compute_asr_bleu.py), got {self.asr_bleu_protocol!r}")
+
+    def protocol(self) -> BleuProtocol:
+        """The ASR-BLEU protocol of this config."""
+        return make_protocol(self.asr_bleu_protocol, self.tgt_lang, self.normalization)
 
 
 # -- reading ------------------------------------------------------------------
@@ -185,11 +209,12 @@ def load_vocoder(exp_dir: PathLike) -> Callable[[list[int]], tuple[np.ndarray, i
     if not exp_dir.is_dir():
         raise ConfigError(f"vocoder_exp: {exp_dir} not found; run stage 10 (s2s vocoder fit ... --exp "
                           f"{exp_dir}) first, or set vocoder_exp=null to leave out the vocoder topline")
-    voc, _, _ = load_fitted(exp_dir)
+    voc, voc_cfg, _ = load_fitted(exp_dir)
+    kwargs = voc_cfg.synthesis.kwargs(voc)  # the synthesis options of the vocoder's config (speaker, ...)
     logger.info("loaded vocoder %r from %s", voc, exp_dir)
 
     def synth(units: list[int]) -> tuple[np.ndarray, int]:
-        wave, sr = voc.synthesize(np.asarray(units, dtype=np.int64))
+        wave, sr = voc.synthesize(np.asarray(units, dtype=np.int64), **kwargs)
         return np.asarray(wave, dtype=np.float32), int(sr)
 
     return synth
@@ -210,6 +235,7 @@ class SetScore:
     bleu: dict[str, BleuScore] = field(default_factory=dict)
     wer: dict[str, WerScore] = field(default_factory=dict)
     norm: dict[str, list[str]] = field(default_factory=dict)    # normalised texts, for pooling
+    proto: dict[str, list[str]] = field(default_factory=dict)   # texts as the ASR-BLEU protocol prepared them
     missing: dict[str, int] = field(default_factory=dict)
 
     def numbers(self) -> dict[str, float | None]:
@@ -238,6 +264,7 @@ def score_set(cfg: ScoreConfig, asr: Any, exp: Path, set_name: str, ref_dump: Pa
     s.texts["ref_src"] = [ref_src[u] for u in ids]
     s.texts["ref_tgt"] = [ref_tgt[u] for u in ids]
     s.norm["ref_tgt"] = cfg.normalization.many(s.texts["ref_tgt"])
+    s.proto["ref_tgt"] = cfg.protocol().prepare_refs(s.texts["ref_tgt"])
     _score_texts(s, cfg)
     _score_speech(s, cfg, asr)
     if cfg.toplines:
@@ -270,8 +297,14 @@ def _score_speech(s: SetScore, cfg: ScoreConfig, asr: Any) -> None:
                                              f"ASR {s.name}")))
     _save_transcripts(s.decode_dir / "score" / f"asr_text.{s.tgt_lang}", texts)
     s.texts["asr_hyp"] = [texts.get(u, "") for u in s.utt_ids]
-    s.norm["asr_hyp"] = cfg.normalization.many(s.texts["asr_hyp"])
-    s.bleu["asr_bleu"] = corpus_bleu(s.norm["asr_hyp"], s.norm["ref_tgt"])
+    _protocol_bleu(s, cfg, "asr_hyp", "asr_bleu")
+
+
+def _protocol_bleu(s: SetScore, cfg: ScoreConfig, key: str, metric: str) -> None:
+    """BLEU of the ASR transcripts ``s.texts[key]`` under the config's ASR-BLEU protocol."""
+    proto = cfg.protocol()
+    s.proto[key] = proto.prepare_hyps(s.texts[key])
+    s.bleu[metric] = proto.score_prepared(s.proto[key], s.proto["ref_tgt"])
 
 
 def _topline_ref_speech(s: SetScore, cfg: ScoreConfig, asr: Any) -> None:
@@ -283,7 +316,7 @@ def _topline_ref_speech(s: SetScore, cfg: ScoreConfig, asr: Any) -> None:
     _save_transcripts(s.decode_dir / "score" / f"topline_ref_speech.asr_text.{s.tgt_lang}",
                       dict(zip(s.utt_ids, texts)))
     s.texts["asr_ref"], s.norm["asr_ref"] = texts, cfg.normalization.many(texts)
-    s.bleu["topline_ref_speech"] = corpus_bleu(s.norm["asr_ref"], s.norm["ref_tgt"])
+    _protocol_bleu(s, cfg, "asr_ref", "topline_ref_speech")
     s.wer["asr_wer_ref_speech"] = word_error_rate(s.norm["asr_ref"], s.norm["ref_tgt"])
 
 
@@ -298,8 +331,8 @@ def _topline_ref_units(s: SetScore, cfg: ScoreConfig, asr: Any, vocoder: Callabl
         texts.extend(transcribe_waves(asr, [vocoder(units[u]) for u in chunk]))
     _save_transcripts(s.decode_dir / "score" / f"topline_ref_units.asr_text.{s.tgt_lang}",
                       dict(zip(s.utt_ids, texts)))
-    s.texts["asr_vocoded"], s.norm["asr_vocoded"] = texts, cfg.normalization.many(texts)
-    s.bleu["topline_ref_units"] = corpus_bleu(s.norm["asr_vocoded"], s.norm["ref_tgt"])
+    s.texts["asr_vocoded"] = texts
+    _protocol_bleu(s, cfg, "asr_vocoded", "topline_ref_units")
 
 
 def _save_transcripts(path: Path, texts: dict[str, str]) -> None:
@@ -307,21 +340,52 @@ def _save_transcripts(path: Path, texts: dict[str, str]) -> None:
     write_kaldi_text(path, {u: " ".join(t.split()) for u, t in texts.items()})
 
 
-def pooled(sets: list[SetScore]) -> tuple[dict[str, float | None], dict[str, Any]]:
-    """Scores over every utterance of every set: one corpus BLEU and one WER per metric."""
+def pooled(sets: list[SetScore], protocol: BleuProtocol | None = None) -> tuple[dict[str, float | None],
+                                                                                dict[str, Any]]:
+    """Scores over every utterance of every set: one corpus BLEU and one WER per metric.
+
+    Args:
+        sets: the scored sets.
+        protocol: the ASR-BLEU protocol the sets were scored with (default ``s2s``).
+    """
+    protocol = protocol or make_protocol()
     numbers: dict[str, float | None] = {k: None for k in METRICS}
     details: dict[str, Any] = {}
     pairs = {"asr_bleu": "asr_hyp", "bleu_text": "hyp_tgt", "topline_ref_speech": "asr_ref",
              "topline_ref_units": "asr_vocoded"}
     for metric, key in pairs.items():
         if all(metric in s.bleu for s in sets):
-            b = corpus_bleu([h for s in sets for h in s.norm[key]], [r for s in sets for r in s.norm["ref_tgt"]])
+            if metric in PROTOCOL_METRICS:
+                b = protocol.score_prepared([h for s in sets for h in s.proto[key]],
+                                            [r for s in sets for r in s.proto["ref_tgt"]])
+            else:
+                b = corpus_bleu([h for s in sets for h in s.norm[key]],
+                                [r for s in sets for r in s.norm["ref_tgt"]])
             numbers[metric], details[metric] = round(b.score, 2), b.to_dict()
     for metric in WER_METRICS:
         if all(metric in s.wer for s in sets):
             w = pooled_wer([s.wer[metric] for s in sets])
             numbers[metric], details[metric] = round(w.wer, 2), w.to_dict()
     return numbers, details
+
+
+def asr_bleu_by_protocol(sets: list[SetScore], cfg: ScoreConfig) -> dict[str, dict[str, Any]]:
+    """ASR-BLEU of the same transcripts under every protocol: ``name -> {signature, sets: {set: bleu}, overall}``.
+
+    So that a number can be set beside a peer's, whatever protocol the run was configured with.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for name in PROTOCOLS:
+        proto = make_protocol(name, cfg.tgt_lang, cfg.normalization)
+        hyps = {s.name: proto.prepare_hyps(s.texts["asr_hyp"]) for s in sets}
+        refs = {s.name: proto.prepare_refs(s.texts["ref_tgt"]) for s in sets}
+        overall = proto.score_prepared([h for s in sets for h in hyps[s.name]],
+                                       [r for s in sets for r in refs[s.name]])
+        out[name] = {"signature": proto.signature, "follows": proto.describe()["follows"],
+                     "sets": {s.name: round(proto.score_prepared(hyps[s.name], refs[s.name]).score, 2)
+                              for s in sets},
+                     "overall": round(overall.score, 2)}
+    return out
 
 
 def mean_over_sets(sets: list[SetScore]) -> dict[str, float | None]:
@@ -388,10 +452,10 @@ def score_experiment(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_d
     scores = []
     for name in sets:
         s = score_set(cfg, asr, exp, name, ref_dump, vocoder)
-        logger.info("%s: ASR-BLEU %.2f, BLEU(T_tgt) %.2f, WER(T_src) %.2f%%", name, s.bleu["asr_bleu"].score,
-                    s.bleu["bleu_text"].score, s.wer["wer_src"].wer)
+        logger.info("%s: ASR-BLEU %.2f (protocol %s), BLEU(T_tgt) %.2f, WER(T_src) %.2f%%", name,
+                    s.bleu["asr_bleu"].score, cfg.asr_bleu_protocol, s.bleu["bleu_text"].score, s.wer["wer_src"].wer)
         scores.append(s)
-    overall, overall_details = pooled(scores)
+    overall, overall_details = pooled(scores, cfg.protocol())
     result = {
         "system": system_name(exp, cfg.system),
         "exp": str(exp),
@@ -403,6 +467,8 @@ def score_experiment(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_d
         "vocoder_exp": cfg.vocoder_exp,
         "normalization": {**dataclasses.asdict(cfg.normalization), "signature": cfg.normalization.signature},
         "bleu_signature": bleu_signature(),
+        "asr_bleu_protocol": cfg.protocol().describe(),
+        "asr_bleu_by_protocol": asr_bleu_by_protocol(scores, cfg),
         "wer": "word error rate in percent (jiwer) over normalised words; overall: errors and words summed",
         "metrics": METRICS,
         "sets": {s.name: {"src_lang": s.src_lang, "tgt_lang": s.tgt_lang, "num_utts": len(s.utt_ids),

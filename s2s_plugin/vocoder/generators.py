@@ -148,6 +148,7 @@ class PwgUnitGenerator(nn.Module):
         for s in upsample_scales:
             self.hop *= int(s)
         self.num_spk_embs, self.concat_spk_emb = num_spk_embs, concat_spk_emb
+        self.num_speakers = max(int(num_spk_embs), 0)  # 0: a single-speaker generator
         self.emb = nn.Embedding(num_embs + 1 if duration else num_embs, in_channels)
         body_in = in_channels
         if num_spk_embs > 0:
@@ -190,14 +191,18 @@ class PwgUnitGenerator(nn.Module):
     def forward(self, units: torch.Tensor, speaker: int | None = None,
                 predict_durations: bool = False) -> torch.Tensor:
         """``(1, T)`` unit ids -> ``(1, 1, samples)``; with ``predict_durations`` each unit is
-        repeated by the predicted duration first (de-duplicated input)."""
+        repeated by the predicted duration first (de-duplicated input). When every predicted
+        duration is 0 each unit gets 1, as ParallelWaveGAN's length regulator does (``T * hop``
+        samples)."""
         x = self._embed(units, speaker)
         if predict_durations:
             if self.duration_predictor is None:
                 raise ValueError("this generator has no duration predictor")
             d = self.duration_predictor(x)[0]
             if int(d.sum()) == 0:
-                d[0] = 1
+                # ParallelWaveGAN's LengthRegulator (parallel_wavegan/layers/length_regulator.py) sets every
+                # duration of an all-zero row to 1: one frame per unit, not one frame in all
+                d = torch.ones_like(d)
             x = torch.repeat_interleave(x, d, dim=2)
         c = self.input_conv(x)
         for i, up in enumerate(self.upsamples):
@@ -270,8 +275,9 @@ class CodeHiFiGANGenerator(nn.Module):
         self.num_symbols = int(cfg["num_embeddings"])
         self.dict = nn.Embedding(self.num_symbols, int(cfg["embedding_dim"]))
         self.multispkr = bool(cfg.get("multispkr"))
+        self.num_speakers = int(cfg.get("num_speakers", 200)) if self.multispkr else 0  # 0: single speaker
         if self.multispkr:
-            self.spkr = nn.Embedding(int(cfg.get("num_speakers", 200)), int(cfg["embedding_dim"]))
+            self.spkr = nn.Embedding(self.num_speakers, int(cfg["embedding_dim"]))
         self.dur_predictor = None
         if cfg.get("dur_predictor_params"):
             p = cfg["dur_predictor_params"]

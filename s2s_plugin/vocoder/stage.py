@@ -20,7 +20,12 @@ disagrees is an error). The exp dir then holds::
       fit.log                     the log of the fit
       fit.json                    fit time, utterances, audio seen (written last: marks a finished fit)
 
-Synthesis job ``j`` of ``n`` takes the contiguous part ``j`` of the sorted
+Synthesis options (``synthesis:`` in the config, kept in the exp's
+``config.yaml``; ``s2s vocoder synth ... synthesis.speaker=3`` overrides them
+for one synthesis) choose what a vocoder can vary from one synthesis to the
+next without a refit: ``speaker``, the speaker of a multi-speaker vocoder
+(a keyword of its ``synthesize``; null: the vocoder's default). Synthesis job
+``j`` of ``n`` takes the contiguous part ``j`` of the sorted
 utterance ids (``utils/split_scp.sh``'s contract), writes ``OUT/wav/<utt>.wav``
 (``synth_fs`` Hz, 16-bit) and ``OUT/synth.split<n>/<j>/{wav.scp,done.json}``;
 the merge checks every job ran on the same units with the same vocoder fit and
@@ -31,6 +36,7 @@ naming the file, line and utterance.
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import inspect
 import json
@@ -39,7 +45,7 @@ import random
 import sys
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +64,39 @@ CONFIG_YAML = "config.yaml"
 
 
 @dataclass
+class SynthesisOptions:
+    """What a synthesis may choose without refitting the vocoder (``synthesis:`` of ``conf/vocoder.yaml``).
+
+    Example::
+
+        synthesis: {speaker: 3}      # or: s2s vocoder synth ... synthesis.speaker=3
+
+    Attributes:
+        speaker: the speaker of a multi-speaker vocoder (null: the vocoder's default).
+    """
+
+    speaker: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.speaker is not None and self.speaker < 0:
+            raise ConfigError(f"synthesis.speaker must be >= 0 or null, got {self.speaker}")
+
+    def kwargs(self, vocoder: Any) -> dict[str, Any]:
+        """The keyword arguments of ``vocoder.synthesize`` these options set.
+
+        Raises:
+            ConfigError: an option set for a vocoder whose ``synthesize`` does not take it.
+        """
+        given = {k: v for k, v in dataclasses.asdict(self).items() if v is not None}
+        params = inspect.signature(vocoder.synthesize).parameters
+        for key in given:
+            if key not in params:
+                raise ConfigError(f"synthesis.{key}: vocoder '{getattr(vocoder, 'name', vocoder)}' has no "
+                                  f"{key} to choose (its synthesize takes no '{key}'); leave synthesis.{key} unset")
+        return given
+
+
+@dataclass
 class VocoderConfig:
     """Stage 10's config (``conf/vocoder.yaml``).
 
@@ -73,6 +112,8 @@ class VocoderConfig:
         seed: seeds that draw.
         synth_fs: sample rate of the written waveforms (resampled from the vocoder's when they differ).
         empty_seconds: length of the silence written for an empty unit sequence.
+        synthesis: the default synthesis options (:class:`SynthesisOptions`); ``s2s vocoder synth``
+            overrides them per synthesis.
     """
 
     vocoder: dict = component("vocoder")
@@ -80,6 +121,7 @@ class VocoderConfig:
     seed: int = 0
     synth_fs: int = 16000
     empty_seconds: float = 0.1
+    synthesis: SynthesisOptions = field(default_factory=SynthesisOptions)
 
     def __post_init__(self) -> None:
         if self.max_utts is not None and self.max_utts < 1:
@@ -211,6 +253,7 @@ def fit_vocoder(cfg: VocoderConfig, dirs: Sequence[PathLike], lang: str, exp_dir
     infos = [i for i in (read_units_info(d, lang) for d in dirs) if i is not None]
     block = resolve_block(cfg.vocoder, infos, info.cls)
     vocoder = reg.build("vocoder", block, "vocoder")
+    cfg.synthesis.kwargs(vocoder)  # a synthesis option this vocoder cannot take fails before the fit
     items = _fit_items(dirs, lang)
     chosen = items
     if cfg.max_utts is not None and len(items) > cfg.max_utts:
@@ -292,8 +335,32 @@ def _write_wav(path: Path, wave: np.ndarray, fs: int) -> None:
         sf.write(f, np.clip(wave, -1.0, 1.0), fs, subtype="PCM_16", format="WAV")
 
 
-def synth_job(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: int = 1, job: int = 1) -> dict:
+def synthesis_options(cfg: VocoderConfig, overrides: Sequence[str] = ()) -> SynthesisOptions:
+    """The fitted config's synthesis options with ``synthesis.<key>=<value>`` overrides applied.
+
+    Raises:
+        ConfigError: an override of anything but ``synthesis.*`` (that would need a refit), or a bad value.
+    """
+    from s2s_plugin.config import apply_overrides, from_dict
+
+    bad = [o for o in overrides if not o.startswith("synthesis.")]
+    if bad:
+        raise ConfigError(f"s2s vocoder synth: '{bad[0]}' is not a synthesis option; only synthesis.* "
+                          "(e.g. synthesis.speaker=3) can change at synthesis, the rest needs `s2s vocoder fit`")
+    block = apply_overrides({"synthesis": dataclasses.asdict(cfg.synthesis)}, overrides)
+    return from_dict(SynthesisOptions, block["synthesis"], where="synthesis")
+
+
+def synth_job(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: int = 1, job: int = 1,
+              overrides: Sequence[str] = ()) -> dict:
     """Synthesise part ``job`` of ``nj`` of ``units_file`` into ``out_dir/wav/``.
+
+    Args:
+        exp_dir: the fitted vocoder's exp dir.
+        units_file: ``utt u1 u2 ...`` lines.
+        out_dir: where ``wav/`` and the job's files go.
+        nj, job: this job's part of the sorted utterances.
+        overrides: ``synthesis.<key>=<value>`` options for this synthesis (e.g. ``synthesis.speaker=3``).
 
     Returns:
         The job's statistics (also in ``out_dir/synth.split<nj>/<job>/done.json``).
@@ -312,9 +379,12 @@ def synth_job(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: in
     jdir = _split_dir(out_dir, nj, job)
     (jdir / "done.json").unlink(missing_ok=True)
     vocoder, cfg, fit = load_vocoder(exp_dir)
+    options = synthesis_options(cfg, overrides)
+    kwargs = options.kwargs(vocoder)
     n_units = getattr(vocoder, "n_units", None)
-    logger.info("vocoder synth job %d/%d: %d of %d utterances of %s with %r -> %s/wav (%d Hz)", job, nj, len(ids),
-                len(units), units_file, vocoder, out_dir, cfg.synth_fs)
+    logger.info("vocoder synth job %d/%d: %d of %d utterances of %s with %r%s -> %s/wav (%d Hz)", job, nj,
+                len(ids), len(units), units_file, vocoder, "".join(f", {k}={v}" for k, v in kwargs.items()),
+                out_dir, cfg.synth_fs)
     entries, empty = [], []
     synth_s = audio_s = 0.0
     interval = 1.0 if sys.stderr.isatty() else 30.0
@@ -333,7 +403,7 @@ def synth_job(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: in
                                 f"was fitted for ({exp_dir})?")
             t0 = time.perf_counter()
             try:
-                wave, sr = vocoder.synthesize(np.asarray(seq, dtype=np.int64))
+                wave, sr = vocoder.synthesize(np.asarray(seq, dtype=np.int64), **kwargs)
             except DataError as e:
                 raise DataError(f"{where}: {e}") from None
             wave = resample(np.asarray(wave, dtype=np.float32), int(sr), cfg.synth_fs)
@@ -343,7 +413,8 @@ def synth_job(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: in
         _write_wav(path, wave, cfg.synth_fs)
         entries.append((utt, str(path)))
     stats = {"job": job, "nj": nj, "utterances": len(ids), "units_digest": _units_digest(units),
-             "units_file": str(units_file), "fit_id": fit.get("fit_id"), "empty": empty,
+             "units_file": str(units_file), "fit_id": fit.get("fit_id"), "synthesis": dataclasses.asdict(options),
+             "empty": empty,
              "audio_seconds": audio_s, "synth_seconds": synth_s, "rtf": synth_s / audio_s if audio_s else None}
     with atomic_write(jdir / "wav.scp") as f:
         for utt, path in entries:
@@ -379,6 +450,9 @@ def merge_synth(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: 
         if stats.get("units_digest") != digest or stats.get("fit_id") != fit_id:
             raise DataError(f"{jdir / 'done.json'}: job {j} ran on other units or another vocoder fit than "
                             f"{units_file} and {exp_dir} now; rerun the jobs")
+        if jobs and stats.get("synthesis") != jobs[0].get("synthesis"):
+            raise DataError(f"{jdir / 'done.json'}: job {j} ran with synthesis options {stats.get('synthesis')} "
+                            f"but job 1 with {jobs[0].get('synthesis')}; rerun the jobs with the same options")
         jobs.append(stats)
         lines.extend((jdir / "wav.scp").read_text(encoding="utf-8").splitlines(keepends=True))
     with atomic_write(out_dir / "wav.scp") as f:
@@ -386,6 +460,7 @@ def merge_synth(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: 
     audio_s = sum(s["audio_seconds"] for s in jobs)
     synth_s = sum(s["synth_seconds"] for s in jobs)
     summary = {"units_file": str(units_file), "exp_dir": str(exp_dir), "fit_id": fit_id, "nj": nj,
+               "synthesis": jobs[0].get("synthesis") if jobs else None,
                "utterances": len(lines), "empty": [u for s in jobs for u in s["empty"]],
                "audio_seconds": audio_s, "synth_seconds": synth_s, "rtf": synth_s / audio_s if audio_s else None}
     with atomic_write(out_dir / "synth.json") as f:
@@ -395,8 +470,9 @@ def merge_synth(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: 
     return summary
 
 
-def synth_all(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: int = 1) -> dict:
+def synth_all(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: int = 1,
+              overrides: Sequence[str] = ()) -> dict:
     """Run all ``nj`` synthesis jobs one after another in this process, then merge."""
     for job in range(1, nj + 1):
-        synth_job(exp_dir, units_file, out_dir, nj, job)
+        synth_job(exp_dir, units_file, out_dir, nj, job, overrides)
     return merge_synth(exp_dir, units_file, out_dir, nj)

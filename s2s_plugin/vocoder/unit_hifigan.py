@@ -2,6 +2,7 @@
 
     voc = UnitHiFiGAN(checkpoint="downloads/unit_vocoder")     # a directory or a file
     wave, sr = voc.synthesize([12, 12, 40, 7])                # 4 * hop samples
+    wave, sr = voc.synthesize([12, 12, 40, 7], speaker=3)     # a multi-speaker generator's speaker 3
 
 Two checkpoint formats are read (``format: auto`` tells them apart by the files):
 
@@ -29,6 +30,11 @@ go through the generator one unit per ``hop`` samples, so the output has
 ``len(units) * hop`` samples (``durations: runs``). A generator with a duration
 predictor can instead collapse repeated units and predict each run's length
 (``durations: predict``), as fairseq's S2UT with ``reduce_unit`` does.
+
+Speakers: a multi-speaker generator (PWG ``num_spk_embs > 0``, fairseq
+``multispkr``) speaks as the speaker given to :meth:`UnitHiFiGAN.synthesize`,
+which stage 10 takes from the ``synthesis.speaker`` option of ``s2s vocoder
+synth`` (config or command line), else the block's ``speaker``, else 0.
 """
 from __future__ import annotations
 
@@ -135,7 +141,8 @@ class UnitHiFiGAN:
         format: ``auto``, ``pwg`` or ``fairseq``.
         durations: ``runs`` (one unit per hop; for frame-level units) or ``predict``
             (collapse repeats, predict durations; needs a duration predictor).
-        speaker: speaker index for multi-speaker generators (default 0).
+        speaker: the speaker of a multi-speaker generator when :meth:`synthesize` is given none
+            (default 0); each synthesis may choose another (``synthesis.speaker`` of stage 10).
         frame_rate: units per second of the units given; checked against
             ``sampling_rate / hop`` when set (stage 10 fills it in from ``units.<lang>.info``).
         n_units: the unit tokenizer's vocabulary size; must not exceed the generator's
@@ -194,6 +201,26 @@ class UnitHiFiGAN:
         """Units ``0..n_units-1`` are valid: the generator's symbol count."""
         return int(self.model.num_symbols)
 
+    @property
+    def n_speakers(self) -> int:
+        """Speakers ``0..n_speakers-1`` of a multi-speaker generator; 0 for a single-speaker one."""
+        return int(self.model.num_speakers)
+
+    def _speaker(self, speaker: int | None) -> int | None:
+        """The speaker to synthesise with, checked against the generator."""
+        chosen = self.speaker if speaker is None else speaker
+        if chosen is None:
+            return None
+        if isinstance(chosen, bool) or not isinstance(chosen, (int, np.integer)):
+            raise ConfigError(f"unit_hifigan: speaker must be an integer, got {chosen!r}")
+        if self.n_speakers == 0:
+            raise ConfigError(f"unit_hifigan: speaker {chosen} asked for, but {self.info.get('checkpoint')} is a "
+                              "single-speaker generator; leave the speaker unset")
+        if not 0 <= int(chosen) < self.n_speakers:
+            raise ConfigError(f"unit_hifigan: speaker {chosen} is outside 0..{self.n_speakers - 1}, the speakers "
+                              f"of {self.info.get('checkpoint')}")
+        return int(chosen)
+
     def load(self, directory: PathLike | None = None) -> None:
         """Build the generator from its config and load the checkpoint strictly.
 
@@ -235,8 +262,8 @@ class UnitHiFiGAN:
         self._model, self._sr, self._hop, self.format = model, int(sr), int(hop), fmt
         n_params = sum(p.numel() for p in model.parameters())
         self.info = {"format": fmt, "checkpoint": str(model_file), "config": str(cfg_file), "sampling_rate": sr,
-                     "hop": hop, "n_units": model.num_symbols, "parameters": n_params,
-                     "duration_predictor": has_predictor}
+                     "hop": hop, "n_units": model.num_symbols, "n_speakers": model.num_speakers,
+                     "parameters": n_params, "duration_predictor": has_predictor}
         logger.info("unit_hifigan: loaded %s (%s format, %.1fM parameters, %d units, %d Hz, hop %d)",
                     model_file, fmt, n_params / 1e6, model.num_symbols, sr, hop)
 
@@ -320,15 +347,21 @@ class UnitHiFiGAN:
         """Output length for ``n_units`` frame-level units with ``durations: runs``."""
         return n_units * self.hop
 
-    def synthesize(self, units) -> tuple[np.ndarray, int]:
+    def synthesize(self, units, speaker: int | None = None) -> tuple[np.ndarray, int]:
         """Waveform of a unit sequence: ``(float32 samples, sample_rate)``.
+
+        Args:
+            units: unit ids.
+            speaker: the speaker of a multi-speaker generator (default: the block's ``speaker``, else 0).
 
         Raises:
             DataError: an empty sequence or a unit outside the generator's range.
+            ConfigError: a speaker for a single-speaker generator, or outside its speakers.
         """
         import torch
 
         model = self.model
+        spk = self._speaker(speaker)
         arr = check_units(units, model.num_symbols, "unit_hifigan")
         predict = self.durations == "predict"
         if predict:
@@ -336,7 +369,7 @@ class UnitHiFiGAN:
             arr = arr[keep]
         with torch.inference_mode():
             x = torch.as_tensor(arr, dtype=torch.long, device=torch.device(self.device)).unsqueeze(0)
-            y = model(x, speaker=self.speaker, predict_durations=predict)[0, 0].float().cpu().numpy()
+            y = model(x, speaker=spk, predict_durations=predict)[0, 0].float().cpu().numpy()
         if not predict:
             y = y[:self.num_samples(len(arr))]
         return y.astype(np.float32), self.sample_rate

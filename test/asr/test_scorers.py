@@ -1,7 +1,6 @@
 """The scoring ASR plugins (kind "asr_model"): ctc, whisper, espnet, built through the registry."""
 from __future__ import annotations
 
-import sys
 import types
 
 import numpy as np
@@ -215,30 +214,100 @@ def test_espnet_resolves_its_files(tmp_path):
     assert EspnetASR(model_dir=str(d), model_file=str(d / "2epoch.pth")).resolve()[1] == d / "2epoch.pth"
 
 
-def test_espnet_decodes_with_speech2text(monkeypatch, tmp_path):
-    """Speech2Text is stood in (importing espnet2's ASR task costs ~15 s): the plugin builds it
-    from the directory's files and options and resamples to the model's rate."""
-    made = {}
+TOKENS = ["<blank>", "<unk>", "<space>", "a", "b", "l", "<sos/eos>"]
 
-    class FakeSpeech2Text:
-        def __init__(self, **kwargs):
-            made.update(kwargs)
 
-        def __call__(self, wav):
-            return [(f"len {len(wav)}", ["tok"], [3], None)] if len(wav) else []
+@pytest.fixture(scope="module")
+def espnet_zoo_dir(tmp_path_factory):
+    """A tiny hybrid CTC/attention ESPnet ASR model laid out as an unpacked model-zoo archive: the config
+    under exp/asr_train_*/ names its token list and global MVN statistics relative to the archive's root
+    (the recipe dir it was trained in). Its CTC output says 'a' on every frame."""
+    import torch
+    from espnet2.asr.ctc import CTC
+    from espnet2.asr.decoder.transformer_decoder import TransformerDecoder
+    from espnet2.asr.encoder.transformer_encoder import TransformerEncoder
+    from espnet2.asr.espnet_model import ESPnetASRModel
+    from espnet2.asr.frontend.default import DefaultFrontend
+    from espnet2.layers.global_mvn import GlobalMVN
 
-    mod = types.ModuleType("espnet2.bin.asr_inference")
-    mod.Speech2Text = FakeSpeech2Text
-    monkeypatch.setitem(sys.modules, "espnet2.bin.asr_inference", mod)
-    d = tmp_path / "m"
-    d.mkdir()
-    (d / "config.yaml").write_text("frontend_conf:\n  fs: 16000\n")
-    (d / "model.pth").write_bytes(b"x")
-    asr = EspnetASR(model_dir=str(d), beam_size=4, ctc_weight=1.0, options={"penalty": 0.5})
-    assert asr.transcribe([np.zeros(800, np.float32), np.zeros(0, np.float32)], 8000) == ["len 1600", ""]
-    assert made == {"asr_train_config": str(d / "config.yaml"), "asr_model_file": str(d / "model.pth"),
-                    "device": "cpu", "beam_size": 4, "ctc_weight": 1.0, "lm_weight": 0.0, "nbest": 1,
-                    "penalty": 0.5}
+    root = tmp_path_factory.mktemp("espnet_zoo")
+    token_list = root / "data" / "en_token_list" / "char" / "tokens.txt"
+    token_list.parent.mkdir(parents=True)
+    token_list.write_text("".join(t + "\n" for t in TOKENS), encoding="utf-8")
+    stats = root / "exp" / "asr_stats_raw_en_char" / "train" / "feats_stats.npz"
+    stats.parent.mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    np.savez(stats, count=np.array(100.0), sum=rng.normal(size=20) * 100, sum_square=np.full(20, 300.0))
+    frontend_conf = {"n_fft": 256, "hop_length": 160, "n_mels": 20}
+    encoder_conf = {"output_size": 16, "attention_heads": 2, "linear_units": 32, "num_blocks": 2,
+                    "input_layer": "conv2d"}
+    decoder_conf = {"attention_heads": 2, "linear_units": 32, "num_blocks": 1}
+    torch.manual_seed(0)
+    model = ESPnetASRModel(
+        vocab_size=len(TOKENS), token_list=TOKENS, frontend=DefaultFrontend(fs=16000, **frontend_conf),
+        specaug=None, normalize=GlobalMVN(stats), preencoder=None,
+        encoder=TransformerEncoder(input_size=20, **encoder_conf), postencoder=None,
+        decoder=TransformerDecoder(vocab_size=len(TOKENS), encoder_output_size=16, **decoder_conf),
+        ctc=CTC(odim=len(TOKENS), encoder_output_size=16), joint_network=None, ctc_weight=0.3)
+    with torch.no_grad():  # the CTC branch says 'a' on every frame, whatever it hears
+        model.ctc.ctc_lo.weight.zero_()
+        model.ctc.ctc_lo.bias.zero_()
+        model.ctc.ctc_lo.bias[TOKENS.index("a")] = 20.0
+    exp = root / "exp" / "asr_train_asr_transformer_raw_en_char"
+    exp.mkdir()
+    torch.save(model.state_dict(), exp / "valid.acc.ave.pth")
+    config = {"token_list": "data/en_token_list/char/tokens.txt", "token_type": "char", "bpemodel": None,
+              "input_size": None, "frontend": "default", "frontend_conf": {"fs": "16k", **frontend_conf},
+              "specaug": None, "specaug_conf": {}, "normalize": "global_mvn",
+              "normalize_conf": {"stats_file": "exp/asr_stats_raw_en_char/train/feats_stats.npz"},
+              "model": "espnet", "model_conf": {"ctc_weight": 0.3}, "preencoder": None, "preencoder_conf": {},
+              "encoder": "transformer", "encoder_conf": encoder_conf, "postencoder": None, "postencoder_conf": {},
+              "decoder": "transformer", "decoder_conf": decoder_conf, "ctc_conf": {"dropout_rate": 0.0},
+              "joint_net_conf": None, "init": None}
+    (exp / "config.yaml").write_text(yaml.safe_dump(config), encoding="utf-8")
+    return root, exp
+
+
+def test_espnet_transcribes_with_speech2text(espnet_zoo_dir, tmp_path, monkeypatch):
+    """The plugin runs espnet2.bin.asr_inference.Speech2Text itself (no stand-in), from another working dir:
+    the config's relative paths are found beside the model."""
+    root, exp = espnet_zoo_dir
+    monkeypatch.chdir(tmp_path)  # the recipe dir the paths were relative to is not the working dir
+    asr = EspnetASR(model_dir=str(root), config=str(exp / "config.yaml"), beam_size=2, ctc_weight=1.0,
+                    model_file=str(exp / "valid.acc.ave.pth"), options={"maxlenratio": 0.0})
+    rng = np.random.default_rng(1)
+    waves = [0.1 * rng.standard_normal(12000).astype(np.float32), 0.1 * rng.standard_normal(9000).astype(np.float32)]
+    assert asr.transcribe(waves, 16000) == ["a", "a"]
+    assert asr.transcribe([waves[1][:4500]], 8000) == ["a"]  # resampled to the model's 16 kHz
+    from espnet2.bin.asr_inference import Speech2Text
+
+    assert isinstance(asr._s2t, Speech2Text) and asr._s2t.asr_model.token_list == TOKENS
+    assert not list(tmp_path.iterdir())  # the resolved copy of the config is not left behind
+    # ESPnet itself resolves the paths from the working directory: the model does not load from here
+    with pytest.raises(FileNotFoundError, match="data/en_token_list/char/tokens.txt"):
+        Speech2Text(asr_train_config=str(exp / "config.yaml"), asr_model_file=str(exp / "valid.acc.ave.pth"))
+
+
+def test_espnet_config_paths_resolve_beside_the_model(tmp_path, monkeypatch):
+    from s2s_plugin.asr.scorers import resolve_config_paths
+
+    model = tmp_path / "model"
+    (model / "conf").mkdir(parents=True)
+    (model / "conf" / "feats_stats.npz").write_bytes(b"x")      # beside the config
+    (model / "data" / "bpe").mkdir(parents=True)
+    (model / "data" / "bpe" / "bpe.model").write_bytes(b"x")    # relative to the model dir
+    (tmp_path / "cwd").mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    args = {"normalize_conf": {"stats_file": "feats_stats.npz"}, "bpemodel": "data/bpe/bpe.model",
+            "encoder": "conformer", "token_list": ["<blank>", "<sos/eos>", "a.b"], "frontend_conf": {"fs": "16k"},
+            "missing": "exp/not/there.npz", "absolute": str(tmp_path / "abs.npz"), "layers": [1, 2]}
+    out, changed = resolve_config_paths(args, model / "conf" / "config.yaml", model)
+    assert out["normalize_conf"]["stats_file"] == str((model / "conf" / "feats_stats.npz").resolve())
+    assert out["bpemodel"] == str((model / "data" / "bpe" / "bpe.model").resolve())
+    for key in ("encoder", "token_list", "frontend_conf", "missing", "absolute", "layers"):
+        assert out[key] == args[key]
+    assert [old for old, _ in changed] == ["feats_stats.npz", "data/bpe/bpe.model"]
+    assert args["bpemodel"] == "data/bpe/bpe.model"  # the given config is not changed
 
 
 def test_recipe_scoring_asr_config_learns_reference_target_speech_only():

@@ -55,7 +55,7 @@ def test_compare_aggregates_mean_and_spread(eval_registry, corpus, capsys):
 
     table = out.read_text()
     assert f"s2s compare --exps {' '.join(map(str, exps))} --out {out}" in table
-    section = table.split("## ASR-BLEU\n", 1)[1].split("\n## ", 1)[0]
+    section = table.split("## ASR-BLEU [s2s]\n", 1)[1].split("\n## ", 1)[0]
     assert "| system | runs | test_fr | test_es | overall |" in section
     sched = next(line for line in section.splitlines() if line.startswith("| scheduled |"))
     assert sched.startswith(f"| scheduled | 2 | {cell['mean']:.2f} ± {cell['sd']:.2f} |")

@@ -344,7 +344,7 @@ def test_compare_writes_the_replication_results(replication_runs, capsys):
     assert data["bootstrap"] == {"resamples": 400, "seed": 1234}
 
     row = next(line for line in text.splitlines()
-               if line.startswith("| s2st_scheduled - s2st_baseline | 1 2 | ASR-BLEU |"))
+               if line.startswith("| s2st_scheduled - s2st_baseline | 1 2 | ASR-BLEU [s2s] |"))
     fr_cell = data["deltas"]["scheduled - baseline"]["asr_bleu"]["test_fr"]
     assert f"| {fr_cell['delta']:+.2f} [{fr_cell['lo']:+.2f}, {fr_cell['hi']:+.2f}] |" in row
     verdicts = {v["claim"]: v for v in data["verdicts"]}
@@ -358,9 +358,9 @@ def test_compare_writes_the_replication_results(replication_runs, capsys):
 
     sched = json.loads((exps[2] / "scores.json").read_text())["sets"]["test_fr"]["asr_bleu"]
     assert sched == 100.0
-    assert "### ASR-BLEU" in text and "| s2st_scheduled | 1 2 | 100.00 ± 0.00 |" in text
+    assert "### ASR-BLEU [s2s]" in text and "| s2st_scheduled | 1 2 | 100.00 ± 0.00 |" in text
     assert "### WER (T_src) %" in text and "### BLEU (T_tgt)" in text
-    topline = next(line for line in text.splitlines() if line.startswith("| ASR-BLEU ref speech |"))
+    topline = next(line for line in text.splitlines() if line.startswith("| ASR-BLEU ref speech [s2s] |"))
     assert topline.count("±") == 2  # one cell per language
     assert "![ASR-BLEU per system and language; a point per seed](RESULTS.png)" in text
     assert results.with_suffix(".png").read_bytes()[:4] == b"\x89PNG"

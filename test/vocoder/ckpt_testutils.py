@@ -35,6 +35,8 @@ def _wn(shapes: dict, name: str, shape: tuple, bias: int | None) -> None:
 def pwg_shapes(p: dict, duration: bool = False, dur_chans: int = 8, dur_layers: int = 2) -> dict:
     """Key -> shape of a PWG DiscreteSymbol(HiFiGAN|Duration)Generator state dict."""
     s: dict = {"emb.weight": (p["num_embs"] + (1 if duration else 0), p["in_channels"])}
+    if p.get("num_spk_embs", 0) > 0:  # speaker-ID embedding, added to the unit embedding (concat_spk_emb false)
+        s["spk_emb.weight"] = (p["num_spk_embs"], p.get("spk_emb_dim", 128))
     ch, k = p["channels"], p["kernel_size"]
     _wn(s, "input_conv", (ch, p["in_channels"], k), ch)
     n_blocks = len(p["resblock_kernel_sizes"])

@@ -80,6 +80,45 @@ def test_pwg_duration_generator(tmp_path):
         runs.synthesize([0, 20])
 
 
+def test_all_zero_predicted_durations_give_one_frame_per_unit(tmp_path):
+    """ParallelWaveGAN's rule (parallel_wavegan/layers/length_regulator.py, LengthRegulator.forward, used by
+    DiscreteSymbolDurationGenerator.synthesis): when every predicted duration of an utterance is 0, every
+    duration becomes 1. Two units then give two frames (640 samples at hop 320), not one."""
+    state = random_state(pwg_shapes(PWG_PARAMS, duration=True))
+    state["duration_predictor.linear.weight"] = torch.zeros(1, 8)
+    state["duration_predictor.linear.bias"] = torch.full((1,), -10.0)  # exp(-10) - offset 1 rounds to -1 -> 0
+    write_pwg(tmp_path / "dur", duration=True, state=state)
+    predicted = UnitHiFiGAN(checkpoint=str(tmp_path / "dur"), durations="predict")
+    wave = predicted.synthesize([5, 5, 5, 9])[0]  # de-duplicated to [5, 9]
+    assert wave.shape == (2 * 320,)
+    # one frame per unit: the same signal as the two units read one per hop
+    runs = UnitHiFiGAN(checkpoint=str(tmp_path / "dur")).synthesize([5, 9])[0]
+    np.testing.assert_allclose(wave, runs, atol=1e-6)
+    assert predicted.synthesize([7])[0].shape == (320,)
+
+
+def test_speaker_is_chosen_per_synthesis(tmp_path):
+    params = dict(PWG_PARAMS, num_spk_embs=4, spk_emb_dim=PWG_PARAMS["in_channels"])
+    write_pwg(tmp_path / "multi", params=params)
+    voc = UnitHiFiGAN(checkpoint=str(tmp_path / "multi"))
+    default, first, last = (voc.synthesize(UNITS, **kw)[0] for kw in ({}, {"speaker": 0}, {"speaker": 3}))
+    assert voc.n_speakers == 4 and voc.info["n_speakers"] == 4
+    np.testing.assert_array_equal(default, first)  # no speaker: 0
+    assert first.shape == last.shape == (len(UNITS) * 320,) and np.abs(first - last).max() > 1e-4
+    # the block's speaker is only the default of a synthesis that names none
+    np.testing.assert_array_equal(UnitHiFiGAN(checkpoint=str(tmp_path / "multi"), speaker=3).synthesize(UNITS)[0],
+                                  last)
+    np.testing.assert_array_equal(
+        UnitHiFiGAN(checkpoint=str(tmp_path / "multi"), speaker=3).synthesize(UNITS, speaker=0)[0], first)
+    with pytest.raises(ConfigError, match="speaker 4 is outside 0..3"):
+        voc.synthesize(UNITS, speaker=4)
+    write_pwg(tmp_path / "single")
+    single = UnitHiFiGAN(checkpoint=str(tmp_path / "single"))
+    assert single.n_speakers == 0
+    with pytest.raises(ConfigError, match="speaker 1 asked for, but .* is a single-speaker generator"):
+        single.synthesize(UNITS, speaker=1)
+
+
 def test_fairseq_checkpoint_loads_strictly_and_synthesises(tmp_path):
     write_fairseq(tmp_path / "fs")
     voc = UnitHiFiGAN(checkpoint=str(tmp_path / "fs"), format="fairseq", frame_rate=50.0)

@@ -14,7 +14,7 @@ from vocoder_testutils import FRAME_RATE, FS, N_UNITS
 from s2s_plugin.bin.main import main
 from s2s_plugin.config import load_config
 from s2s_plugin.errors import ConfigError
-from s2s_plugin.vocoder.stage import VocoderConfig, fit_vocoder
+from s2s_plugin.vocoder.stage import SynthesisOptions, VocoderConfig, fit_vocoder
 
 RECIPE_CONF = Path(__file__).resolve().parents[2] / "egs" / "mini_s2st" / "s2st1" / "conf" / "vocoder.yaml"
 
@@ -121,6 +121,61 @@ def test_unit_hifigan_fit_imports_and_checks(corpus, tmp_path):
     with pytest.raises(ConfigError, match=f"tokenizer has {N_UNITS} units but .* embeds only {N_UNITS - 4}"):
         fit_vocoder(VocoderConfig(vocoder={"name": "unit_hifigan", "checkpoint": str(tmp_path / "small")}),
                     [corpus.dump], "en", tmp_path / "exp2")
+
+
+def test_speaker_is_a_synthesis_option(corpus, tmp_path, capsys):
+    """A multi-speaker vocoder speaks as the config's synthesis.speaker, or as the one given at synthesis."""
+    from s2s_plugin.vocoder.unit_hifigan import UnitHiFiGAN
+
+    params = dict(PWG_PARAMS, num_embs=N_UNITS, num_spk_embs=3, spk_emb_dim=PWG_PARAMS["in_channels"])
+    write_pwg(tmp_path / "ckpt", params=params)
+    conf = tmp_path / "vocoder.yaml"
+    conf.write_text(f"vocoder:\n  name: unit_hifigan\n  checkpoint: {tmp_path / 'ckpt'}\nsynthesis:\n  speaker: 1\n",
+                    encoding="utf-8")
+    exp = tmp_path / "exp"
+    assert main(["vocoder", "fit", "--config", str(conf), "--dirs", str(corpus.dump), "--exp", str(exp)]) == 0
+    assert yaml.safe_load((exp / "config.yaml").read_text())["synthesis"] == {"speaker": 1}
+    seq = corpus.units["spk1_a"].tolist()
+    units = _units_file(tmp_path / "u.en", {"utt": seq, "utt2": seq[:20]})
+    direct = UnitHiFiGAN(checkpoint=str(tmp_path / "ckpt"))
+
+    def synth(out: str, *extra: str) -> np.ndarray:
+        assert main(["vocoder", "synth", "--exp", str(exp), "--units", str(units), "--out", str(tmp_path / out),
+                     *extra]) == 0
+        return sf.read(tmp_path / out / "wav" / "utt.wav", dtype="float32")[0]
+
+    def as_written(speaker: int) -> np.ndarray:  # what a 16-bit wav file holds
+        return np.round(np.clip(direct.synthesize(seq, speaker=speaker)[0], -1, 1) * 32767) / 32768
+
+    one, two = synth("d1"), synth("d2", "synthesis.speaker=2")
+    np.testing.assert_allclose(one, as_written(1), atol=2 / 32768)
+    np.testing.assert_allclose(two, as_written(2), atol=2 / 32768)
+    assert np.abs(one - two).max() > 1e-3
+    assert json.loads((tmp_path / "d2" / "synth.json").read_text())["synthesis"] == {"speaker": 2}
+    # parallel jobs must agree on the options
+    base = ["vocoder", "synth", "--exp", str(exp), "--units", str(units), "--out", str(tmp_path / "d3"), "--nj", "2"]
+    assert main(base + ["--job", "1", "synthesis.speaker=0"]) == 0
+    assert main(base + ["--job", "2", "synthesis.speaker=2"]) == 0
+    capsys.readouterr()
+    assert main(base + ["--merge"]) == 2
+    assert "ran with synthesis options {'speaker': 2} but job 1 with {'speaker': 0}" in capsys.readouterr().err
+    # what cannot change at synthesis, and speakers the vocoder does not have, are named
+    assert main(["vocoder", "synth", "--exp", str(exp), "--units", str(units), "--out", str(tmp_path / "d4"),
+                 "vocoder.checkpoint=elsewhere"]) == 2
+    assert "'vocoder.checkpoint=elsewhere' is not a synthesis option" in capsys.readouterr().err
+    assert main(["vocoder", "synth", "--exp", str(exp), "--units", str(units), "--out", str(tmp_path / "d5"),
+                 "synthesis.speaker=3"]) == 2
+    assert "speaker 3 is outside 0..2" in capsys.readouterr().err
+
+
+def test_a_vocoder_without_speakers_refuses_one(world_exp, corpus, tmp_path, capsys):
+    units = _units_file(tmp_path / "u.en", {"utt": corpus.units["spk1_a"].tolist()})
+    assert main(["vocoder", "synth", "--exp", str(world_exp), "--units", str(units), "--out", str(tmp_path / "d"),
+                 "synthesis.speaker=1"]) == 2
+    assert "synthesis.speaker: vocoder 'world' has no speaker to choose" in capsys.readouterr().err
+    cfg = VocoderConfig(vocoder={"name": "world"}, synthesis=SynthesisOptions(speaker=1))
+    with pytest.raises(ConfigError, match="vocoder 'world' has no speaker to choose"):
+        fit_vocoder(cfg, [corpus.dump], "en", tmp_path / "exp")
 
 
 def test_vocoders_are_listed(capsys):

@@ -113,6 +113,9 @@ def results_markdown(scores: Mapping[str, Any], plots: Mapping[str, str] | None 
         "against the reference translation, under the ASR-BLEU protocol named in brackets (below).",
         "- **BLEU (T_tgt)**: the text translation the model writes before its speech (chain of thought).",
         "- **WER (T_src)**: the source transcript the model writes first, against the source reference (%).",
+        "- **ASR-BLEU vs own T_tgt**: the ASR transcript of our target speech against the model's own text "
+        "translation (our normalisation): how faithfully the model speaks what it wrote; low where ASR-BLEU "
+        "is lost in speaking rather than in translating.",
         "- **toplines**: the same ASR and BLEU on the reference target speech, and on the reference target "
         "units through the vocoder; **ASR WER ref speech** is the scoring ASR's own error rate.",
         "- **overall** pools every utterance of every set (one corpus BLEU, one WER); **mean** averages the sets.",

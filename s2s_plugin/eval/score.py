@@ -54,6 +54,7 @@ METRICS: dict[str, str] = {
     "asr_bleu": "ASR-BLEU",
     "bleu_text": "BLEU (T_tgt)",
     "wer_src": "WER (T_src) %",
+    "speech_vs_text": "ASR-BLEU vs own T_tgt",
     "topline_ref_speech": "ASR-BLEU ref speech",
     "topline_ref_units": "ASR-BLEU ref units+vocoder",
     "asr_wer_ref_speech": "ASR WER ref speech %",
@@ -298,6 +299,9 @@ def _score_speech(s: SetScore, cfg: ScoreConfig, asr: Any) -> None:
     _save_transcripts(s.decode_dir / "score" / f"asr_text.{s.tgt_lang}", texts)
     s.texts["asr_hyp"] = [texts.get(u, "") for u in s.utt_ids]
     _protocol_bleu(s, cfg, "asr_hyp", "asr_bleu")
+    if "hyp_tgt" in s.norm:  # how faithfully the model speaks what it wrote: the ASR of its speech against its T_tgt
+        s.norm["asr_hyp"] = cfg.normalization.many(s.texts["asr_hyp"])
+        s.bleu["speech_vs_text"] = corpus_bleu(s.norm["asr_hyp"], s.norm["hyp_tgt"])
 
 
 def _protocol_bleu(s: SetScore, cfg: ScoreConfig, key: str, metric: str) -> None:
@@ -353,6 +357,9 @@ def pooled(sets: list[SetScore], protocol: BleuProtocol | None = None) -> tuple[
     details: dict[str, Any] = {}
     pairs = {"asr_bleu": "asr_hyp", "bleu_text": "hyp_tgt", "topline_ref_speech": "asr_ref",
              "topline_ref_units": "asr_vocoded"}
+    if all("speech_vs_text" in s.bleu for s in sets):  # its reference is the model's own T_tgt
+        b = corpus_bleu([h for s in sets for h in s.norm["asr_hyp"]], [r for s in sets for r in s.norm["hyp_tgt"]])
+        numbers["speech_vs_text"], details["speech_vs_text"] = round(b.score, 2), b.to_dict()
     for metric, key in pairs.items():
         if all(metric in s.bleu for s in sets):
             if metric in PROTOCOL_METRICS:

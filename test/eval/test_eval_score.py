@@ -61,6 +61,11 @@ def test_score_writes_results_scores_plots_and_listening_page(eval_registry, cor
     assert f["asr_bleu"] == pytest.approx(sacre(fr.asr_out, fr.ref_tgt), abs=0.005)
     assert f["bleu_text"] == pytest.approx(sacre(fr.hyp_tgt, fr.ref_tgt), abs=0.005)
     assert f["topline_ref_units"] == pytest.approx(sacre(fr.asr_voc, fr.ref_tgt), abs=0.005)
+    # the speech against the model's own translation (not the reference)
+    assert f["speech_vs_text"] == pytest.approx(sacre(fr.asr_out, fr.hyp_tgt), abs=0.005)
+    assert f["speech_vs_text"] != pytest.approx(f["asr_bleu"], abs=0.005)
+    assert scores["overall"]["speech_vs_text"] == pytest.approx(
+        sacre({**fr.asr_out, **es.asr_out}, {**fr.hyp_tgt, **es.hyp_tgt}), abs=0.005)
     all_ids = {**fr.ref_tgt, **es.ref_tgt}
     assert scores["overall"]["asr_bleu"] == pytest.approx(sacre({**fr.asr_out, **es.asr_out}, all_ids), abs=0.005)
     # hand-checked: case and punctuation differences vanish; 1 substitution in 10 French words
@@ -88,7 +93,8 @@ def test_score_writes_results_scores_plots_and_listening_page(eval_registry, cor
     assert cells[:3] == ["test_fr", "fr", "3"]
     assert float(cells[3]) == f["asr_bleu"] and float(cells[5]) == 10.0
     assert "| **overall** (pooled) | all | 5 |" in results
-    for label in ("ASR-BLEU", "BLEU (T_tgt)", "WER (T_src) %", "ASR-BLEU ref speech", "ASR-BLEU ref units+vocoder"):
+    for label in ("ASR-BLEU", "BLEU (T_tgt)", "WER (T_src) %", "ASR-BLEU vs own T_tgt", "ASR-BLEU ref speech",
+                  "ASR-BLEU ref units+vocoder"):
         assert label in results
     assert "![scores per set](plots/scores.png)" in results
     assert "![training curves and p](plots/training.png)" in results

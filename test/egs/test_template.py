@@ -381,7 +381,7 @@ def run_fake(recipe: Path, *args, **env):
     calls = recipe / "calls.log"
     calls.unlink(missing_ok=True)
     p = subprocess.run(["./run.sh", "--train_sets", "train_xx", "--valid_sets", "", "--test_sets", "test_xx",
-                        "--python", str(recipe / "fake_python"), *map(str, args)], cwd=recipe, capture_output=True,
+                        "--pretrain_conf", "", "--python", str(recipe / "fake_python"), *map(str, args)], cwd=recipe, capture_output=True,
                        text=True, timeout=120, env={**os.environ, "CALLS": str(calls), **env})
     lines = calls.read_text().splitlines() if calls.is_file() else []
     return p, [line.split(" ", 2) for line in lines]

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import fnmatch
 import importlib
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,20 @@ def schema_of(path: Path) -> type:
 
 def test_the_recipes_have_configs():
     recipes = {p.relative_to(ROOT).parts[1] for p in CONFIGS}
-    assert {"mini_s2st", "cvss", "TEMPLATE"} <= recipes and len(CONFIGS) >= 40
+    assert {"mini_s2st", "cvss"} <= recipes and len(CONFIGS) >= 40
+
+
+@pytest.mark.parametrize("base", ["mini_s2st", "cvss"])
+def test_the_configs_setup_sh_copies_load(tmp_path, registry, base):
+    """A recipe made by egs/TEMPLATE/s2st1/setup.sh --from BASE: its configs (the base's, under a note) load."""
+    recipe = tmp_path / "egs" / "new" / "s2st1"
+    p = subprocess.run([str(ROOT / "egs" / "TEMPLATE" / "s2st1" / "setup.sh"), str(recipe), "--from", base],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    confs = sorted((recipe / "conf").glob("*.yaml"))
+    assert len(confs) >= 8
+    for path in confs:
+        assert from_dict(schema_of(path), load_yaml(path), where=str(path)) is not None
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))

@@ -68,18 +68,59 @@ def run_recipe(recipe: Path, *args):
               cwd=recipe)
 
 
-def test_setup_makes_the_recipe_layout(tmp_path):
-    recipe = make_recipe(tmp_path)
+# setup.sh --from BASE: conf/<name> of the new recipe <- the base recipe's file
+BASE_CONFS = {
+    "mini_s2st": {n: f"conf/{n}" for n in ("format.yaml", "ctc.yaml", "units.yaml", "align.yaml", "vocab.yaml",
+                                          "pretrain_text.yaml", "train_scheduled.yaml", "decode.yaml",
+                                          "vocoder.yaml", "asr_en.yaml", "score.yaml")},
+    "cvss": {"format.yaml": "conf/format.yaml", "units.yaml": "conf/tuning/units.yaml",
+             "align.yaml": "conf/tuning/align.yaml", "vocab.yaml": "conf/tuning/vocab.yaml",
+             "train_scheduled.yaml": "conf/tuning/train_scheduled.yaml", "decode.yaml": "conf/tuning/decode.yaml",
+             "vocoder.yaml": "conf/tuning/vocoder_unit_hifigan.yaml",
+             "score.yaml": "conf/tuning/score_whisper.yaml"},
+}
+
+
+@pytest.mark.parametrize("base", [None, *BASE_CONFS])
+def test_setup_makes_the_recipe_layout(tmp_path, base):
+    recipe = tmp_path / "egs" / "mycorpus" / "s2st1"
+    p = sh([str(TEMPLATE / "setup.sh"), str(recipe), *(["--from", base] if base else [])], cwd=tmp_path)
+    assert p.returncode == 0, p.stderr
+    base = base or "mini_s2st"  # the default
     assert (recipe / "utils").is_symlink() and (recipe / "s2st.sh").is_symlink()
     assert not os.path.isabs(os.readlink(recipe / "utils"))  # relative links
     assert (recipe / "utils").resolve() == ROOT / "utils"
     assert (recipe / "s2st.sh").resolve() == TEMPLATE / "s2st.sh"
-    for name in ("path.sh", "cmd.sh", "conf/format.yaml", "conf/slurm.conf", "conf/queue.conf", "conf/pbs.conf"):
+    for name in ("path.sh", "cmd.sh", "conf/slurm.conf", "conf/queue.conf", "conf/pbs.conf"):
         assert not (recipe / name).is_symlink() and filecmp.cmp(recipe / name, TEMPLATE / name, shallow=False)
-    assert filecmp.cmp(recipe / "run.sh", TEMPLATE / "skel" / "run.sh", shallow=False)
+    # every stage's config: the base's file under a note that names it and what to change
+    assert sorted(p.name for p in (recipe / "conf").glob("*.yaml")) == sorted(BASE_CONFS[base])
+    for name, src in BASE_CONFS[base].items():
+        text, original = (recipe / "conf" / name).read_text(), (ROOT / "egs" / base / "s2st1" / src).read_text()
+        note, _, rest = text.partition("\n#\n")
+        assert rest == original, name
+        assert f"copied by egs/TEMPLATE/s2st1/setup.sh from\n# egs/{base}/s2st1/{src}. For a new corpus:" in note
+        assert len(note.splitlines()) >= 5, name  # the note says something
+    run_sh = (recipe / "run.sh").read_text()
+    assert f"egs/{base}/s2st1" in run_sh and "@" not in run_sh.replace('"$@"', "")
+    for name in BASE_CONFS[base]:
+        assert f"conf/{name}" in run_sh, name
+    assert ('ctc_import="downloads/w2v-bert-2.0-ctc"' in run_sh) == (base == "cvss")
+    assert ('pretrain_conf="conf/pretrain_text.yaml"' in run_sh) == (base == "mini_s2st")
     assert filecmp.cmp(recipe / "local" / "data.sh", TEMPLATE / "skel" / "local" / "data.sh", shallow=False)
     assert os.access(recipe / "run.sh", os.X_OK) and os.access(recipe / "local" / "data.sh", os.X_OK)
     assert [p.name for p in recipe.parent.iterdir()] == ["s2st1"]  # no temporary dir left
+    # the dry run of the made recipe names every config, and each exists
+    p = sh(["./run.sh", "--dry_run", "true"], cwd=recipe)
+    assert p.returncode == 0, p.stderr
+    named = set(re.findall(r"--config (conf/\S+)", p.stdout))
+    assert named == {f"conf/{n}" for n in BASE_CONFS[base]}
+
+
+def test_setup_refuses_an_unknown_base(tmp_path):
+    p = sh([str(TEMPLATE / "setup.sh"), str(tmp_path / "new"), "--from", "librispeech"], cwd=tmp_path)
+    assert p.returncode == 1 and "--from must be mini_s2st or cvss, not 'librispeech'" in p.stderr
+    assert not (tmp_path / "new").exists()
 
 
 def test_setup_in_the_repo_layout_links_like_espnet(tmp_path):
@@ -340,7 +381,7 @@ def run_fake(recipe: Path, *args, **env):
     calls = recipe / "calls.log"
     calls.unlink(missing_ok=True)
     p = subprocess.run(["./run.sh", "--train_sets", "train_xx", "--valid_sets", "", "--test_sets", "test_xx",
-                        "--python", str(recipe / "fake_python"), *map(str, args)], cwd=recipe, capture_output=True,
+                        "--pretrain_conf", "", "--python", str(recipe / "fake_python"), *map(str, args)], cwd=recipe, capture_output=True,
                        text=True, timeout=120, env={**os.environ, "CALLS": str(calls), **env})
     lines = calls.read_text().splitlines() if calls.is_file() else []
     return p, [line.split(" ", 2) for line in lines]

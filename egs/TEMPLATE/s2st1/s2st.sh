@@ -481,9 +481,12 @@ if in_range 8; then
     if stage_begin "${exp_tag}/.done.stage8" --stage 8 --config train_conf="${train_conf}" ${train_spec[@]+"${train_spec[@]}"} \
             --input "${expdir}/vocab/.done.stage6" $(set_inputs 4 ${train_sets} ${valid_sets}) \
             --input_if_used "${expdir}/lm/.done.stage7" --on_change refuse --clean "${exp_tag}"; then
+        # the sets of run.sh replace the config's data.train and data.valid (--train_args come after and win);
+        # the marker's key holds them through the sets' input markers
         # shellcheck disable=SC2086
         run ${train_cmd} "${exp_tag}/logs/launch.log" ${launch} s2s train --config "${train_conf}" \
-            --exp "${exp_tag}" --vocab "${expdir}/vocab/vocab.yaml" ${train_args}
+            --exp "${exp_tag}" --vocab "${expdir}/vocab/vocab.yaml" "data.train=[${train_dirs// /,}]" \
+            "data.valid=[${valid_dirs// /,}]" ${train_args}
         stage_end "${exp_tag}/.done.stage8"
     fi
 fi

@@ -85,10 +85,10 @@ if ${want_help}; then
     echo "${usage}"
 fi
 
-# One model per pair: stage 8 trains on this language's sets, into its own exp dir.
-# exp/ctc, exp/units, exp/vocab and exp/vocoder are shared by the pairs run here.
+# One model per pair: stage 8 trains on this language's sets (s2st.sh passes them as
+# data.train and data.valid), into its own exp dir. exp/ctc, exp/units, exp/vocab and
+# exp/vocoder are shared by the pairs run here.
 [ -n "${tag}" ] || { tag=$(basename "${train_conf}" .yaml); tag="${src_lang}_${tag#train_}"; }
-train_args="data.train=[dump/train_${src_lang}] data.valid=[dump/dev_${src_lang}]${train_args:+ ${train_args}}"
 
 ./s2st.sh \
     --src_langs "${src_lang}" \

@@ -2,17 +2,28 @@
 # local/data.sh: data preparation of this corpus (stage 1 of s2st.sh, run from
 # the recipe dir with the words of run.sh's local_data_opts as arguments).
 #
-# Write here whatever turns the corpus into one Kaldi-style dir per set, with
-# the set names of run.sh (egs/TEMPLATE/README.md has the format):
-#   data/<set>/wav.scp.<src>  wav.scp.<tgt>  text.<src>  text.<tgt>  utt2spk
-# sorted by utterance id (LC_ALL=C sort), source and target sharing ids.
+# It must make one Kaldi-style dir per set named in run.sh (train_sets,
+# valid_sets, test_sets), each with exactly one source language and the target:
+#   data/<set>/wav.scp.<src>  utt audio: a file soundfile reads, file.ark:offset or "cmd |"
+#   data/<set>/wav.scp.<tgt>  utt target audio (the same forms)
+#   data/<set>/text.<src>     utt source transcript
+#   data/<set>/text.<tgt>     utt target translation
+#   data/<set>/utt2spk        utt speaker
+#   data/<set>/segments       optional: utt recording start end (seconds)
+# sorted by utterance id (LC_ALL=C sort), source and target sharing ids, no
+# empty transcripts. If run.sh sets pretrain_conf (stage 7), also the text-only
+# files conf/pretrain_text.yaml lists (e.g. data/lm_text/{train,dev}/text.<lang>),
+# and vocab_text names their dir. egs/TEMPLATE/README.md has the details.
 # Typical shape:
 #   corpus_dir=/path/to/corpus           # options, overridable from run.sh
 #   . utils/parse_options.sh
-#   for set in train dev test; do
-#       python local/prepare.py "${corpus_dir}" "${set}" "data/${set}_xx"
+#   for split in train dev test; do
+#       python local/prepare.py "${corpus_dir}" "${split}" "data/${split}_xx"
 #   done
-# s2st.sh validates every set after this script ends (s2s data validate).
+# Never download without being asked: take the corpus location as an option and
+# fail with a message saying what to put where. After this script, stage 1 runs
+# `s2s data validate data/<set>` on every set, which reports every problem
+# (file, line, utterance); run it yourself while writing the script.
 set -euo pipefail
 
 echo "local/data.sh: this is the template's placeholder: write your data preparation" \

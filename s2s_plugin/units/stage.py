@@ -391,11 +391,19 @@ def read_units_yaml(exp_dir: PathLike) -> dict[str, Any]:
 
 
 def load_tokenizer(exp_dir: PathLike) -> tuple[Any, dict[str, Any]]:
-    """The fitted tokenizer of ``exp_dir`` and its ``units.yaml``."""
+    """The fitted (or imported) tokenizer of ``exp_dir`` and its ``units.yaml``.
+
+    Raises:
+        DataError: no finished fit, or an imported k-means whose recorded layer or model differs
+            from what the tokenizer block loads now (:func:`s2s_plugin.units.peer.check_model_record`).
+    """
     from s2s_plugin.registry import get_registry
+
+    from s2s_plugin.units.peer import check_model_record
 
     info = read_units_yaml(exp_dir)
     tok = get_registry().build("unit_tokenizer", info["tokenizer"], f"{Path(exp_dir) / UNITS_YAML}:tokenizer")
+    check_model_record(info, exp_dir)  # an imported k-means: still the layer and model it was fitted on
     tok.load(exp_dir)
     return tok, info
 

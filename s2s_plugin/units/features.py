@@ -461,15 +461,15 @@ class HfFeatures:
         import torch
 
         model = self._model
-        if len(inputs) == 1 and self.mode == "one by one":
+        lengths = [_input_length(x) for x in inputs]
+        frames = _output_lengths(model, lengths) if self.mode != "one by one" else None
+        for n, t, i in zip(lengths, frames or [], index):
+            if t < 1:
+                raise _at(DataError(f"too short for {type(model).__name__}: {n} input steps give no frame"), i)
+        if len(inputs) == 1:  # the model's own inputs, as the feature extractor made them
             with torch.no_grad():
                 out = model(**{k: v.to(self.device) for k, v in inputs[0].items()}, output_hidden_states=True)
             return [out.hidden_states[self.layer][0].float().cpu().numpy()]
-        lengths = [_input_length(x) for x in inputs]
-        frames = _output_lengths(model, lengths)
-        for n, t, i in zip(lengths, frames, index):
-            if t < 1:
-                raise _at(DataError(f"too short for {type(model).__name__}: {n} input steps give no frame"), i)
         batch = _pad_inputs(inputs, max(lengths))
         batch = {k: v.to(self.device) for k, v in batch.items()}
         per_utt = _conv_per_utterance(model, lengths) if self.mode == "conv per utterance" else _nothing()
@@ -491,7 +491,11 @@ def _input_length(inputs: Any) -> int:
 
 
 def _pad_inputs(inputs: list[Any], length: int) -> dict[str, Any]:
-    """Stack single-utterance inputs, zero-padded on the time axis (1) to ``length``, with an attention mask."""
+    """Stack single-utterance inputs, zero-padded on the time axis (1) to ``length``, with an attention mask.
+
+    An utterance's own attention mask (SeamlessM4T's marks a half-padded last frame) is kept and
+    zero-padded; without one, its steps are all marked valid.
+    """
     import torch
     import torch.nn.functional as F
 
@@ -506,7 +510,8 @@ def _pad_inputs(inputs: list[Any], length: int) -> dict[str, Any]:
         batch[key] = torch.cat(rows)
     mask = torch.zeros(len(inputs), length, dtype=torch.long)
     for b, x in enumerate(inputs):
-        mask[b, :_input_length(x)] = 1
+        own = x.get("attention_mask")
+        mask[b, :_input_length(x)] = 1 if own is None else own[0].to(torch.long)
     batch["attention_mask"] = mask
     return batch
 

@@ -12,6 +12,10 @@
 
     s2s units stats --dirs dump/train_fr dump/test_fr [--bpemodel bpe.model] [--json]
 
+    # a peer's k-means instead of a fit (fairseq .bin, ESPnet .mdl, .pkl, or .npy centres)
+    s2s units import --kmeans /models/mhubert_L11_km1000.bin --config conf/units_mhubert.yaml \\
+        --exp exp/units [--trust_pickle]
+
 `fit` streams features of a seeded portion of the utterances (the config's
 `fit` block) into the tokenizer's k-means in bounded memory and writes
 EXP/units.yaml, centres, fit.json (time, peak memory, frames) and fit.log.
@@ -23,6 +27,14 @@ set and language, then pooled over all sets per side (source, target) when
 several are given. Units per word and per character are text-token proxies;
 units per BPE piece with the recipe's stage-6 model is the paper's measure
 (21.7x source, 13.1x target on CVSS).
+
+`import` turns a peer's k-means into a fitted tokenizer exp dir without
+refitting: the config's tokenizer block names the model and layer it was
+fitted on; units.yaml records them (layer, model path, SHA-256 of the model's
+files) and every `label` checks them. A .bin/.mdl/.pkl file is a pickle:
+unpickling can run code. It is read only from the --kmeans path, once, with a
+reader that rebuilds only sklearn k-means objects and numpy arrays and refuses
+anything else; --trust_pickle reads it with joblib.load as is (docs/security.md).
 """
 from __future__ import annotations
 
@@ -36,7 +48,7 @@ from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
 COMMAND = "units"
 HELP = "fit a unit tokenizer, write units.<lang> for every set, report unit rates (stage 4)"
 #: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
-CONFIG_SCHEMAS = {"fit": "s2s_plugin.units.stage:UnitsConfig"}
+CONFIG_SCHEMAS = {"fit": "s2s_plugin.units.stage:UnitsConfig", "import": "s2s_plugin.units.stage:UnitsConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -65,6 +77,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     lab.add_argument("--tgt_lang", default=None, help="target language of the set (default: the fit's)")
     lab.add_argument("--num_threads", type=int, default=1, help="torch and BLAS threads per job")
     lab.set_defaults(_units_main=_label)
+
+    imp = sub.add_parser(
+        "import", help="make a peer's k-means (fairseq/ESPnet .bin .mdl .pkl, or .npy centres) the unit tokenizer",
+        description="Read the centres of a peer's k-means, check them against the feature model and layer the "
+                    "config's tokenizer block names, and write a fitted tokenizer exp dir that `s2s units label` "
+                    "reads. WARNING: a .bin/.mdl/.pkl k-means file is a Python pickle, and unpickling can run "
+                    "code. It is read only from the path given to --kmeans, with a reader that rebuilds only "
+                    "sklearn k-means objects, numpy arrays and random states and refuses any other object; "
+                    "--trust_pickle lifts that (docs/security.md).")
+    imp.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. tokenizer.layer=11")
+    imp.add_argument("--kmeans", required=True, type=Path,
+                     help="the peer's k-means file: a joblib/pickle sklearn k-means (.bin, .mdl, .pkl; a pickle, "
+                          "read with a restricted reader that refuses objects other than k-means and numpy "
+                          "arrays) or an .npy (K, D) centre matrix (read with allow_pickle=False)")
+    imp.add_argument("--config", required=True, type=Path,
+                     help="YAML with the UnitsConfig keys; its tokenizer block names the model and layer the "
+                          "k-means was fitted on (n_clusters is taken from the file)")
+    imp.add_argument("--exp", required=True, type=Path, help="output exp dir, e.g. exp/units")
+    imp.add_argument("--tgt_lang", default="en", help="target language of the sets it will label")
+    imp.add_argument("--trust_pickle", action="store_true",
+                     help="read a pickle k-means file with joblib.load as is: THIS RUNS ANY CODE THE FILE HOLDS; "
+                          "only for a file whose maker you trust, when the restricted reader refuses it")
+    imp.add_argument("--num_threads", type=int, default=1, help="torch and BLAS threads")
+    imp.set_defaults(_units_main=_import)
 
     st = sub.add_parser("stats", help="units per second and per text token, per set and language")
     st.add_argument("--dirs", nargs="+", required=True, help="dump/<set> directories with units.<lang>")
@@ -136,6 +172,21 @@ def _fit(args: argparse.Namespace) -> int:
                                          " ".join(args.dirs), " ".join(args.lang or ["(all)"]), args.exp,
                                          " ".join(overrides))
         fit_units(cfg, args.dirs, args.lang, args.exp, args.tgt_lang)
+    return 0
+
+
+def _import(args: argparse.Namespace) -> int:
+    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
+    from s2s_plugin.units.peer import import_kmeans
+    from s2s_plugin.units.stage import UnitsConfig
+
+    overrides = list(args.overrides or [])
+    cfg = from_dict(UnitsConfig, apply_overrides(load_yaml(args.config), overrides), where=str(args.config))
+    with _threads(args.num_threads), _log_to(args.exp / "import.log", getattr(args, "log_level", "INFO")):
+        logging.getLogger(__name__).info("s2s units import --kmeans %s --config %s --exp %s%s %s", args.kmeans,
+                                         args.config, args.exp, " --trust_pickle" if args.trust_pickle else "",
+                                         " ".join(overrides))
+        import_kmeans(cfg, args.kmeans, args.exp, args.tgt_lang, args.trust_pickle)
     return 0
 
 

@@ -3,6 +3,7 @@
     s2s units fit --config conf/units.yaml --dirs dump/train_fr dump/train_es --lang fr es en --exp exp/units
     s2s units label --exp exp/units --dir dump/test_fr --lang fr en
     s2s units stats --dirs dump/test_fr
+    s2s units import --kmeans km/hubert_L9_km500.bin --config conf/units_peer.yaml --exp exp/units
 
 Tokenizers, selected by ``tokenizer.name`` in ``conf/units.yaml``:
 
@@ -13,6 +14,10 @@ Tokenizers, selected by ``tokenizer.name`` in ``conf/units.yaml``:
   ...) loaded from a local checkpoint;
 - ``hf_kmeans``: one hidden layer of a transformers SSL model directory
   (w2v-BERT 2.0, HuBERT, wav2vec 2.0, or their CTC fine-tuned versions).
+
+``s2s units import`` (:mod:`s2s_plugin.units.peer`) sets the k-means of any of
+them from a peer's file (fairseq / ESPnet joblib, pickle, ``.npy``) instead of a
+fit; docs/units.md.
 
 Each fits a streaming mini-batch k-means (:mod:`s2s_plugin.units.kmeans`) whose
 memory does not grow with the corpus. Heavy libraries load only when a

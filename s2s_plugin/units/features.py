@@ -13,16 +13,20 @@ model and which key to set. No model is ever fetched from a hub.
 """
 from __future__ import annotations
 
+import contextlib
 import importlib
+import json
 import logging
 import math
 import sys
 import types
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from s2s_plugin.data.io import PathLike
 from s2s_plugin.errors import ConfigError, DataError
 from s2s_plugin.safe_load import check_checkpoint
 
@@ -284,49 +288,139 @@ class S3prlFeatures:
         return hidden.float().cpu().numpy()
 
 
+#: Files of a ``save_pretrained`` directory that may hold the feature extractor's settings, in the order
+#: they are read: transformers 4 (and a bare feature extractor in 5) writes them flat into
+#: ``preprocessor_config.json``; a transformers 5 processor nests them under a key of ``processor_config.json``.
+FEATURE_EXTRACTOR_FILES = ("preprocessor_config.json", "processor_config.json")
+
+
+def read_feature_extractor_config(model_dir: PathLike) -> tuple[dict[str, Any], Path]:
+    """The feature extractor settings of a transformers ``save_pretrained`` directory, and the file they came from.
+
+    Reads either layout, whichever transformers is installed: ``preprocessor_config.json`` with the
+    settings at the top level (transformers 4, or a feature extractor saved alone), or
+    ``processor_config.json`` with them at the top level or nested under a key (transformers 5
+    processors write ``{"feature_extractor": {...}, "processor_class": ...}``). The settings are the
+    mapping that names a ``feature_extractor_type``.
+
+    Raises:
+        ConfigError: neither file, or no feature extractor settings in them (naming the files read).
+    """
+    model_dir = Path(model_dir)
+    seen = []
+    for name in FEATURE_EXTRACTOR_FILES:
+        path = model_dir / name
+        if not path.is_file():
+            continue
+        seen.append(name)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            raise ConfigError(f"hf_kmeans: cannot read {path}: {e}") from None
+        if not isinstance(data, dict):
+            continue
+        if "feature_extractor_type" in data:
+            return data, path
+        for value in data.values():
+            if isinstance(value, dict) and "feature_extractor_type" in value:
+                return dict(value), path
+    if seen:
+        raise ConfigError(f"hf_kmeans: {model_dir}: {' and '.join(seen)} name no feature extractor (no mapping with "
+                          f"a 'feature_extractor_type'); save the model's feature extractor or processor into it "
+                          f"with save_pretrained")
+    raise ConfigError(f"hf_kmeans: {model_dir} has neither {' nor '.join(FEATURE_EXTRACTOR_FILES)} (the feature "
+                      f"extractor's config). Save the model's feature extractor or processor into it with "
+                      f"save_pretrained, or put the whole directory from the model's hub page there")
+
+
+def build_feature_extractor(model_dir: PathLike) -> Any:
+    """The transformers feature extractor of ``model_dir``, built from its settings (either layout).
+
+    The class is the one the settings name (``feature_extractor_type``); only subclasses of
+    transformers' ``FeatureExtractionMixin`` are built.
+
+    Raises:
+        ConfigError: no settings, or a type the installed transformers does not have.
+    """
+    import transformers
+
+    settings, path = read_feature_extractor_config(model_dir)
+    type_name = str(settings.get("feature_extractor_type"))
+    cls = getattr(transformers, type_name, None) if type_name.isidentifier() else None
+    if not (isinstance(cls, type) and issubclass(cls, transformers.FeatureExtractionMixin)):
+        raise ConfigError(f"hf_kmeans: {path}: feature_extractor_type '{type_name}' is not a feature extractor of "
+                          f"the installed transformers {transformers.__version__}")
+    return cls.from_dict({k: v for k, v in settings.items() if k != "feature_extractor_type"})
+
+
 class HfFeatures:
     """One hidden layer of a transformers speech model directory (``save_pretrained`` format).
 
     Works with w2v-BERT 2.0 (``Wav2Vec2BertModel`` + ``SeamlessM4TFeatureExtractor``), HuBERT,
-    wav2vec 2.0, WavLM and their ``...ForCTC`` fine-tuned checkpoints (the base model is used).
+    wav2vec 2.0, WavLM and their ``...ForCTC`` fine-tuned checkpoints (the base model is used),
+    saved by transformers 4 or 5 (see :func:`read_feature_extractor_config`).
+
+    :meth:`batch` runs several utterances per forward pass: each is turned into model inputs
+    alone (so per-utterance normalisation is unchanged), sorted by length, zero-padded to the
+    longest of its batch with an attention mask, and each output is cut to its own frame count.
+    The result equals one-by-one extraction within float tolerance. Models whose convolutional
+    front-end uses group norm (``feat_extract_norm: group``: wav2vec 2.0 base, HuBERT base,
+    mHuBERT; their feature extractors say ``return_attention_mask: false``) normalise each channel
+    over the whole (padded) input, so padding would change their features: for them the
+    convolutional front-end runs on each utterance alone and only the transformer is batched.
+    Models without transformers' output-length helper run one utterance at a time.
 
     Args:
-        model_dir: the local directory with ``config.json``, weights and ``preprocessor_config.json``.
+        model_dir: the local directory with ``config.json``, weights and ``preprocessor_config.json``
+            (transformers 4) or ``processor_config.json`` (transformers 5).
         layer: index into ``hidden_states`` (0 = before the first transformer layer).
         device: ``cpu`` or ``cuda[:N]``.
         frame_rate: frames per second, when it cannot be read from the model's config.
+        batch_size: utterances per forward pass (1: one at a time).
     """
 
-    def __init__(self, model_dir: str, layer: int, device: str = "cpu", frame_rate: float | None = None) -> None:
+    def __init__(self, model_dir: str, layer: int, device: str = "cpu", frame_rate: float | None = None,
+                 batch_size: int = 16) -> None:
         self.model_dir, self.layer, self.device, self._rate = Path(model_dir), layer, device, frame_rate
-        for name, what in (("config.json", "the model's config"), ("preprocessor_config.json",
-                                                                    "its feature extractor config")):
-            if not (self.model_dir / name).is_file():
-                raise ConfigError(
-                    f"hf_kmeans: {self.model_dir / name} not found ({what}). Put the model directory written "
-                    f"by save_pretrained (e.g. `huggingface-cli download facebook/w2v-bert-2.0 --local-dir "
-                    f"{self.model_dir}` on a machine with network) at {self.model_dir}, or set "
-                    f"tokenizer.model_dir=DIR")
+        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+            raise ConfigError(f"hf_kmeans: extract_batch_size must be an integer >= 1, got {batch_size!r}")
+        self.batch_size = batch_size
+        if not (self.model_dir / "config.json").is_file():
+            raise ConfigError(
+                f"hf_kmeans: {self.model_dir / 'config.json'} not found (the model's config). Put the model "
+                f"directory written by save_pretrained (e.g. `huggingface-cli download facebook/w2v-bert-2.0 "
+                f"--local-dir {self.model_dir}` on a machine with network) at {self.model_dir}, or set "
+                f"tokenizer.model_dir=DIR")
+        read_feature_extractor_config(self.model_dir)  # fail now on a directory without one
         self._model = self._extractor = None
+        self.mode = ""  # how batches run, set on load: "padded", "conv per utterance" or "one by one"
 
     def _load(self) -> None:
         import torch
-        from transformers import AutoFeatureExtractor, AutoModel
+        from transformers import AutoModel
 
-        self._extractor = AutoFeatureExtractor.from_pretrained(self.model_dir, local_files_only=True)
+        self._extractor = build_feature_extractor(self.model_dir)
+        self._sr = int(getattr(self._extractor, "sampling_rate", None) or SSL_RATE)
         model = AutoModel.from_pretrained(self.model_dir, local_files_only=True)
         model = model.to(_torch_device(self.device)).eval()
         _check_layer(self.layer, model.config.num_hidden_layers + 1, f"hf_kmeans {self.model_dir}")
         if self._rate is None:
-            self._rate = _hf_frame_rate(model.config, self._extractor)
+            self._rate = _hf_frame_rate(model.config, self._extractor, self._sr)
         if self._rate is None:
             raise ConfigError(f"hf_kmeans: cannot tell the frame rate of {self.model_dir} "
                               f"({type(model).__name__}); set tokenizer.frame_rate")
+        if not hasattr(model, "_get_feat_extract_output_lengths"):
+            self.mode = "one by one"
+        elif getattr(model.config, "feat_extract_norm", None) == "group" and hasattr(model, "feature_extractor"):
+            self.mode = "conv per utterance"
+        else:
+            self.mode = "padded"
         self._model = model
         with torch.no_grad():  # fail now, not after minutes of work, on a model without hidden states
-            self(np.zeros(SSL_RATE, dtype=np.float32), SSL_RATE)
-        logger.info("hf_kmeans: %s from %s, layer %d of %d, %.2f frames/s", type(model).__name__, self.model_dir,
-                    self.layer, model.config.num_hidden_layers, self._rate)
+            self.batch([(np.zeros(self._sr, dtype=np.float32), self._sr)])
+        logger.info("hf_kmeans: %s from %s, layer %d of %d, %.2f frames/s; batches of up to %d utterances (%s)",
+                    type(model).__name__, self.model_dir, self.layer, model.config.num_hidden_layers, self._rate,
+                    self.batch_size if self.mode != "one by one" else 1, self.mode)
 
     @property
     def frame_rate(self) -> float:
@@ -335,24 +429,141 @@ class HfFeatures:
         return float(self._rate)
 
     def __call__(self, wav: np.ndarray, sr: int) -> np.ndarray:
-        import torch
+        return self.batch([(wav, sr)])[0]
 
+    def batch(self, waves: Sequence[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+        """``(T_i, D)`` features of each ``(wav, sr)``, in the given order, ``batch_size`` per forward pass.
+
+        Raises:
+            DataError: a bad waveform, or one too short for a frame; its ``index`` attribute is its
+                position in ``waves``.
+        """
         if self._model is None:
             self._load()
-        x = to_rate(wav, sr)
-        inputs = self._extractor(x, sampling_rate=SSL_RATE, return_tensors="pt")
-        inputs = {k: v.to(self.device) for k, v in inputs.items()}
-        with torch.no_grad():
-            out = self._model(**inputs, output_hidden_states=True)
-        return out.hidden_states[self.layer][0].float().cpu().numpy()
+        inputs = []
+        for i, (wav, sr) in enumerate(waves):
+            try:
+                x = to_rate(wav, sr, self._sr)
+            except DataError as e:
+                raise _at(e, i) from None
+            inputs.append(self._extractor(x, sampling_rate=self._sr, return_tensors="pt"))
+        size = 1 if self.mode == "one by one" else self.batch_size
+        order = sorted(range(len(inputs)), key=lambda i: _input_length(inputs[i]))
+        out: list[np.ndarray | None] = [None] * len(inputs)
+        for start in range(0, len(order), size):
+            part = order[start:start + size]
+            for i, feats in zip(part, self._forward([inputs[i] for i in part], part)):
+                out[i] = feats
+        return out
+
+    def _forward(self, inputs: list[Any], index: list[int]) -> list[np.ndarray]:
+        """One forward pass over a list of single-utterance model inputs; each output cut to its frames."""
+        import torch
+
+        model = self._model
+        lengths = [_input_length(x) for x in inputs]
+        frames = _output_lengths(model, lengths) if self.mode != "one by one" else None
+        for n, t, i in zip(lengths, frames or [], index):
+            if t < 1:
+                raise _at(DataError(f"too short for {type(model).__name__}: {n} input steps give no frame"), i)
+        if len(inputs) == 1:  # the model's own inputs, as the feature extractor made them
+            with torch.no_grad():
+                out = model(**{k: v.to(self.device) for k, v in inputs[0].items()}, output_hidden_states=True)
+            return [out.hidden_states[self.layer][0].float().cpu().numpy()]
+        batch = _pad_inputs(inputs, max(lengths))
+        batch = {k: v.to(self.device) for k, v in batch.items()}
+        per_utt = _conv_per_utterance(model, lengths) if self.mode == "conv per utterance" else _nothing()
+        with torch.no_grad(), per_utt:
+            hidden = model(**batch, output_hidden_states=True).hidden_states[self.layer]
+        hidden = hidden.float().cpu().numpy()
+        return [hidden[b, :t] for b, t in enumerate(frames)]
 
 
-def _hf_frame_rate(config: Any, extractor: Any) -> float | None:
+def _at(error: DataError, index: int) -> DataError:
+    error.index = index
+    return error
+
+
+def _input_length(inputs: Any) -> int:
+    """Time steps of one utterance's model inputs (samples, or fbank frames for w2v-BERT)."""
+    key = "input_values" if "input_values" in inputs else "input_features"
+    return int(inputs[key].shape[1])
+
+
+def _pad_inputs(inputs: list[Any], length: int) -> dict[str, Any]:
+    """Stack single-utterance inputs, zero-padded on the time axis (1) to ``length``, with an attention mask.
+
+    An utterance's own attention mask (SeamlessM4T's marks a half-padded last frame) is kept and
+    zero-padded; without one, its steps are all marked valid.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    keys = [k for k in inputs[0] if k != "attention_mask"]
+    batch = {}
+    for key in keys:
+        rows = []
+        for x in inputs:
+            v = x[key]
+            pad = [0, 0] * (v.dim() - 2) + [0, length - v.shape[1]]
+            rows.append(F.pad(v, pad))
+        batch[key] = torch.cat(rows)
+    mask = torch.zeros(len(inputs), length, dtype=torch.long)
+    for b, x in enumerate(inputs):
+        own = x.get("attention_mask")
+        mask[b, :_input_length(x)] = 1 if own is None else own[0].to(torch.long)
+    batch["attention_mask"] = mask
+    return batch
+
+
+def _output_lengths(model: Any, lengths: list[int]) -> list[int]:
+    """Hidden-state frames of inputs of ``lengths`` time steps (before any adapter)."""
+    import inspect
+
+    import torch
+
+    fn = model._get_feat_extract_output_lengths
+    kwargs = {"add_adapter": False} if "add_adapter" in inspect.signature(fn).parameters else {}
+    out = fn(torch.tensor(lengths, dtype=torch.long), **kwargs)
+    return [int(t) for t in out]
+
+
+@contextlib.contextmanager
+def _nothing():
+    yield
+
+
+@contextlib.contextmanager
+def _conv_per_utterance(model: Any, lengths: list[int]):
+    """Run ``model.feature_extractor`` (the group-norm conv front-end) on each utterance's own samples.
+
+    The padded batch's frames are the utterances' own conv outputs, zero-padded; the
+    transformer above sees them with the attention mask, as in one-by-one extraction.
+    """
+    import torch
+    import torch.nn.functional as F
+
+    conv = model.feature_extractor
+    original = conv.forward
+
+    def forward(input_values):
+        outs = [original(input_values[b:b + 1, :n]) for b, n in enumerate(lengths)]
+        longest = max(o.shape[-1] for o in outs)
+        return torch.cat([F.pad(o, (0, longest - o.shape[-1])) for o in outs])
+
+    conv.forward = forward
+    try:
+        yield
+    finally:
+        del conv.forward
+
+
+def _hf_frame_rate(config: Any, extractor: Any, sr: int = SSL_RATE) -> float | None:
     """Frames per second of a transformers speech encoder's hidden states, from its configs."""
     stride = getattr(extractor, "stride", None)
     if getattr(extractor, "num_mel_bins", None) and stride:  # SeamlessM4T fbank (10 ms) stacked by `stride`
         return 100.0 / stride
     conv_stride = getattr(config, "conv_stride", None)
     if conv_stride:  # wav2vec2-style convolutional front-end on the waveform
-        return SSL_RATE / math.prod(conv_stride)
+        return sr / math.prod(conv_stride)
     return None

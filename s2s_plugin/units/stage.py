@@ -202,8 +202,8 @@ class FeatureStream:
             order = np.random.default_rng([self.seed, self.passes]).permutation(len(self.items))
         self.passes += 1
         interval = 1.0 if sys.stderr.isatty() else 30.0
-        progress = tqdm(order, desc=f"fit pass {self.passes}", unit="utt", mininterval=interval)
         if self.cache is not None and self.passes > 1:
+            progress = tqdm(order, desc=f"fit pass {self.passes}", unit="utt", mininterval=interval)
             if len(self._index) != len(self.items):
                 raise RuntimeError("the feature cache is incomplete: the first pass did not finish")
             with open(self.cache, "rb") as f:
@@ -212,30 +212,68 @@ class FeatureStream:
                     f.seek(offset)
                     yield np.fromfile(f, dtype=np.float32, count=frames * dim).reshape(frames, dim)
             return
+        progress = tqdm(total=len(order), desc=f"fit pass {self.passes}", unit="utt", mininterval=interval)
         with contextlib.ExitStack() as stack:
             out = stack.enter_context(open(self.cache, "wb")) if self.cache is not None else None
-            for i in progress:
-                feats = self._extract(self.items[i])
-                if out is not None:
-                    feats = np.ascontiguousarray(feats, dtype=np.float32)
-                    self._index.append((self.cache_bytes, *feats.shape))
-                    out.write(feats.tobytes())
-                    self.cache_bytes += feats.nbytes
-                yield feats
+            window = READ_WINDOW * extract_batch_size(self.tokenizer)
+            order = list(order)
+            for start in range(0, len(order), window):
+                part = order[start:start + window]
+                for feats in self._extract([self.items[i] for i in part]):
+                    progress.update(1)
+                    if out is not None:
+                        feats = np.ascontiguousarray(feats, dtype=np.float32)
+                        self._index.append((self.cache_bytes, *feats.shape))
+                        out.write(feats.tobytes())
+                        self.cache_bytes += feats.nbytes
+                    yield feats
+            progress.close()
 
-    def _extract(self, it: Item) -> np.ndarray:
+    def _extract(self, items: list[Item]) -> list[np.ndarray]:
+        """Features of ``items`` in order, through the tokenizer's batched extraction when it has one."""
         t0 = time.perf_counter()
-        wav, sr = self.dirs[it.dir].load_audio(it.utt, it.lang)
+        waves = [self.dirs[it.dir].load_audio(it.utt, it.lang) for it in items]
         try:
-            feats = self.tokenizer.features(wav, sr)
+            out = features_batch(self.tokenizer, waves)
         except DataError as e:
-            raise DataError(f"{it.dir}: utterance '{it.utt}' ({it.lang}): {e}") from None
-        if np.ndim(feats) != 2:
-            raise DataError(f"{it.dir}: utterance '{it.utt}' ({it.lang}): features of shape {np.shape(feats)}, "
-                            f"expected (frames, dim)")
+            i = getattr(e, "index", 0 if len(items) == 1 else None)
+            where = (f"{items[i].dir}: utterance '{items[i].utt}' ({items[i].lang})" if i is not None else
+                     f"{items[0].dir}: one of the utterances {', '.join(it.utt for it in items)}")
+            raise DataError(f"{where}: {e}") from None
+        for it, feats in zip(items, out):
+            if np.ndim(feats) != 2:
+                raise DataError(f"{it.dir}: utterance '{it.utt}' ({it.lang}): features of shape {np.shape(feats)}, "
+                                f"expected (frames, dim)")
         self.extract_seconds += time.perf_counter() - t0
-        self.audio_seconds += len(wav) / sr
-        return feats
+        self.audio_seconds += sum(len(wav) / sr for wav, sr in waves)
+        return out
+
+
+#: Utterances read at once, in units of the tokenizer's extraction batch: they are sorted by length
+#: into batches, so a wider window wastes less padding; the memory held is that many utterances.
+READ_WINDOW = 4
+
+
+def extract_batch_size(tok: Any) -> int:
+    """Utterances a tokenizer extracts per forward pass (1 for a plugin without ``features_batch``)."""
+    if getattr(tok, "features_batch", None) is None:
+        return 1
+    return max(1, int(getattr(tok, "extract_batch_size", 1)))
+
+
+def features_batch(tok: Any, waves: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+    """``tok.features_batch(waves)`` when the tokenizer has it, else ``tok.features`` one by one."""
+    batch = getattr(tok, "features_batch", None)
+    if batch is not None:
+        return list(batch(waves))
+    out = []
+    for i, (wav, sr) in enumerate(waves):
+        try:
+            out.append(tok.features(wav, sr))
+        except DataError as e:
+            e.index = i
+            raise
+    return out
 
 
 def _rss_bytes() -> int:
@@ -353,11 +391,19 @@ def read_units_yaml(exp_dir: PathLike) -> dict[str, Any]:
 
 
 def load_tokenizer(exp_dir: PathLike) -> tuple[Any, dict[str, Any]]:
-    """The fitted tokenizer of ``exp_dir`` and its ``units.yaml``."""
+    """The fitted (or imported) tokenizer of ``exp_dir`` and its ``units.yaml``.
+
+    Raises:
+        DataError: no finished fit, or an imported k-means whose recorded layer or model differs
+            from what the tokenizer block loads now (:func:`s2s_plugin.units.peer.check_model_record`).
+    """
     from s2s_plugin.registry import get_registry
+
+    from s2s_plugin.units.peer import check_model_record
 
     info = read_units_yaml(exp_dir)
     tok = get_registry().build("unit_tokenizer", info["tokenizer"], f"{Path(exp_dir) / UNITS_YAML}:tokenizer")
+    check_model_record(info, exp_dir)  # an imported k-means: still the layer and model it was fitted on
     tok.load(exp_dir)
     return tok, info
 
@@ -425,25 +471,47 @@ def _label_lang(tok: Any, dd: DataDir, lang: str, ids: Sequence[str], path: Path
     audio_s = proc_s = 0.0
     frames = units = 0
     interval = 1.0 if sys.stderr.isatty() else 30.0
-    with atomic_write(path) as f:
-        for utt in tqdm(ids, desc=desc, unit="utt", mininterval=interval):
+    window = READ_WINDOW * extract_batch_size(tok)
+    with atomic_write(path) as f, tqdm(total=len(ids), desc=desc, unit="utt", mininterval=interval) as progress:
+        for start in range(0, len(ids), window):
+            part = ids[start:start + window]
             t0 = time.perf_counter()
-            wav, sr = dd.load_audio(utt, lang)
+            waves = [dd.load_audio(utt, lang) for utt in part]
             try:
-                seq = np.asarray(tok.encode(wav, sr))
+                seqs = encode_batch(tok, waves)
             except DataError as e:
-                raise DataError(f"{dd.path}/wav.scp.{lang}: utterance '{utt}': {e}") from None
+                i = getattr(e, "index", 0 if len(part) == 1 else None)
+                where = f"utterance '{part[i]}'" if i is not None else f"one of the utterances {', '.join(part)}"
+                raise DataError(f"{dd.path}/wav.scp.{lang}: {where}: {e}") from None
             proc_s += time.perf_counter() - t0
-            audio_s += len(wav) / sr
-            frames += len(seq)
-            if dedup:
-                seq = dedup_units(seq)
-            if len(seq) == 0:
-                raise DataError(f"{dd.path}/wav.scp.{lang}: utterance '{utt}' ({len(wav) / sr:.3f} s) gave "
-                                f"no units; remove it (stage 2's min_duration) or check its audio")
-            units += len(seq)
-            f.write(f"{utt} {' '.join(map(str, seq.tolist()))}\n")
+            for utt, (wav, sr), seq in zip(part, waves, seqs):
+                seq = np.asarray(seq)
+                audio_s += len(wav) / sr
+                frames += len(seq)
+                if dedup:
+                    seq = dedup_units(seq)
+                if len(seq) == 0:
+                    raise DataError(f"{dd.path}/wav.scp.{lang}: utterance '{utt}' ({len(wav) / sr:.3f} s) gave "
+                                    f"no units; remove it (stage 2's min_duration) or check its audio")
+                units += len(seq)
+                f.write(f"{utt} {' '.join(map(str, seq.tolist()))}\n")
+            progress.update(len(part))
     return {"audio_seconds": audio_s, "process_seconds": proc_s, "frames": frames, "units": units}
+
+
+def encode_batch(tok: Any, waves: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+    """``tok.encode_batch(waves)`` when the tokenizer has it, else ``tok.encode`` one by one."""
+    batch = getattr(tok, "encode_batch", None)
+    if batch is not None:
+        return list(batch(waves))
+    out = []
+    for i, (wav, sr) in enumerate(waves):
+        try:
+            out.append(tok.encode(wav, sr))
+        except DataError as e:
+            e.index = i
+            raise
+    return out
 
 
 def _check_langs(dd: DataDir, langs: Sequence[str] | None) -> list[str]:

@@ -14,6 +14,7 @@ portion) and ``seed``, plus the arguments of its features. They implement
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,11 +45,27 @@ class _FeatureKMeans:
     def features(self, wav: np.ndarray, sr: int) -> np.ndarray:
         return self.extractor(wav, sr)
 
+    def features_batch(self, waves: Sequence[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+        """The features of several ``(wav, sr)`` in order; batched when the extractor can (``extract_batch_size``)."""
+        batch = getattr(self.extractor, "batch", None)
+        if batch is not None:
+            return batch(waves)
+        return [self.extractor(wav, sr) for wav, sr in waves]
+
+    @property
+    def extract_batch_size(self) -> int:
+        """Utterances the extractor runs per forward pass (1 for extractors without batches)."""
+        return int(getattr(self.extractor, "batch_size", 1))
+
     def fit(self, features) -> dict[str, Any]:
         return self.kmeans.fit(features)
 
     def encode(self, wav: np.ndarray, sr: int) -> np.ndarray:
         return self.kmeans.assign(self.features(wav, sr))
+
+    def encode_batch(self, waves: Sequence[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+        """The units of several ``(wav, sr)`` in order (see :meth:`features_batch`)."""
+        return [self.kmeans.assign(f) for f in self.features_batch(waves)]
 
     def save(self, directory: str | Path) -> None:
         self.kmeans.save(directory)
@@ -130,19 +147,24 @@ class HfKmeans(_FeatureKMeans):
 
     Example block (the paper: w2v-BERT fine-tuned as CTC ASR, layer 20, 2048 clusters)::
 
-        tokenizer: {name: hf_kmeans, model_dir: /models/w2v-bert-2.0-ctc, layer: 20, n_clusters: 2048}
+        tokenizer: {name: hf_kmeans, model_dir: /models/w2v-bert-2.0-ctc, layer: 20, n_clusters: 2048,
+                    extract_batch_size: 16}
 
     Args:
-        model_dir: directory written by ``save_pretrained`` (config, weights, preprocessor config).
+        model_dir: directory written by ``save_pretrained`` by transformers 4 or 5 (config, weights,
+            and the feature extractor's settings in ``preprocessor_config.json`` or ``processor_config.json``).
         layer: index into ``hidden_states`` (0 = before the first transformer layer).
         device: ``cpu`` or ``cuda``.
         frame_rate: frames per second, only for models whose config does not tell it.
-        n_clusters, batch_size, epochs, seed: the k-means.
+        extract_batch_size: utterances per forward pass, sorted by length and padded with an
+            attention mask (:class:`~s2s_plugin.units.features.HfFeatures`); 1 runs them one at a time.
+        n_clusters, batch_size, epochs, seed: the k-means (``batch_size`` is in frames).
     """
 
     name = "hf_kmeans"
 
     def __init__(self, model_dir: str, layer: int, device: str = "cpu", frame_rate: float | None = None,
-                 n_clusters: int = 2048, batch_size: int = 10000, epochs: int = 1, seed: int = 0) -> None:
-        self.extractor = HfFeatures(model_dir, layer, device, frame_rate)
+                 extract_batch_size: int = 16, n_clusters: int = 2048, batch_size: int = 10000, epochs: int = 1,
+                 seed: int = 0) -> None:
+        self.extractor = HfFeatures(model_dir, layer, device, frame_rate, extract_batch_size)
         self.kmeans = StreamingKMeans(n_clusters, batch_size, epochs, seed)

@@ -71,6 +71,7 @@ def test_debug_after_the_verb_shows_the_traceback(tmp_path):
 RECIPE_CONF = {"align": "align.yaml", "corpus mini": "corpus.yaml", "ctc train": "ctc.yaml",
                "data format": "format.yaml", "decode": "decode.yaml", "pretrain-text": "pretrain_text.yaml",
                "score": "score.yaml", "train": "train_scheduled.yaml", "units fit": "units.yaml",
+               "units import": "units.yaml",
                "vocab": "vocab.yaml", "vocoder fit": "vocoder.yaml"}
 
 

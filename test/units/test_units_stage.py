@@ -199,6 +199,38 @@ def test_ctc_kmeans_through_the_cli(standin_ctc, dump_dir, tmp_path, capsys):
     assert yaml.safe_load((train / "units.es.info").read_text())["frame_rate"] == 50.0
 
 
+def test_hf_kmeans_stage4_on_a_model_saved_by_the_installed_transformers(dump_dir, tmp_path, capsys):
+    """A CTC fine-tuned wav2vec 2.0 saved with its processor (transformers 5: processor_config.json) -> units."""
+    from units_testutils import save_w2v2
+
+    from s2s_plugin.units.stage import load_tokenizer
+
+    model_dir = tmp_path / "w2v2_ctc"
+    save_w2v2(model_dir)
+    train = dump_dir("train_fr")
+    conf = tmp_path / "units.yaml"
+    conf.write_text(yaml.safe_dump({"tokenizer": {"name": "hf_kmeans", "model_dir": str(model_dir), "layer": 2,
+                                                  "n_clusters": 6, "batch_size": 64, "extract_batch_size": 3}}))
+    exp = tmp_path / "exp" / "units_hf"
+    code, _, err = s2s(capsys, "units", "fit", "--config", conf, "--dirs", train, "--exp", exp)
+    assert code == 0, err
+    info = yaml.safe_load((exp / "units.yaml").read_text())
+    assert info["frame_rate"] == 50.0 and info["feature_dim"] == 32
+    assert "batches of up to 3 utterances (padded)" in (exp / "fit.log").read_text()
+    code, _, err = s2s(capsys, "units", "label", "--exp", exp, "--dir", train)
+    assert code == 0, err
+    tok, _ = load_tokenizer(exp)
+    tok.extractor.batch_size = 1
+    from s2s_plugin.data.datadir import DataDir
+
+    dd = DataDir(train, "en")
+    for lang in ("fr", "en"):
+        units = read_units(train / f"units.{lang}")
+        assert sorted(units) == sorted(dd.utt_ids)
+        for utt in dd.utt_ids:  # the batched labels are the one-by-one labels
+            assert units[utt] == tok.encode(*dd.load_audio(utt, lang)).tolist()
+
+
 def test_input_errors_exit_2_before_any_work(dump_dir, tmp_path, capsys):
     train = dump_dir("train_fr")
     conf = tmp_path / "bad.yaml"

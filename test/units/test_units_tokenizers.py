@@ -10,7 +10,7 @@ import dataclasses
 
 import numpy as np
 import pytest
-from units_testutils import FS, StandInCtcModel, babble
+from units_testutils import FS, StandInCtcModel, babble, save_w2v2
 
 from s2s_plugin.bin.main import main
 from s2s_plugin.errors import ConfigError, DataError
@@ -222,6 +222,82 @@ def test_hf_kmeans_missing_model_dir(tmp_path):
     with pytest.raises(ConfigError, match=r"nowhere/config.json not found .*Put the model directory written by "
                                           r"save_pretrained .* at .*nowhere, or set tokenizer.model_dir=DIR"):
         HfKmeans(model_dir=str(tmp_path / "nowhere"), layer=1)
+
+
+@pytest.mark.parametrize("layout", ["installed", "other"])
+def test_hf_kmeans_reads_either_transformers_layout(layout, tmp_path):
+    import torch
+
+    from s2s_plugin.units.features import read_feature_extractor_config
+
+    model = save_w2v2(tmp_path / layout, layout=layout)
+    names = {p.name for p in (tmp_path / layout).iterdir()}
+    assert ("processor_config.json" in names) != ("preprocessor_config.json" in names)
+    settings, _ = read_feature_extractor_config(tmp_path / layout)
+    assert settings["feature_extractor_type"] == "Wav2Vec2FeatureExtractor" and settings["do_normalize"] is True
+    tok = HfKmeans(model_dir=str(tmp_path / layout), layer=1, n_clusters=4, batch_size=32)
+    assert tok.frame_rate == 50.0
+    feats, _ = fit_and_encode(tok)
+    x = torch.from_numpy((WAVES[0] - WAVES[0].mean()) / np.sqrt(WAVES[0].var() + 1e-7))[None]
+    with torch.no_grad():  # the CTC model's encoder on the normalised waveform
+        ref = model.wav2vec2(x, output_hidden_states=True).hidden_states[1][0].numpy()
+    np.testing.assert_allclose(feats, ref, rtol=1e-4, atol=1e-4)
+
+
+def test_hf_kmeans_feature_extractor_errors(tmp_path):
+    from s2s_plugin.units.features import build_feature_extractor
+
+    save_w2v2(tmp_path / "m", layout="other")
+    (tmp_path / "m" / "preprocessor_config.json").unlink()
+    with pytest.raises(ConfigError, match=r"has neither preprocessor_config.json nor processor_config.json .*"
+                                          r"save_pretrained"):
+        HfKmeans(model_dir=str(tmp_path / "m"), layer=1)
+    (tmp_path / "m" / "processor_config.json").write_text('{"processor_class": "Wav2Vec2Processor"}')
+    with pytest.raises(ConfigError, match="processor_config.json name no feature extractor"):
+        HfKmeans(model_dir=str(tmp_path / "m"), layer=1)
+    (tmp_path / "m" / "processor_config.json").write_text('{"feature_extractor": {"feature_extractor_type": "os"}}')
+    with pytest.raises(ConfigError, match="'os' is not a feature extractor of the installed transformers"):
+        build_feature_extractor(tmp_path / "m")
+    with pytest.raises(ConfigError, match="extract_batch_size must be an integer >= 1"):
+        HfKmeans(model_dir=str(tmp_path / "m"), layer=1, extract_batch_size=0)
+
+
+BATCH_WAVES = [(babble(s, seed=10 + i), FS) for i, s in enumerate((0.5, 1.3, 0.8, 2.0, 0.31, 1.0, 0.9))]
+
+
+@pytest.mark.parametrize("kind,mode", [("w2v-bert", "padded"), ("layer", "padded"), ("group", "conv per utterance")])
+def test_hf_batches_equal_one_by_one(kind, mode, tmp_path):
+    if kind == "w2v-bert":
+        _save_hf("w2v-bert", tmp_path / kind)
+    else:  # wav2vec 2.0 large style (layer norm, attention mask) or base style (group norm, no mask)
+        save_w2v2(tmp_path / kind, norm=kind, ctc=False)
+    one = HfKmeans(model_dir=str(tmp_path / kind), layer=2, extract_batch_size=1)
+    many = HfKmeans(model_dir=str(tmp_path / kind), layer=2, extract_batch_size=3)
+    ref = [one.features(w, sr) for w, sr in BATCH_WAVES]
+    got = many.features_batch(BATCH_WAVES)
+    assert many.extractor.mode == mode and many.extract_batch_size == 3
+    if kind == "w2v-bert":  # an odd fbank frame count: the extractor masks the half-padded last frame; kept in batches
+        inputs = many.extractor._extractor(BATCH_WAVES[4][0], sampling_rate=FS, return_tensors="pt")
+        assert inputs["attention_mask"][0, -1] == 0 and inputs["attention_mask"][0, 0] == 1
+    assert [len(g) for g in got] == [len(r) for r in ref] and len({len(r) for r in ref}) > 3
+    for g, r in zip(got, ref):
+        np.testing.assert_allclose(g, r, rtol=1e-4, atol=1e-5)
+    if kind == "group":  # padding the group-norm front-end would change the features: the per-utterance conv matters
+        many.extractor.mode = "padded"
+        worst = max(np.abs(g - r).max() for g, r in zip(many.features_batch(BATCH_WAVES), ref))
+        assert worst > 1e-3
+
+
+def test_hf_batch_names_the_utterance_that_is_too_short(tmp_path):
+    save_w2v2(tmp_path / "m", ctc=False)
+    tok = HfKmeans(model_dir=str(tmp_path / "m"), layer=1, extract_batch_size=4)
+    waves = BATCH_WAVES[:3] + [(np.full(200, 0.1, np.float32), FS)] + BATCH_WAVES[3:]
+    with pytest.raises(DataError, match="too short for Wav2Vec2Model: 200 input steps give no frame") as e:
+        tok.features_batch(waves)
+    assert e.value.index == 3
+    with pytest.raises(DataError, match="NaN") as e:
+        tok.features_batch(BATCH_WAVES[:1] + [(np.full(800, np.nan, np.float32), FS)])
+    assert e.value.index == 1
 
 
 # -- registry -------------------------------------------------------------------------------------------------

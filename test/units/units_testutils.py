@@ -82,3 +82,43 @@ class StandInCtcModel:
     def log_posteriors(self, wav: np.ndarray, sr: int) -> np.ndarray:
         logits = self.layer_features(wav, sr, len(self.layers)) @ self.out
         return logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+
+
+def save_w2v2(path, norm: str = "layer", layout: str = "installed", ctc: bool = True):
+    """A tiny random wav2vec 2.0 (CTC head) saved with a character tokenizer and feature extractor.
+
+    ``layout="installed"`` saves a ``Wav2Vec2Processor`` with the installed transformers (5 writes
+    ``processor_config.json`` with the feature extractor nested); ``layout="other"`` writes the files
+    the way the other major version does (transformers 4: the feature extractor's settings flat in
+    ``preprocessor_config.json``, naming the processor class).
+    """
+    import json
+
+    import torch
+    import transformers
+    from transformers import (Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC,
+                              Wav2Vec2Model, Wav2Vec2Processor)
+
+    torch.manual_seed(0)
+    cfg = Wav2Vec2Config(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
+                         conv_dim=(32,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2,
+                         vocab_size=6, feat_extract_norm=norm, do_stable_layer_norm=norm == "layer")
+    model = Wav2Vec2ForCTC(cfg) if ctc else Wav2Vec2Model(cfg)
+    model.save_pretrained(path)
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=16000, do_normalize=True,
+                                  return_attention_mask=norm == "layer")
+    vocab = path / "vocab.json"
+    vocab.write_text(json.dumps({"<pad>": 0, "|": 1, "<unk>": 2, "a": 3, "b": 4, "c": 5}))
+    major = int(transformers.__version__.split(".")[0])
+    if layout == "installed":
+        Wav2Vec2Processor(feature_extractor=fe, tokenizer=Wav2Vec2CTCTokenizer(str(vocab))).save_pretrained(path)
+        assert (path / ("processor_config.json" if major >= 5 else "preprocessor_config.json")).is_file()
+    else:
+        settings = {**fe.to_dict(), "processor_class": "Wav2Vec2Processor"}
+        if major >= 5:  # write what transformers 4 writes: flat preprocessor_config.json
+            (path / "preprocessor_config.json").write_text(json.dumps(settings, indent=2))
+        else:  # write what transformers 5 writes: the settings nested in processor_config.json
+            (path / "processor_config.json").write_text(json.dumps(
+                {"feature_extractor": settings, "processor_class": "Wav2Vec2Processor"}, indent=2))
+        Wav2Vec2CTCTokenizer(str(vocab)).save_pretrained(path)
+    return model.eval()

@@ -35,7 +35,7 @@ def worker(chunk: int, vocab: int, tokens: int, hidden: int) -> dict:
     from transformers import LlamaConfig, LlamaForCausalLM
 
     from s2s_plugin.llm.sequence import IGNORE, SRC_SPEECH, TGT_SPEECH
-    from s2s_plugin.train.config import OptimConfig
+    from s2s_plugin.train.schema import OptimConfig
     from s2s_plugin.train.module import S2STModule
 
     torch.manual_seed(0)

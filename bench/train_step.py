@@ -84,7 +84,7 @@ def make_vocab(dumps: list[Path], out: Path, n_units: int) -> Path:
 def make_config(dumps: list[Path], vocab: Path, steps: int, max_tokens: int, bucketing: bool = True,
                 ctm: str = "align.{lang}.ctm"):
     from s2s_plugin.config import from_dict, load_yaml
-    from s2s_plugin.train.config import TrainConfig
+    from s2s_plugin.train.schema import TrainConfig
 
     data = load_yaml(CONF / "train_scheduled.yaml")
     data["llm"] = {"name": "hf", "config": load_yaml(CONF / "pretrain_text.yaml")["llm"]["config"], "dropout": 0.1}
@@ -151,7 +151,7 @@ def bare_loop(cfg, warmup: int) -> tuple[Timer, float, int, dict]:
     from s2s_plugin.llm.sequence import IGNORE, collate
     from s2s_plugin.llm.vocab import Vocabulary
     from s2s_plugin.registry import get_registry
-    from s2s_plugin.train.data import S2SDataModule, S2STTask
+    from s2s_plugin.train.datamodule import S2SDataModule, S2STTask
     from s2s_plugin.train.module import lr_factor
 
     L.seed_everything(cfg.trainer.seed, verbose=False)
@@ -204,7 +204,7 @@ def padding_by_p(cfg, ps: tuple[float, ...] = (0.9, 0.6, 0.3, 0.0)) -> tuple[int
     import itertools
 
     from s2s_plugin.llm.vocab import Vocabulary
-    from s2s_plugin.train.data import S2STTask
+    from s2s_plugin.train.datamodule import S2STTask
     from s2s_plugin.train.sampler import ScheduledBatchSampler, TokenBudgetBatchSampler
 
     task = S2STTask(cfg.data, cfg.sequence, Vocabulary.load(cfg.vocab))

@@ -341,7 +341,7 @@ def resumable_exp(tmp: Path) -> dict[str, Path]:
     import torch
 
     from s2s_plugin.config import load_config, save_resolved
-    from s2s_plugin.train.config import TrainConfig
+    from s2s_plugin.train.schema import TrainConfig
 
     ph = train_conf(tmp)
     save_resolved(load_config(TrainConfig, ph["conf"]), ph["exp"])

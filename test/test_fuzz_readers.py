@@ -20,7 +20,7 @@ from s2s_plugin.config import load_config, load_yaml
 from s2s_plugin.data.datadir import read_segments
 from s2s_plugin.data.io import read_ctm, read_kaldi_text, read_units
 from s2s_plugin.errors import S2SError
-from s2s_plugin.train.config import TrainConfig
+from s2s_plugin.train.schema import TrainConfig
 
 FUZZ = settings(derandomize=True, max_examples=300, deadline=None, database=None,
                 suppress_health_check=[HealthCheck.too_slow])

@@ -14,7 +14,7 @@ feature frames (one per hop), a batch holds at most ``batch_frames`` padded
 frames (all processes together) and ``max_batch_size`` utterances, utterances
 of similar length are bucketed together, and every epoch visits the batches in
 a new seeded order. The train loader's position is saved with each checkpoint
-(:class:`~s2s_plugin.train.data.ResumableLoader`), so a run resumes mid-epoch
+(:class:`~s2s_plugin.train.datamodule.ResumableLoader`), so a run resumes mid-epoch
 at the batch it stopped at.
 """
 from __future__ import annotations
@@ -227,7 +227,7 @@ class CTCDataModule(L.LightningDataModule):
                    num_workers=self.num_workers, generator=torch.Generator().manual_seed(self.seed))
 
     def train_dataloader(self) -> DataLoader:
-        from s2s_plugin.train.data import ResumableLoader
+        from s2s_plugin.train.datamodule import ResumableLoader
 
         assert self.train_sampler is not None, "call setup() first"
         return self._loader(self.train_items, self.train_targets, self.train_sampler, ResumableLoader)

@@ -175,7 +175,7 @@ def run_plan(cfg: CTCTrainConfig, **hardware: Any) -> Any:
     Returns:
         The :class:`~s2s_plugin.train.strategy.RunPlan`.
     """
-    from s2s_plugin.train.config import TrainerConfig
+    from s2s_plugin.train.schema import TrainerConfig
     from s2s_plugin.train.strategy import plan_run
 
     return plan_run(TrainerConfig(max_steps=1, precision=cfg.precision, accelerator=DEVICES[cfg.device]), **hardware)

@@ -18,7 +18,7 @@ from pathlib import Path
 COMMAND = "pretrain-text"
 HELP = "stage 7: pretrain the embedded LLM on the text-only corpus (monolingual + translation pairs)"
 #: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
-CONFIG_SCHEMAS = {"": "s2s_plugin.train.config:PretrainTextConfig"}
+CONFIG_SCHEMAS = {"": "s2s_plugin.train.schema:PretrainTextConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +35,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from s2s_plugin.train.cli import run_training
-    from s2s_plugin.train.config import PretrainTextConfig
+    from s2s_plugin.train.schema import PretrainTextConfig
 
     run_training(PretrainTextConfig, args, COMMAND)
     return 0

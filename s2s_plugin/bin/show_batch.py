@@ -53,8 +53,8 @@ def main(args: argparse.Namespace) -> int:
     from s2s_plugin.llm.sequence import SEGMENTS
     from s2s_plugin.llm.vocab import Vocabulary
     from s2s_plugin.registry import get_registry
-    from s2s_plugin.train.config import TrainConfig
-    from s2s_plugin.train.data import S2SDataModule, S2STTask
+    from s2s_plugin.train.schema import TrainConfig
+    from s2s_plugin.train.datamodule import S2SDataModule, S2STTask
 
     if args.step < 0 or args.n < 1:
         raise ConfigError("--step must be >= 0 and --n >= 1")

@@ -24,7 +24,7 @@ from pathlib import Path
 COMMAND = "train"
 HELP = "stage 8: train the S2ST LLM with scheduled interleaving; resumes in the same exp dir"
 #: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
-CONFIG_SCHEMAS = {"": "s2s_plugin.train.config:TrainConfig"}
+CONFIG_SCHEMAS = {"": "s2s_plugin.train.schema:TrainConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -41,7 +41,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from s2s_plugin.train.cli import run_training
-    from s2s_plugin.train.config import TrainConfig
+    from s2s_plugin.train.schema import TrainConfig
 
     run_training(TrainConfig, args, COMMAND)
     return 0

@@ -31,7 +31,7 @@ chain of thought (``... <s_tgt> I_tgt <eos>``, T_src and T_tgt as context).
 
 Speech spans come from the word alignment (``dump/<set>/align.<lang>.ctm``,
 seconds) converted to unit positions at the units' frame rate
-(``units.<lang>.info``) by :func:`s2s_plugin.llm.data.load_examples`, exactly
+(``units.<lang>.info``) by :func:`s2s_plugin.llm.examples.load_examples`, exactly
 as for training. The representation is the last hidden layer (the decoder's
 output after its final norm: the input of the LM head), mean-pooled over a
 word's unit positions and over its BPE tokens; the cosine of the two is the
@@ -319,7 +319,7 @@ class System:
     Attributes:
         name: the label in tables and plots (the exp dir's name).
         exp: the exp dir.
-        cfg: its :class:`~s2s_plugin.train.config.TrainConfig` (``exp/config.yaml``).
+        cfg: its :class:`~s2s_plugin.train.schema.TrainConfig` (``exp/config.yaml``).
         vocab: the vocabulary it was trained with.
     """
 
@@ -339,7 +339,7 @@ def load_system(exp: str | Path) -> System:
         ConfigError: not a stage-8 exp dir, or its vocabulary or base model not found from here.
     """
     from s2s_plugin.config import load_config, load_yaml
-    from s2s_plugin.train.config import TrainConfig
+    from s2s_plugin.train.schema import TrainConfig
 
     exp = Path(exp)
     path = exp / "config.yaml"
@@ -379,7 +379,7 @@ def load_eval_examples(dirs: Sequence[str | Path], side: str = "src", tgt_lang: 
         DataError: a missing dir or CTM, or (unless ``skip_bad``) an utterance that cannot be
             measured, naming the file and the utterance.
     """
-    from s2s_plugin.llm.data import DEFAULT_CTM, detect_source_lang, load_examples
+    from s2s_plugin.llm.examples import DEFAULT_CTM, detect_source_lang, load_examples
 
     if side not in SIDES:
         raise ConfigError(f"side must be one of {', '.join(SIDES)}, got {side!r}")
@@ -611,7 +611,7 @@ def run_similarity(exps: Sequence[str | Path], out: str | Path, data: Sequence[s
     """
     from s2s_plugin.decode.generate import resolve_device_dtype
     from s2s_plugin.eval.score import write_json
-    from s2s_plugin.llm.data import DEFAULT_CTM
+    from s2s_plugin.llm.examples import DEFAULT_CTM
 
     if not exps:
         raise ConfigError("give at least one exp dir")

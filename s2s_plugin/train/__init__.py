@@ -4,8 +4,8 @@
     s2s train --config conf/train_scheduled.yaml --exp exp/s2st_scheduled
     s2s launch --ngpu 4 -- s2s train --config conf/train_scheduled.yaml --exp exp/s2st_scheduled
 
-- :mod:`~s2s_plugin.train.config`: the strict config dataclasses;
-- :mod:`~s2s_plugin.train.data`: tasks (items -> token sequences) and the DataModule;
+- :mod:`~s2s_plugin.train.schema`: the strict config dataclasses;
+- :mod:`~s2s_plugin.train.datamodule`: tasks (items -> token sequences) and the DataModule;
 - :mod:`~s2s_plugin.train.sampler`: token-budget batches, length bucketing, resumable order;
 - :mod:`~s2s_plugin.train.module`: the LightningModule (loss per segment, p, optimiser, RNG state);
 - :mod:`~s2s_plugin.train.strategy`: devices, DDP/FSDP and precision from the config;

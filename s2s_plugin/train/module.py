@@ -21,7 +21,7 @@ Checkpoints carry, besides Lightning's model/optimiser/LR-schedule/loop
 state, the interleaving scheduler's state (its name and parameters, which a
 resume must match) and every process's RNG states; the
 train loader's position is stored by Lightning through
-:class:`~s2s_plugin.train.data.ResumableLoader`.
+:class:`~s2s_plugin.train.datamodule.ResumableLoader`.
 """
 from __future__ import annotations
 
@@ -35,8 +35,8 @@ import torch
 import torch.nn.functional as F
 
 from s2s_plugin.llm.sequence import IGNORE, SEGMENTS, collate
-from s2s_plugin.train.config import OptimConfig
-from s2s_plugin.train.data import RawBatch
+from s2s_plugin.train.schema import OptimConfig
+from s2s_plugin.train.datamodule import RawBatch
 
 
 def lr_factor(step: int, warmup_steps: int, total_steps: int, decay: str, min_ratio: float) -> float:
@@ -104,7 +104,7 @@ class S2STModule(L.LightningModule):
 
     Args:
         model: a causal LM taking ``input_ids``/``attention_mask`` and returning ``.logits``.
-        task: builds token sequences from items (:class:`~s2s_plugin.train.data.S2STTask`, ``TextTask``).
+        task: builds token sequences from items (:class:`~s2s_plugin.train.datamodule.S2STTask`, ``TextTask``).
         pad_id: the padding token id.
         optim: AdamW and LR schedule settings.
         max_steps: the run's optimiser steps (the LR schedule's end).

@@ -47,7 +47,7 @@ from s2s_plugin.errors import ConfigError
 from s2s_plugin.llm.vocab import Vocabulary
 from s2s_plugin.registry import get_registry
 from s2s_plugin.safe_load import check_resume_checkpoint
-from s2s_plugin.train.config import PretrainTextConfig, TrainConfig, describe
+from s2s_plugin.train.schema import PretrainTextConfig, TrainConfig, describe
 
 logger = logging.getLogger(__name__)
 
@@ -182,7 +182,7 @@ class Run:
         cfg = self.cfg
         self.vocab = Vocabulary.load(self.vocab_path)
         self.decoder = reg.build("llm_decoder", cfg.llm, "llm")
-        from s2s_plugin.train.data import S2STTask, TextTask
+        from s2s_plugin.train.datamodule import S2STTask, TextTask
 
         if isinstance(cfg, PretrainTextConfig):
             self.model_vocab = text_only(self.vocab)
@@ -269,7 +269,7 @@ class Run:
     def _fit(self, average: bool) -> Path | None:
         import lightning as L
 
-        from s2s_plugin.train.data import S2SDataModule
+        from s2s_plugin.train.datamodule import S2SDataModule
         from s2s_plugin.train.module import S2STModule
 
         logger.info("%s in %s", describe(self.cfg), self.exp)

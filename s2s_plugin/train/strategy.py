@@ -28,7 +28,7 @@ from typing import Any
 import torch
 
 from s2s_plugin.errors import ConfigError
-from s2s_plugin.train.config import TrainerConfig
+from s2s_plugin.train.schema import TrainerConfig
 
 logger = logging.getLogger(__name__)
 

@@ -293,7 +293,7 @@ def import_kmeans(cfg: Any, kmeans: PathLike, exp_dir: PathLike, tgt_lang: str =
     """
     from s2s_plugin.config import save_resolved
     from s2s_plugin.registry import get_registry
-    from s2s_plugin.units.stage import FIT_JSON, UNITS_YAML
+    from s2s_plugin.units.layout import FIT_JSON, UNITS_YAML
 
     exp_dir, kmeans = Path(exp_dir), Path(kmeans)
     centres, meta = read_peer_kmeans(kmeans, trust_pickle)

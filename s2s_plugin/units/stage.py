@@ -49,11 +49,10 @@ from s2s_plugin.data.datadir import DataDir, audio_info, split_ids
 from s2s_plugin.data.io import PathLike, atomic_write, iter_kaldi_lines, read_units
 from s2s_plugin.errors import ConfigError, DataError
 from s2s_plugin.units.kmeans import dedup as dedup_units
+from s2s_plugin.units.layout import FIT_JSON, UNITS_YAML
 
 logger = logging.getLogger(__name__)
 
-UNITS_YAML = "units.yaml"
-FIT_JSON = "fit.json"
 
 
 @dataclass

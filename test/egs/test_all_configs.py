@@ -19,8 +19,8 @@ CONFIGS = sorted(ROOT.glob("egs/*/s2st1/conf/**/*.yaml"))
 
 #: file name pattern -> the schema of the stage (verb) that reads such a file; first match wins
 SCHEMAS = [
-    ("train_*.yaml", "s2s_plugin.train.config:TrainConfig"),                 # stage 8, s2s train
-    ("pretrain_text*.yaml", "s2s_plugin.train.config:PretrainTextConfig"),   # stage 7
+    ("train_*.yaml", "s2s_plugin.train.schema:TrainConfig"),                 # stage 8, s2s train
+    ("pretrain_text*.yaml", "s2s_plugin.train.schema:PretrainTextConfig"),   # stage 7
     ("format*.yaml", "s2s_plugin.data.format:FormatConfig"),                 # stage 2
     ("ctc*.yaml", "s2s_plugin.asr.train:CTCTrainConfig"),                    # stage 3
     ("asr_*.yaml", "s2s_plugin.asr.train:CTCTrainConfig"),                   # stage 11's scoring ASR

@@ -32,7 +32,7 @@ SCHEMAS = {
     "units*.yaml": "s2s_plugin.units.stage:UnitsConfig",
     "align*.yaml": "s2s_plugin.align.stage:AlignConfig",
     "vocab*.yaml": "s2s_plugin.llm.vocab_stage:VocabConfig",
-    "train_*.yaml": "s2s_plugin.train.config:TrainConfig",
+    "train_*.yaml": "s2s_plugin.train.schema:TrainConfig",
     "decode*.yaml": "s2s_plugin.decode.generate:DecodeConfig",
     "vocoder*.yaml": "s2s_plugin.vocoder.stage:VocoderConfig",
     "score*.yaml": "s2s_plugin.eval.score:ScoreConfig",

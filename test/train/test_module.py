@@ -14,8 +14,8 @@ from s2s_plugin.llm.sequence import SEGMENTS, SRC_SPEECH, SRC_TEXT, TGT_SPEECH, 
 from s2s_plugin.llm.vocab import Vocabulary
 from s2s_plugin.registry import get_registry
 from s2s_plugin.train.checkpoint import average_checkpoints, model_weights
-from s2s_plugin.train.config import OptimConfig
-from s2s_plugin.train.data import RawBatch, S2STTask
+from s2s_plugin.train.schema import OptimConfig
+from s2s_plugin.train.datamodule import RawBatch, S2STTask
 from s2s_plugin.train.module import S2STModule, collect_rng, lr_factor, restore_rng
 
 

@@ -84,10 +84,10 @@ def test_pretrain_text_then_stage8_builds_on_it(tmp_path, lm_text, vocab_path, c
 
 
 def test_text_task_layout(vocab_path):
-    from s2s_plugin.llm.data import TextItem
+    from s2s_plugin.llm.examples import TextItem
     from s2s_plugin.llm.sequence import IGNORE, SRC_TEXT, TGT_TEXT
-    from s2s_plugin.train.config import TextDataConfig
-    from s2s_plugin.train.data import TextTask
+    from s2s_plugin.train.schema import TextDataConfig
+    from s2s_plugin.train.datamodule import TextTask
 
     vocab = Vocabulary.load(vocab_path)
     task = TextTask(TextDataConfig(parallel=[["a.fr", "a.en"]]), vocab)
@@ -119,8 +119,8 @@ def test_show_batch_shows_the_batch_training_plans_at_that_step(dumps, vocab_pat
 
     from s2s_plugin.config import load_config
     from s2s_plugin.llm.vocab import Vocabulary
-    from s2s_plugin.train.config import TrainConfig
-    from s2s_plugin.train.data import S2SDataModule, S2STTask
+    from s2s_plugin.train.schema import TrainConfig
+    from s2s_plugin.train.datamodule import S2SDataModule, S2STTask
 
     overrides = tiny_overrides(dumps, vocab_path)
     cfg = load_config(TrainConfig, RECIPE_CONF / "train_tiny.yaml", overrides)

@@ -6,7 +6,7 @@ from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy
 
 from s2s_plugin.errors import ConfigError
 from s2s_plugin.llm.hf import HFDecoder
-from s2s_plugin.train.config import FSDPConfig, TrainerConfig
+from s2s_plugin.train.schema import FSDPConfig, TrainerConfig
 from s2s_plugin.train.strategy import decoder_layer_classes, plan_run
 
 TINY = {"model_type": "llama", "vocab_size": 50, "hidden_size": 16, "intermediate_size": 32,

@@ -77,7 +77,7 @@ def tiny_overrides(dumps: dict[str, Path], vocab_path: Path, **extra: object) ->
 def load_tiny(dumps: dict[str, Path], vocab_path: Path, **extra: object):
     """conf/train_tiny.yaml on the fixture data, with extra dotted overrides (``data__max_tokens=...``)."""
     from s2s_plugin.config import load_config
-    from s2s_plugin.train.config import TrainConfig
+    from s2s_plugin.train.schema import TrainConfig
 
     extra = {k.replace("__", "."): v for k, v in extra.items()}
     return load_config(TrainConfig, RECIPE_CONF / "train_tiny.yaml", tiny_overrides(dumps, vocab_path, **extra))

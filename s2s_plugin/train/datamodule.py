@@ -1,7 +1,7 @@
 """What the training loop reads: tasks that load items and turn them into token sequences.
 
 A *task* loads items once (S2ST :class:`~s2s_plugin.llm.sequence.Example` s
-or text-only :class:`~s2s_plugin.llm.data.TextItem` s) and builds their token
+or text-only :class:`~s2s_plugin.llm.examples.TextItem` s) and builds their token
 sequences at batch time, in the main process, with the global step of the
 optimiser step they are trained in, so the text ratio p is exact::
 
@@ -30,7 +30,7 @@ from torch.utils.data import DataLoader, Dataset
 
 from s2s_plugin.errors import DataError
 from s2s_plugin.interleave.interleaver import _stream_seed, check_spans
-from s2s_plugin.llm.data import TextItem, load_examples, load_text_corpus
+from s2s_plugin.llm.examples import TextItem, load_examples, load_text_corpus
 from s2s_plugin.llm.sequence import (
     IGNORE,
     SRC_TEXT,
@@ -41,7 +41,7 @@ from s2s_plugin.llm.sequence import (
     TokenSequence,
 )
 from s2s_plugin.llm.vocab import Vocabulary, lang_token
-from s2s_plugin.train.config import DataConfig, TextDataConfig
+from s2s_plugin.train.schema import DataConfig, TextDataConfig
 from s2s_plugin.train.sampler import ScheduledBatchSampler, TokenBudgetBatchSampler, padding_share
 
 logger = logging.getLogger(__name__)

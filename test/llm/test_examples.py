@@ -5,7 +5,7 @@ import pytest
 import yaml
 
 from s2s_plugin.errors import ConfigError, DataError
-from s2s_plugin.llm.data import load_examples, load_text_corpus
+from s2s_plugin.llm.examples import load_examples, load_text_corpus
 
 
 def write_dump(d, info=True, frame_rate=50.0, dedup=False):

@@ -23,7 +23,7 @@ from typing import Any, Literal
 
 from s2s_plugin.config import component
 from s2s_plugin.errors import ConfigError
-from s2s_plugin.llm.data import DEFAULT_CTM
+from s2s_plugin.llm.examples import DEFAULT_CTM
 from s2s_plugin.llm.sequence import SequenceConfig
 
 

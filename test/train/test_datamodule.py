@@ -6,12 +6,12 @@ from dataclasses import replace
 import pytest
 
 from s2s_plugin.errors import DataError
-from s2s_plugin.llm.data import load_text_corpus
+from s2s_plugin.llm.examples import load_text_corpus
 from s2s_plugin.llm.sequence import Example, Side
 from s2s_plugin.llm.vocab import Vocabulary
 from s2s_plugin.registry import get_registry
-from s2s_plugin.train.config import TextDataConfig
-from s2s_plugin.train.data import S2SDataModule, S2STTask, TextTask, length_of
+from s2s_plugin.train.schema import TextDataConfig
+from s2s_plugin.train.datamodule import S2SDataModule, S2STTask, TextTask, length_of
 from s2s_plugin.train.sampler import ScheduledBatchSampler, TokenBudgetBatchSampler
 
 LAYOUTS = {

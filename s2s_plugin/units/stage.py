@@ -262,13 +262,19 @@ def extract_batch_size(tok: Any) -> int:
 
 def features_batch(tok: Any, waves: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
     """``tok.features_batch(waves)`` when the tokenizer has it, else ``tok.features`` one by one."""
-    batch = getattr(tok, "features_batch", None)
+    return _batched(tok, "features", waves)
+
+
+def _batched(tok: Any, method: str, waves: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
+    """``tok.<method>_batch(waves)`` when the tokenizer has it, else ``tok.<method>`` per wave; a
+    failing wave's :class:`DataError` carries its index in the batch (``e.index``)."""
+    batch = getattr(tok, f"{method}_batch", None)
     if batch is not None:
         return list(batch(waves))
-    out = []
+    one, out = getattr(tok, method), []
     for i, (wav, sr) in enumerate(waves):
         try:
-            out.append(tok.features(wav, sr))
+            out.append(one(wav, sr))
         except DataError as e:
             e.index = i
             raise
@@ -500,17 +506,7 @@ def _label_lang(tok: Any, dd: DataDir, lang: str, ids: Sequence[str], path: Path
 
 def encode_batch(tok: Any, waves: list[tuple[np.ndarray, int]]) -> list[np.ndarray]:
     """``tok.encode_batch(waves)`` when the tokenizer has it, else ``tok.encode`` one by one."""
-    batch = getattr(tok, "encode_batch", None)
-    if batch is not None:
-        return list(batch(waves))
-    out = []
-    for i, (wav, sr) in enumerate(waves):
-        try:
-            out.append(tok.encode(wav, sr))
-        except DataError as e:
-            e.index = i
-            raise
-    return out
+    return _batched(tok, "encode", waves)
 
 
 def _check_langs(dd: DataDir, langs: Sequence[str] | None) -> list[str]:

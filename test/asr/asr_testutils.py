@@ -82,3 +82,33 @@ TRAIN_UTTS = {
     "s2_e": ("la lune le loup", "the moon a wolf"),
     "s2_f": ("le lit le loup", "the bed a wolf"),
 }
+
+
+#: The tiny ESPnet hybrid CTC/attention ASR model of :func:`tiny_espnet_asr` (its config blocks).
+ESPNET_FRONTEND = {"n_fft": 256, "hop_length": 160, "n_mels": 20}
+ESPNET_ENCODER = {"output_size": 16, "attention_heads": 2, "linear_units": 32, "num_blocks": 2,
+                  "input_layer": "conv2d"}
+ESPNET_DECODER = {"attention_heads": 2, "linear_units": 32, "num_blocks": 1}
+
+
+def tiny_espnet_asr(tokens: list[str], stats: Path):
+    """A randomly initialised (seed 0) ESPnet ASR model with transformer encoder and decoder, a CTC
+    weight of 0.3 and global MVN statistics written to ``stats`` (a ``feats_stats.npz``), as
+    ``espnet2.bin.asr_train`` would build it from a config with the blocks above."""
+    import torch
+    from espnet2.asr.ctc import CTC
+    from espnet2.asr.decoder.transformer_decoder import TransformerDecoder
+    from espnet2.asr.encoder.transformer_encoder import TransformerEncoder
+    from espnet2.asr.espnet_model import ESPnetASRModel
+    from espnet2.asr.frontend.default import DefaultFrontend
+    from espnet2.layers.global_mvn import GlobalMVN
+
+    rng = np.random.default_rng(0)
+    np.savez(stats, count=np.array(100.0), sum=rng.normal(size=20) * 100, sum_square=np.full(20, 300.0))
+    torch.manual_seed(0)
+    return ESPnetASRModel(
+        vocab_size=len(tokens), token_list=tokens, frontend=DefaultFrontend(fs=FS, **ESPNET_FRONTEND),
+        specaug=None, normalize=GlobalMVN(stats), preencoder=None,
+        encoder=TransformerEncoder(input_size=20, **ESPNET_ENCODER), postencoder=None,
+        decoder=TransformerDecoder(vocab_size=len(tokens), encoder_output_size=16, **ESPNET_DECODER),
+        ctc=CTC(odim=len(tokens), encoder_output_size=16), joint_network=None, ctc_weight=0.3)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 import yaml
-from asr_testutils import FS, espeak
+from asr_testutils import ESPNET_DECODER, ESPNET_ENCODER, ESPNET_FRONTEND, FS, espeak, tiny_espnet_asr
 
 from s2s_plugin.asr.ctc import load_ctc_model
 from s2s_plugin.asr.imported import _only_upper
@@ -78,29 +78,10 @@ def test_hf_import_and_api(hf_dir, tmp_path, capsys):
 def espnet_dir(tmp_path_factory):
     """A tiny hybrid CTC/attention ESPnet ASR model saved the way ESPnet saves one, with global MVN
     statistics whose configured path (relative to an ESPnet recipe) does not exist here."""
-    from espnet2.asr.ctc import CTC
-    from espnet2.asr.decoder.transformer_decoder import TransformerDecoder
-    from espnet2.asr.encoder.transformer_encoder import TransformerEncoder
-    from espnet2.asr.espnet_model import ESPnetASRModel
-    from espnet2.asr.frontend.default import DefaultFrontend
-    from espnet2.layers.global_mvn import GlobalMVN
-
     d = tmp_path_factory.mktemp("espnet_asr")
     tokens = ["<blank>", "<unk>", "<space>", "a", "b", "l", "<sos/eos>"]
-    rng = np.random.default_rng(0)
-    stats = d / "feats_stats.npz"
-    np.savez(stats, count=np.array(100.0), sum=rng.normal(size=20) * 100, sum_square=np.full(20, 300.0))
-    frontend_conf = {"n_fft": 256, "hop_length": 160, "n_mels": 20}
-    encoder_conf = {"output_size": 16, "attention_heads": 2, "linear_units": 32, "num_blocks": 2,
-                    "input_layer": "conv2d"}
-    decoder_conf = {"attention_heads": 2, "linear_units": 32, "num_blocks": 1}
-    torch.manual_seed(0)
-    model = ESPnetASRModel(
-        vocab_size=len(tokens), token_list=tokens, frontend=DefaultFrontend(fs=FS, **frontend_conf),
-        specaug=None, normalize=GlobalMVN(stats), preencoder=None,
-        encoder=TransformerEncoder(input_size=20, **encoder_conf), postencoder=None,
-        decoder=TransformerDecoder(vocab_size=len(tokens), encoder_output_size=16, **decoder_conf),
-        ctc=CTC(odim=len(tokens), encoder_output_size=16), joint_network=None, ctc_weight=0.3).eval()
+    model = tiny_espnet_asr(tokens, d / "feats_stats.npz").eval()
+    frontend_conf, encoder_conf, decoder_conf = ESPNET_FRONTEND, ESPNET_ENCODER, ESPNET_DECODER
     torch.save(model.state_dict(), d / "valid.acc.ave.pth")
     config = {"token_list": tokens, "token_type": "char", "bpemodel": None, "frontend": "default",
               "frontend_conf": {"fs": "16k", **frontend_conf}, "specaug": None, "normalize": "global_mvn",

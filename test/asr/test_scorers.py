@@ -7,6 +7,8 @@ import numpy as np
 import pytest
 import yaml
 
+from asr_testutils import ESPNET_DECODER, ESPNET_ENCODER, ESPNET_FRONTEND, tiny_espnet_asr
+
 from s2s_plugin.asr.scorers import CtcASR, EspnetASR, WhisperASR
 from s2s_plugin.errors import ConfigError, DataError
 from s2s_plugin.protocols import ASRModel
@@ -223,12 +225,6 @@ def espnet_zoo_dir(tmp_path_factory):
     under exp/asr_train_*/ names its token list and global MVN statistics relative to the archive's root
     (the recipe dir it was trained in). Its CTC output says 'a' on every frame."""
     import torch
-    from espnet2.asr.ctc import CTC
-    from espnet2.asr.decoder.transformer_decoder import TransformerDecoder
-    from espnet2.asr.encoder.transformer_encoder import TransformerEncoder
-    from espnet2.asr.espnet_model import ESPnetASRModel
-    from espnet2.asr.frontend.default import DefaultFrontend
-    from espnet2.layers.global_mvn import GlobalMVN
 
     root = tmp_path_factory.mktemp("espnet_zoo")
     token_list = root / "data" / "en_token_list" / "char" / "tokens.txt"
@@ -236,19 +232,8 @@ def espnet_zoo_dir(tmp_path_factory):
     token_list.write_text("".join(t + "\n" for t in TOKENS), encoding="utf-8")
     stats = root / "exp" / "asr_stats_raw_en_char" / "train" / "feats_stats.npz"
     stats.parent.mkdir(parents=True)
-    rng = np.random.default_rng(0)
-    np.savez(stats, count=np.array(100.0), sum=rng.normal(size=20) * 100, sum_square=np.full(20, 300.0))
-    frontend_conf = {"n_fft": 256, "hop_length": 160, "n_mels": 20}
-    encoder_conf = {"output_size": 16, "attention_heads": 2, "linear_units": 32, "num_blocks": 2,
-                    "input_layer": "conv2d"}
-    decoder_conf = {"attention_heads": 2, "linear_units": 32, "num_blocks": 1}
-    torch.manual_seed(0)
-    model = ESPnetASRModel(
-        vocab_size=len(TOKENS), token_list=TOKENS, frontend=DefaultFrontend(fs=16000, **frontend_conf),
-        specaug=None, normalize=GlobalMVN(stats), preencoder=None,
-        encoder=TransformerEncoder(input_size=20, **encoder_conf), postencoder=None,
-        decoder=TransformerDecoder(vocab_size=len(TOKENS), encoder_output_size=16, **decoder_conf),
-        ctc=CTC(odim=len(TOKENS), encoder_output_size=16), joint_network=None, ctc_weight=0.3)
+    model = tiny_espnet_asr(TOKENS, stats)
+    frontend_conf, encoder_conf, decoder_conf = ESPNET_FRONTEND, ESPNET_ENCODER, ESPNET_DECODER
     with torch.no_grad():  # the CTC branch says 'a' on every frame, whatever it hears
         model.ctc.ctc_lo.weight.zero_()
         model.ctc.ctc_lo.bias.zero_()

@@ -110,7 +110,7 @@ def _windowed_entries(logp: np.ndarray, pieces: list[list[int]], window: int, ov
         last = m == len(pieces)
         part = logp[f0:] if last else logp[f0:f0 + window]
         gt = [t for p in pieces[k:m] for t in p]
-        if len(gt) + 1 > part.shape[0]:
+        if len(gt) + 2 > part.shape[0]:
             raise AlignmentError(f"audio too short for its text in the window at frame {f0}: {part.shape[0]} "
                                  f"frames for {len(gt)} labels")
         entries = _segment(part, gt, tokens) + f0
@@ -167,7 +167,7 @@ def ctc_word_spans(logp: np.ndarray, word_ids: Sequence[Sequence[int]], frame_ra
               for i, ids in enumerate(word_ids)]
     gt = [t for p in pieces for t in p]
     n_frames = logp.shape[0]
-    if len(gt) + 1 > n_frames:
+    if len(gt) + 2 > n_frames:  # ctc_segmentation adds a start state and a closing blank
         raise AlignmentError(f"audio too short for its text: {n_frames} frames "
                              f"({n_frames / frame_rate:.2f} s at {frame_rate:g} frames/s) for {len(gt)} "
                              "tokens and separators")

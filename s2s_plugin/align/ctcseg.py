@@ -21,6 +21,9 @@ a word starts where its first token starts; the boundary between two words is
   start of the next word's first token;
 - ``midpoint``: that halfway point for every model.
 
+``gap_split`` moves that point: 0 puts it at the end of the word's last token
+span, 1 at the start of the next word's first token (0.5: halfway).
+
 Long recordings: the package's trellis holds (frames x tokens) cells. With
 ``window`` (seconds) set, posteriors longer than that are aligned window by
 window, words carried over to the next window when they start in the last
@@ -138,7 +141,8 @@ def _label_end(logp: np.ndarray, entry: int, next_entry: int, label: int) -> int
 def ctc_word_spans(logp: np.ndarray, word_ids: Sequence[Sequence[int]], frame_rate: float,
                    separator: int | None = None, boundary: str = "separator", time_offset: float = 0.0,
                    duration: float | None = None, tokens: Sequence[str] | None = None,
-                   window: float | None = None, window_overlap: float = 10.0) -> list[tuple[float, float]]:
+                   window: float | None = None, window_overlap: float = 10.0,
+                   gap_split: float = 0.5) -> list[tuple[float, float]]:
     """``(start, end)`` seconds of each word, by CTC segmentation of ``logp``.
 
     Args:
@@ -155,6 +159,8 @@ def ctc_word_spans(logp: np.ndarray, word_ids: Sequence[Sequence[int]], frame_ra
         window: align in windows of this many seconds when the posteriors are longer (bounded
             memory for long recordings); None: in one piece.
         window_overlap: seconds at the end of each window whose words go to the next window.
+        gap_split: where a boundary without a separator goes in the gap between a word's last token span
+            and the next word's first token: 0 at the end of the one, 1 at the start of the other.
 
     Raises:
         AlignmentError: too few frames for the tokens, or ctc_segmentation found no path.
@@ -193,7 +199,7 @@ def ctc_word_spans(logp: np.ndarray, word_ids: Sequence[Sequence[int]], frame_ra
         if boundary == "separator" and separator is not None:
             bounds.append(entries[seps[i]] * frame)
         else:
-            bounds.append(0.5 * (ends[i] + starts[i + 1]))
+            bounds.append(ends[i] + gap_split * max(starts[i + 1] - ends[i], 0.0))
     edges = [starts[0], *bounds, ends[-1]]
     edges = np.maximum.accumulate(np.asarray(edges, dtype=np.float64) + time_offset)
     edges = np.clip(edges, 0.0, duration if duration is not None else np.inf)
@@ -240,13 +246,16 @@ class CTCSegmentationAligner:
         device: where the model runs (``cpu``, ``cuda``, ``auto``).
         window: align posteriors longer than this many seconds window by window (None: in one piece).
         window_overlap: seconds at the end of a window whose words move on to the next.
+        gap_split: where a boundary from token spans goes in the gap between two words (0: the end of the
+            word's last token, 1: the start of the next word's first token, 0.5: halfway).
     """
 
     name: ClassVar[str] = "ctc_segmentation"
 
     def __init__(self, model: Any = "exp/ctc", boundary: str = "separator", time_offset: float = 0.0,
                  unknown_chars: str = "fail", vad_db: float | None = 35.0, vad_max_shift: float = 0.3,
-                 device: str = "cpu", window: float | None = 60.0, window_overlap: float = 10.0) -> None:
+                 device: str = "cpu", window: float | None = 60.0, window_overlap: float = 10.0,
+                 gap_split: float = 0.5) -> None:
         if boundary not in BOUNDARIES:
             raise ConfigError(f"aligner 'ctc_segmentation': boundary must be one of {', '.join(BOUNDARIES)}, "
                               f"got {boundary!r}")
@@ -264,6 +273,9 @@ class CTCSegmentationAligner:
         if window is not None and not 0 <= window_overlap <= window / 2:
             raise ConfigError(f"aligner 'ctc_segmentation': window_overlap must be in [0, window / 2], got "
                               f"{window_overlap} for window {window}")
+        if not 0 <= gap_split <= 1:
+            raise ConfigError(f"aligner 'ctc_segmentation': gap_split must be in [0, 1], got {gap_split}")
+        self.gap_split = float(gap_split)
         self.window = None if window is None else float(window)
         self.window_overlap = float(window_overlap)
         self._cache: dict[str, Any] = {}
@@ -325,7 +337,7 @@ class CTCSegmentationAligner:
             raise AlignmentError(str(e)) from None
         spans = ctc_word_spans(logp, [ids[i] for i in spoken], self.model.frame_rate, self.model.space_id,
                                self.boundary, self.time_offset, len(wav) / sr, self.model.tokens, self.window,
-                               self.window_overlap)
+                               self.window_overlap, self.gap_split)
         if self.vad_db is not None:
             spans = refine_edges(spans, speech_bounds(wav, sr, self.vad_db), self.vad_max_shift,
                                  1.0 / self.model.frame_rate)

@@ -156,6 +156,8 @@ def test_word_spans_from_token_spans_without_separator():
     # the boundary is halfway to word 2's first token (0.30)
     logp = logp_of({5: A, 8: B, 9: B, 10: B, 15: C, 18: A})
     assert approx(ctc_word_spans(logp, [[A, B], [C, A]], 50.0, None)) == [(0.10, 0.26), (0.26, 0.38)]
+    assert approx(ctc_word_spans(logp, [[A, B], [C, A]], 50.0, None, gap_split=1.0)) == [(0.10, 0.30), (0.30, 0.38)]
+    assert approx(ctc_word_spans(logp, [[A, B], [C, A]], 50.0, None, gap_split=0.0)) == [(0.10, 0.22), (0.22, 0.38)]
     # adjacent words need no frame between them: 5 tokens in 7 frames (the package adds a start and an end)
     tight = logp_of({1: A, 2: B, 3: C, 4: A, 5: B}, frames=7)
     assert approx(ctc_word_spans(tight, [[A, B], [C], [A, B]], 50.0, None)) == \
@@ -208,5 +210,7 @@ def test_bpe_model_through_the_aligner():
     al.setup("dump/test_fr", "fr")
     spans = al.align("u", ["abc", "c"], wav, FS)
     assert [(s.word, round(s.start, 6), round(s.end, 6)) for s in spans] == [("abc", 0.10, 0.24), ("c", 0.24, 0.32)]
+    with pytest.raises(ConfigError, match="gap_split must be in"):
+        CTCSegmentationAligner(gap_split=1.5)
     with pytest.raises(ConfigError, match="window_overlap must be in"):
         CTCSegmentationAligner(window=10.0, window_overlap=6.0)

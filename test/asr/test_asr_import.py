@@ -249,3 +249,22 @@ def test_hf_bpe_model_aligns_by_its_own_pieces(tmp_path):
     spans = al.align("u", ["ab", "bab", "a"], espeak("a b a b a"), FS)
     assert [s.word for s in spans] == ["ab", "bab", "a"]
     assert all(a.end == pytest.approx(b.start) for a, b in zip(spans, spans[1:])) and spans[0].duration > 0
+
+
+def test_espnet_bpe_word_ids_are_its_pieces(tmp_path):
+    import sentencepiece as spm
+
+    from s2s_plugin.asr.imported import EspnetCTCModel
+
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(["la balle bleue", "le ballon", "la lune"] * 20),
+                                   model_prefix=str(tmp_path / "bpe"), vocab_size=20, model_type="bpe",
+                                   character_coverage=1.0, minloglevel=2)
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "bpe.model"))
+    model = object.__new__(EspnetCTCModel)  # only the token side: ESPnet's token list = <blank> + pieces + <sos/eos>
+    model.sp = sp
+    model.tokens = ["<blank>", *[sp.id_to_piece(i) for i in range(sp.get_piece_size())], "<sos/eos>"]
+    model.index = {t: i for i, t in enumerate(model.tokens)}
+    pieces = [model.tokens[i] for i in model.word_ids("ballon")]
+    assert pieces == sp.encode("ballon", out_type=str) and pieces[0].startswith("\u2581") and len(pieces) < 6
+    with pytest.raises(ValueError, match=r"word 'bz' has characters not in the model vocabulary: 'z'"):
+        model.word_ids("bz")  # SentencePiece maps 'z' to <unk>, which is in the token list: still refused

@@ -128,7 +128,9 @@ class CTCModel(Protocol):
         """Greedy transcripts of waveforms (at ``sr``, default the model's rate)."""
 
     def word_ids(self, word: str) -> list[int]:
-        """Token ids of one word; ``ValueError`` naming the characters the vocabulary lacks."""
+        """Token ids of one word as the model emits them in a sentence (its characters, or its word pieces
+        with the first marked as a word start); ``ValueError`` naming the characters the vocabulary lacks.
+        Words are separated by the token ``space_id``, or follow each other when it is None."""
 
 
 @runtime_checkable

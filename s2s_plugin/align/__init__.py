@@ -7,6 +7,10 @@ Built-in aligners (kind ``aligner``): ``ctc_segmentation`` (CTC segmentation
 on the stage-3 CTC model, as in the paper), ``uniform`` (equal spans, the
 paper's no-alignment ablation) and ``ctm`` (external CTMs: Montreal Forced
 Aligner, the corpus oracle). Each implements :class:`s2s_plugin.protocols.Aligner`.
+CTC segmentation works on character, SentencePiece BPE and word-piece models
+(word spans from token spans) and windows long recordings;
+:mod:`s2s_plugin.align.plausibility` finds implausible alignments, which
+``s2s align-report`` counts and the stage can drop.
 """
 from s2s_plugin import hookimpl
 from s2s_plugin.align.common import AlignmentError, AlignmentWarning

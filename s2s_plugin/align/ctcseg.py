@@ -5,17 +5,30 @@
       name: ctc_segmentation
       model: exp/ctc            # or per language: {fr: exp/ctc_fr, en: exp/ctc_en}
 
-For each utterance the words become one token sequence (each word's tokens
-from ``model.word_ids``, words separated by the model's word-separator token,
-``<space>`` or ``|``, or by a blank when it has none). The ``ctc_segmentation``
-package finds the best path of that sequence through the model's log
-posteriors; each token's timing is the frame where the path enters it. Word
-boundaries then come from those timings:
+For each utterance the words become one token sequence: each word's tokens
+from ``model.word_ids`` (its characters, or its word pieces as the model's
+tokenizer cuts them: SentencePiece BPE, WordPiece), words separated by the
+model's word-separator token (``<space>``, ``|``) when it has one, else
+following each other. The ``ctc_segmentation`` package finds the best path of
+that sequence through the model's log posteriors; each token's span runs from
+the frame where the path enters it to the last frame, before the next token,
+where it is more likely than the blank. Word spans come from those token spans:
+a word starts where its first token starts; the boundary between two words is
 
-- ``separator``: the boundary between two words is where the path enters the
-  separator between them (a model without one falls back to ``midpoint``);
-- ``midpoint``: halfway between the end of a word's last token frame and the
-  first token of the next word.
+- ``separator``: where the path enters the separator between them; for a model
+  without one (BPE and word-piece models, whose word starts are marked inside
+  their tokens), halfway between the end of the word's last token span and the
+  start of the next word's first token;
+- ``midpoint``: that halfway point for every model.
+
+``gap_split`` moves that point: 0 puts it at the end of the word's last token
+span, 1 at the start of the next word's first token (0.5: halfway).
+
+Long recordings: the package's trellis holds (frames x tokens) cells. With
+``window`` (seconds) set, posteriors longer than that are aligned window by
+window, words carried over to the next window when they start in the last
+``window_overlap`` seconds, so memory stays bounded by the window whatever the
+length (``bench/align_memory.py``: a 10-minute input).
 
 The first word starts at its first token, the last word ends after its last
 token frame. CTC spikes come late in a word's first sound and early in its
@@ -45,67 +58,148 @@ from s2s_plugin.data.io import WordSpan
 from s2s_plugin.errors import ConfigError
 
 BOUNDARIES = ("separator", "midpoint")
+#: share of a window's predicted labels that a window gets (see _windowed_entries)
+FILL = 0.5
+
+
+def _segment(logp: np.ndarray, gt: Sequence[int], tokens: Sequence[str] | None) -> np.ndarray:
+    """Frame where the best path of ``ctc_segmentation`` enters each label of ``gt`` (one piece).
+
+    The package's trellis holds ``min(8000, T) x len(gt)`` float32 cells (doubling its 8000-frame
+    band when the path leaves it).
+
+    Raises:
+        AlignmentError: ctc_segmentation found no path.
+    """
+    from ctc_segmentation import CtcSegmentationParameters, ctc_segmentation
+
+    config = CtcSegmentationParameters()
+    config.char_list = list(tokens) if tokens is not None else [str(i) for i in range(logp.shape[1])]
+    config.index_duration = 1.0  # timings come back in frames
+    config.blank = 0
+    logging.getLogger("ctc_segmentation").setLevel(logging.WARNING)
+    full = np.array([-1, *gt, 0], dtype=np.int64).reshape(-1, 1)  # start state ... closing blank
+    try:
+        timings, _, _ = ctc_segmentation(config, np.asarray(logp, dtype=np.float32), full)
+    except (AssertionError, IndexError) as e:
+        raise AlignmentError(f"CTC segmentation failed: {e}") from None
+    return np.rint(np.asarray(timings[1:-1])).astype(np.int64)
+
+
+def _windowed_entries(logp: np.ndarray, pieces: list[list[int]], window: int, overlap: int,
+                      tokens: Sequence[str] | None) -> np.ndarray:
+    """Entry frames of the labels of ``pieces`` (one list per word), aligned window by window.
+
+    Each window of ``window`` frames gets the next words: ``FILL`` (a half) of the labels the
+    remaining audio's mean rate predicts for it. Too little text for a window is harmless (the
+    path leaves the text where its speech ends and the rest of the window is left unexplained);
+    too much would be crammed into its last frames. The words whose successor starts before the
+    window's last ``overlap`` frames are kept (at least one, never the window's last word), and the
+    next window starts where the last kept word's path left its last label. The last window takes
+    every word left and the rest of the audio. The trellis never holds more than ``window`` labels
+    (the package's band caps its frames at 8000, and at ``window`` but in the last window).
+    """
+    n_frames = logp.shape[0]
+    out: list[int] = []
+    k, f0 = 0, 0
+    while k < len(pieces):
+        left_frames = n_frames - f0
+        left_labels = sum(len(p) for p in pieces[k:])
+        budget = min(window - 1, max(int(FILL * window * left_labels / max(left_frames, 1)), 1))
+        m, used = k, 0
+        while m < len(pieces) and (m == k or used + len(pieces[m]) <= budget or left_frames <= window):
+            used += len(pieces[m])
+            m += 1
+        last = m == len(pieces)
+        part = logp[f0:] if last else logp[f0:f0 + window]
+        gt = [t for p in pieces[k:m] for t in p]
+        if len(gt) + 2 > part.shape[0]:
+            raise AlignmentError(f"audio too short for its text in the window at frame {f0}: {part.shape[0]} "
+                                 f"frames for {len(gt)} labels")
+        entries = _segment(part, gt, tokens) + f0
+        if last:
+            out += entries.tolist()
+            break
+        starts = np.cumsum([0] + [len(p) for p in pieces[k:m]])  # index in gt of each word's first label
+        keep = 1  # word j is kept when word j + 1 starts before the overlap; the window's last word never is
+        while keep < m - k - 1 and entries[starts[keep + 1]] < f0 + window - overlap:
+            keep += 1
+        out += entries[: starts[keep]].tolist()
+        nxt = int(entries[starts[keep]]) if keep < m - k else f0 + window
+        f0 = min(max(_label_end(logp, int(entries[starts[keep] - 1]), nxt, gt[starts[keep] - 1]), f0 + 1), nxt)
+        k += keep
+    return np.asarray(out, dtype=np.int64)
+
+
+def _label_end(logp: np.ndarray, entry: int, next_entry: int, label: int) -> int:
+    """One past the last frame of ``[entry, next_entry)`` where ``label`` beats the blank (at least entry + 1)."""
+    seg = logp[entry:max(next_entry, entry + 1)]
+    on = np.flatnonzero(seg[:, label] >= seg[:, 0])
+    return int(entry + (on[-1] + 1 if len(on) else 1))
 
 
 def ctc_word_spans(logp: np.ndarray, word_ids: Sequence[Sequence[int]], frame_rate: float,
                    separator: int | None = None, boundary: str = "separator", time_offset: float = 0.0,
-                   duration: float | None = None, tokens: Sequence[str] | None = None) -> list[tuple[float, float]]:
+                   duration: float | None = None, tokens: Sequence[str] | None = None,
+                   window: float | None = None, window_overlap: float = 10.0,
+                   gap_split: float = 0.5) -> list[tuple[float, float]]:
     """``(start, end)`` seconds of each word, by CTC segmentation of ``logp``.
 
     Args:
         logp: ``(T, V)`` log posteriors, blank in column 0.
         word_ids: the token ids of each word (each non-empty).
         frame_rate: frames per second of ``logp``.
-        separator: the token between words (e.g. ``<space>``); None: a blank separates them.
+        separator: the token between words (e.g. ``<space>``); None: the words' tokens follow each
+            other (BPE: word starts are marked inside the tokens) and each boundary comes from the
+            token spans around it.
         boundary: ``separator`` or ``midpoint`` (see the module docstring).
         time_offset: seconds added to every time.
         duration: the audio length; times are clipped to ``[0, duration]``.
         tokens: token names (only used in ctc_segmentation's debug output).
+        window: align in windows of this many seconds when the posteriors are longer (bounded
+            memory for long recordings); None: in one piece.
+        window_overlap: seconds at the end of each window whose words go to the next window.
+        gap_split: where a boundary without a separator goes in the gap between a word's last token span
+            and the next word's first token: 0 at the end of the one, 1 at the start of the other.
 
     Raises:
         AlignmentError: too few frames for the tokens, or ctc_segmentation found no path.
     """
-    from ctc_segmentation import CtcSegmentationParameters, ctc_segmentation
-
     if boundary not in BOUNDARIES:
         raise ConfigError(f"boundary must be one of {', '.join(BOUNDARIES)}, got {boundary!r}")
     if not word_ids or any(len(w) == 0 for w in word_ids):
         raise AlignmentError("a word has no tokens to align")
-    sep = 0 if separator is None else int(separator)
-    gt: list[int] = [-1]
-    first, last, seps = [], [], []
-    for i, ids in enumerate(word_ids):
-        if i:
-            gt.append(sep)
-            seps.append(len(gt) - 1)
-        first.append(len(gt))
-        gt.extend(int(t) for t in ids)
-        last.append(len(gt) - 1)
-    gt.append(0)  # a closing blank: the path leaves the last token
+    pieces = [([int(separator)] if i and separator is not None else []) + [int(t) for t in ids]
+              for i, ids in enumerate(word_ids)]
+    gt = [t for p in pieces for t in p]
     n_frames = logp.shape[0]
-    if len(gt) > n_frames:
+    if len(gt) + 2 > n_frames:  # ctc_segmentation adds a start state and a closing blank
         raise AlignmentError(f"audio too short for its text: {n_frames} frames "
-                             f"({n_frames / frame_rate:.2f} s at {frame_rate:g} frames/s) for {len(gt) - 1} "
+                             f"({n_frames / frame_rate:.2f} s at {frame_rate:g} frames/s) for {len(gt)} "
                              "tokens and separators")
-    config = CtcSegmentationParameters()
-    config.char_list = list(tokens) if tokens is not None else [str(i) for i in range(logp.shape[1])]
-    config.index_duration = 1.0 / frame_rate
-    config.blank = 0
-    logging.getLogger("ctc_segmentation").setLevel(logging.WARNING)
-    try:
-        timings, _, _ = ctc_segmentation(config, np.asarray(logp, dtype=np.float32),
-                                         np.array(gt, dtype=np.int64).reshape(-1, 1))
-    except (AssertionError, IndexError) as e:
-        raise AlignmentError(f"CTC segmentation failed: {e}") from None
+    win = None if window is None else max(int(round(window * frame_rate)), 2)
+    if win is not None and n_frames > win:
+        ov = min(max(int(round(window_overlap * frame_rate)), 0), win // 2)
+        entries = _windowed_entries(logp, pieces, win, ov, tokens)
+    else:
+        entries = _segment(logp, gt, tokens)
+    nexts = np.append(entries[1:], n_frames)
+    pos, first, last, seps = 0, [], [], []
+    for i, p in enumerate(pieces):
+        if i and separator is not None:
+            seps.append(pos)
+        first.append(pos + (1 if i and separator is not None else 0))
+        pos += len(p)
+        last.append(pos - 1)
     frame = 1.0 / frame_rate
-    starts = [timings[i] for i in first]
-    ends = [timings[i] + frame for i in last]
+    starts = [entries[i] * frame for i in first]
+    ends = [_label_end(logp, entries[i], nexts[i], gt[i]) * frame for i in last]
     bounds = []
     for i in range(len(word_ids) - 1):
         if boundary == "separator" and separator is not None:
-            bounds.append(timings[seps[i]])
+            bounds.append(entries[seps[i]] * frame)
         else:
-            bounds.append(0.5 * (ends[i] + starts[i + 1]))
+            bounds.append(ends[i] + gap_split * max(starts[i + 1] - ends[i], 0.0))
     edges = [starts[0], *bounds, ends[-1]]
     edges = np.maximum.accumulate(np.asarray(edges, dtype=np.float64) + time_offset)
     edges = np.clip(edges, 0.0, duration if duration is not None else np.inf)
@@ -150,13 +244,18 @@ class CTCSegmentationAligner:
             this many dB of the loudest); None: keep the CTC edges.
         vad_max_shift: at most this many seconds outwards from the CTC edges.
         device: where the model runs (``cpu``, ``cuda``, ``auto``).
+        window: align posteriors longer than this many seconds window by window (None: in one piece).
+        window_overlap: seconds at the end of a window whose words move on to the next.
+        gap_split: where a boundary from token spans goes in the gap between two words (0: the end of the
+            word's last token, 1: the start of the next word's first token, 0.5: halfway).
     """
 
     name: ClassVar[str] = "ctc_segmentation"
 
     def __init__(self, model: Any = "exp/ctc", boundary: str = "separator", time_offset: float = 0.0,
                  unknown_chars: str = "fail", vad_db: float | None = 35.0, vad_max_shift: float = 0.3,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", window: float | None = 60.0, window_overlap: float = 10.0,
+                 gap_split: float = 0.5) -> None:
         if boundary not in BOUNDARIES:
             raise ConfigError(f"aligner 'ctc_segmentation': boundary must be one of {', '.join(BOUNDARIES)}, "
                               f"got {boundary!r}")
@@ -171,6 +270,14 @@ class CTCSegmentationAligner:
         self.unknown_chars, self.device = unknown_chars, device
         self.vad_db = None if vad_db is None else float(vad_db)
         self.vad_max_shift = float(vad_max_shift)
+        if window is not None and not 0 <= window_overlap <= window / 2:
+            raise ConfigError(f"aligner 'ctc_segmentation': window_overlap must be in [0, window / 2], got "
+                              f"{window_overlap} for window {window}")
+        if not 0 <= gap_split <= 1:
+            raise ConfigError(f"aligner 'ctc_segmentation': gap_split must be in [0, 1], got {gap_split}")
+        self.gap_split = float(gap_split)
+        self.window = None if window is None else float(window)
+        self.window_overlap = float(window_overlap)
         self._cache: dict[str, Any] = {}
         self.model = None
 
@@ -229,7 +336,8 @@ class CTCSegmentationAligner:
         except ValueError as e:  # e.g. audio shorter than the model's receptive field
             raise AlignmentError(str(e)) from None
         spans = ctc_word_spans(logp, [ids[i] for i in spoken], self.model.frame_rate, self.model.space_id,
-                               self.boundary, self.time_offset, len(wav) / sr, self.model.tokens)
+                               self.boundary, self.time_offset, len(wav) / sr, self.model.tokens, self.window,
+                               self.window_overlap, self.gap_split)
         if self.vad_db is not None:
             spans = refine_edges(spans, speech_bounds(wav, sr, self.vad_db), self.vad_max_shift,
                                  1.0 / self.model.frame_rate)

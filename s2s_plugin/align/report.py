@@ -8,7 +8,9 @@
 Every word has two boundaries, its start and its end; the error of a boundary
 is ``|hyp - ref|``. Utterances are matched by id and must have the same words;
 those only in the reference are counted as missing (an aligner that failed on
-them), those only in the hypothesis as extra.
+them), those only in the hypothesis as extra. Hypothesis utterances whose
+spans are implausible (:mod:`s2s_plugin.align.plausibility`) are counted,
+still scored.
 """
 from __future__ import annotations
 
@@ -33,8 +35,10 @@ class BoundaryErrors:
     utterances: int = 0
     missing: list[str] = field(default_factory=list)
     extra: list[str] = field(default_factory=list)
+    implausible: list[tuple[str, list[str]]] = field(default_factory=list)  # (utt, reasons)
 
     def __iadd__(self, other: BoundaryErrors) -> BoundaryErrors:
+        self.implausible += other.implausible
         self.start += other.start
         self.end += other.end
         self.utterances += other.utterances
@@ -68,6 +72,25 @@ def compare_ctms(hyp: Mapping[str, list[WordSpan]], ref: Mapping[str, list[WordS
     return out
 
 
+def count_implausible(errs: BoundaryErrors, hyp: Mapping[str, list[WordSpan]], audio=None,
+                      max_ratio: float | None = 4.0, max_edge_silence: float | None = 0.5) -> None:
+    """Record in ``errs`` the hypothesis utterances whose spans are implausible.
+
+    Args:
+        errs: what :func:`compare_ctms` returned for ``hyp``.
+        hyp: the hypothesis CTM.
+        audio: ``utt -> (wav, sr)`` (a callable); None: only the duration check.
+        max_ratio, max_edge_silence: see :func:`s2s_plugin.align.plausibility.check_plausible`.
+    """
+    from s2s_plugin.align.plausibility import check_plausible
+
+    for utt in sorted(hyp):
+        wav, sr = audio(utt) if (audio is not None and max_edge_silence is not None) else (None, None)
+        reasons = check_plausible(hyp[utt], wav, sr, max_ratio, max_edge_silence)
+        if reasons:
+            errs.implausible.append((utt, reasons))
+
+
 def summarize(errs: BoundaryErrors) -> dict:
     """Mean and median error (ms) over all boundaries, starts and ends; share within each threshold."""
     both = np.array(errs.start + errs.end, dtype=np.float64) * 1000
@@ -83,13 +106,14 @@ def summarize(errs: BoundaryErrors) -> dict:
             "end_mean_ms": stat(np.mean, end), "end_median_ms": stat(np.median, end),
             "within_ms": {t: (round(float(np.mean(both <= t + 1e-6)), 4) if len(both) else None)
                           for t in THRESHOLDS_MS},
-            "missing_utterances": len(errs.missing), "extra_utterances": len(errs.extra)}
+            "missing_utterances": len(errs.missing), "extra_utterances": len(errs.extra),
+            "implausible_utterances": len(errs.implausible)}
 
 
 def format_table(rows: list[tuple[str, str, dict]]) -> str:
     """Rows ``(set, lang, summary)`` as an aligned text table."""
     header = ("set", "lang", "utts", "words", "mean ms", "median ms", "start med", "end med",
-              *(f"<={t}ms" for t in THRESHOLDS_MS), "missing")
+              *(f"<={t}ms" for t in THRESHOLDS_MS), "missing", "implausible")
 
     def ms(v):
         return "-" if v is None else f"{v:.1f}"
@@ -101,7 +125,8 @@ def format_table(rows: list[tuple[str, str, dict]]) -> str:
     for s, lang, d in rows:
         table.append((s, lang, str(d["utterances"]), str(d["words"]), ms(d["mean_ms"]), ms(d["median_ms"]),
                       ms(d["start_median_ms"]), ms(d["end_median_ms"]),
-                      *(pct(d["within_ms"][t]) for t in THRESHOLDS_MS), str(d["missing_utterances"])))
+                      *(pct(d["within_ms"][t]) for t in THRESHOLDS_MS), str(d["missing_utterances"]),
+                      str(d.get("implausible_utterances", 0))))
     widths = [max(len(r[c]) for r in table) for c in range(len(header))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in table)
 

@@ -15,12 +15,17 @@ ids, then writes::
 
     DIR/align.<lang>.ctm        utt 1 start duration word (seconds), every aligned utterance
     DIR/align.<lang>.report     utt<TAB>failed|warning<TAB>why, for every utterance with a problem
+    DIR/align.<lang>.dropped    utt<TAB>dropped<TAB>why, the utterances whose alignment was implausible
 
 An utterance the aligner cannot align (a character the model lacks, audio
 shorter than its text needs, missing from an imported CTM) is left out of the
 CTM and listed in the report and the log, never dropped silently. When more
 than ``max_fail_ratio`` of the utterances fail, the merge writes the report,
-removes any old CTM and fails. ``--out NAME`` writes ``NAME.<lang>.ctm``
+removes any old CTM and fails. With ``max_duration_ratio`` or
+``max_edge_silence`` set, an aligned utterance whose spans are implausible
+(:mod:`s2s_plugin.align.plausibility`: a word far longer or shorter than its
+characters predict, or long silence inside the first or last word) is left
+out of the CTM and listed in the ``.dropped`` file; dropping is not failing. ``--out NAME`` writes ``NAME.<lang>.ctm``
 instead (to keep several alignments side by side).
 """
 from __future__ import annotations
@@ -36,6 +41,7 @@ from pathlib import Path
 from typing import Any
 
 from s2s_plugin.align.common import AlignmentError, AlignmentWarning
+from s2s_plugin.align.plausibility import check_plausible
 from s2s_plugin.config import component, to_dict
 from s2s_plugin.data.io import PathLike, WordSpan, atomic_write, read_ctm, write_ctm
 from s2s_plugin.errors import ConfigError, DataError, PluginError
@@ -53,18 +59,33 @@ class AlignConfig:
           name: ctc_segmentation
           model: exp/ctc
         max_fail_ratio: 0.02
+        max_duration_ratio: 4.0     # drop utterances with a word > 4x or < 1/4 of what its characters predict
 
     Attributes:
         aligner: the aligner block ``{name: ..., **kwargs}`` (kind ``aligner``).
         max_fail_ratio: the merge fails when a larger share of the utterances cannot be aligned.
+        max_duration_ratio: drop an utterance with a word lasting more than this many times what its
+            characters predict at the utterance's rate, or less than its inverse (None: keep all).
+        max_edge_silence: drop an utterance with more than this many seconds of silence inside its first
+            or last word (None: keep all).
     """
 
     aligner: dict = component("aligner")
     max_fail_ratio: float = 0.05
+    max_duration_ratio: float | None = None
+    max_edge_silence: float | None = None
 
     def __post_init__(self) -> None:
         if not 0 <= self.max_fail_ratio <= 1:
             raise ConfigError(f"align config: max_fail_ratio must be in [0, 1], got {self.max_fail_ratio}")
+        if self.max_duration_ratio is not None and self.max_duration_ratio <= 1:
+            raise ConfigError(f"align config: max_duration_ratio must be > 1 (or null), got {self.max_duration_ratio}")
+        if self.max_edge_silence is not None and self.max_edge_silence < 0:
+            raise ConfigError(f"align config: max_edge_silence must be >= 0 (or null), got {self.max_edge_silence}")
+
+    @property
+    def drops(self) -> bool:
+        return self.max_duration_ratio is not None or self.max_edge_silence is not None
 
 
 @dataclass
@@ -72,7 +93,7 @@ class Problem:
     """One reported utterance."""
 
     utt_id: str
-    status: str  # failed | warning
+    status: str  # failed | warning | dropped
     message: str
 
 
@@ -80,6 +101,7 @@ class Problem:
 class JobOutput:
     spans: dict[str, list[WordSpan]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
+    dropped: list[Problem] = field(default_factory=list)
     words: int = 0
 
 
@@ -150,18 +172,27 @@ def align_job(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, job:
             if issubclass(w.category, AlignmentWarning):
                 res.problems.append(Problem(utt_id, "warning", str(w.message)))
                 logger.warning("%s %s: utterance '%s': %s", dump_dir, lang, utt_id, w.message)
-        res.spans[utt_id] = _check_spans(spans, words, utt_id, name)
+        spans = _check_spans(spans, words, utt_id, name)
+        if cfg.drops:
+            reasons = check_plausible(spans, wav, sr, cfg.max_duration_ratio, cfg.max_edge_silence)
+            if reasons:
+                res.dropped.append(Problem(utt_id, "dropped", "; ".join(reasons)))
+                logger.info("%s %s: utterance '%s' dropped: %s", dump_dir, lang, utt_id, "; ".join(reasons))
+                continue
+        res.spans[utt_id] = spans
         res.words += len(words)
     jdir = split_dir(dump_dir, lang, nj, out) / str(job)
     write_ctm(jdir / "align.ctm", res.spans)
     _write_report(jdir / "report.tsv", res.problems)
+    _write_report(jdir / "dropped.tsv", res.dropped)
     done = {"job": job, "nj": nj, "lang": lang, "config": to_dict(cfg), "ids": _fingerprint(ids),
             "utterances": len(ids), "aligned": len(res.spans), "words": res.words,
-            "failed": sum(p.status == "failed" for p in res.problems)}
+            "failed": sum(p.status == "failed" for p in res.problems), "dropped": len(res.dropped)}
     with atomic_write(jdir / "done.json") as f:  # last: marks the job complete
         json.dump(done, f, indent=2)
-    logger.info("align job %d/%d: aligned %d of %d utterances (%d words), %d failed, in %s", job, nj,
-                len(res.spans), len(ids), res.words, done["failed"], format_timespan(time.time() - t0))
+    logger.info("align job %d/%d: aligned %d of %d utterances (%d words), %d failed, %d dropped, in %s", job, nj,
+                len(res.spans), len(ids), res.words, done["failed"], len(res.dropped),
+                format_timespan(time.time() - t0))
     return res
 
 
@@ -199,6 +230,7 @@ def merge_jobs(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, tgt
     sdir = split_dir(dump_dir, lang, nj, out)
     spans: dict[str, list[WordSpan]] = {}
     problems: list[Problem] = []
+    dropped: list[Problem] = []
     words = 0
     for j in range(1, nj + 1):
         jdir = sdir / str(j)
@@ -214,12 +246,14 @@ def merge_jobs(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, tgt
                             "rerun the jobs")
         spans.update(read_ctm(jdir / "align.ctm"))
         problems += _read_report(jdir / "report.tsv")
+        dropped += _read_report(jdir / "dropped.tsv")
         words += int(done["words"])
     failed = [p for p in problems if p.status == "failed"]
     summary = {"utterances": len(dd), "aligned": len(spans), "failed": len(failed),
-               "warnings": sum(p.status == "warning" for p in problems), "words": words}
+               "warnings": sum(p.status == "warning" for p in problems), "dropped": len(dropped), "words": words}
     report = Path(dump_dir) / f"{out}.{lang}.report"
     _write_report(report, problems)
+    _write_report(Path(dump_dir) / f"{out}.{lang}.dropped", dropped)
     ctm = Path(dump_dir) / f"{out}.{lang}.ctm"
     if len(dd) and len(failed) / len(dd) > cfg.max_fail_ratio:
         ctm.unlink(missing_ok=True)
@@ -228,9 +262,9 @@ def merge_jobs(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, tgt
                         f"({100 * len(failed) / len(dd):.1f}%) could not be aligned, more than max_fail_ratio "
                         f"{cfg.max_fail_ratio:g}; see {report} (e.g. {examples})")
     write_ctm(ctm, spans)
-    logger.info("align merge %s (%s): %d of %d utterances aligned (%d words) into %s; %d failed, %d warnings%s",
-                dump_dir, lang, len(spans), len(dd), words, ctm, len(failed), summary["warnings"],
-                f"; see {report}" if problems else "")
+    logger.info("align merge %s (%s): %d of %d utterances aligned (%d words) into %s; %d failed, %d warnings, "
+                "%d dropped as implausible%s", dump_dir, lang, len(spans), len(dd), words, ctm, len(failed),
+                summary["warnings"], len(dropped), f"; see {report}" if problems else "")
     return summary
 
 

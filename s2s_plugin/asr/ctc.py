@@ -11,7 +11,8 @@
 
 An exp dir holds ``config.yaml`` with a ``type``:
 
-- ``s2s``: trained here (``model.pth``, ``tokens.txt``; see :mod:`s2s_plugin.asr.train`);
+- ``s2s``: trained here (``model.pth``, ``tokens.txt``, ``bpe.model`` for ``token_type: bpe``;
+  see :mod:`s2s_plugin.asr.train`);
 - ``espnet``: an ESPnet ASR model (its config and weights, see :mod:`s2s_plugin.asr.imported`);
 - ``hf``: a transformers ``Wav2Vec2ForCTC`` / ``Wav2Vec2BertForCTC`` directory.
 
@@ -41,7 +42,7 @@ MODEL_TYPES = ("s2s", "espnet", "hf")
 
 
 class S2SCTCModel:
-    """A CTC model trained by ``s2s ctc train`` (:class:`~s2s_plugin.asr.model.CTCNet` + characters).
+    """A CTC model trained by ``s2s ctc train`` (:class:`~s2s_plugin.asr.model.CTCNet` + characters or BPE).
 
     Example::
 
@@ -50,7 +51,7 @@ class S2SCTCModel:
 
     Args:
         net: the network (its weights loaded).
-        tokens: the character token list.
+        tokens: the token list (:class:`~s2s_plugin.asr.tokens.CharTokenList` or ``BPETokenList``).
         device: where to run it.
     """
 
@@ -63,16 +64,18 @@ class S2SCTCModel:
         self.frame_rate: float = net.frame_rate
         self.num_layers: int = net.num_layers
         self.space_id: int | None = tokens.space_id
+        #: ``char`` (words split by ``<space>``) or ``bpe`` (words start with the ``▁`` marker)
+        self.token_type: str = "bpe" if tokens.space_id is None else "char"
 
     @classmethod
     def load(cls, exp_dir: PathLike, device: str = "cpu") -> S2SCTCModel:
         from s2s_plugin.asr.model import CTCNet
-        from s2s_plugin.asr.tokens import CharTokenList
+        from s2s_plugin.asr.tokens import load_token_list
         from s2s_plugin.config import load_yaml
 
         exp_dir = Path(exp_dir)
         cfg = load_yaml(exp_dir / "config.yaml")
-        tokens = CharTokenList.load(exp_dir / "tokens.txt")
+        tokens = load_token_list(exp_dir, cfg.get("token_type", "char"))
         net = CTCNet(len(tokens), **net_kwargs(cfg))
         path = exp_dir / "model.pth"
         if not path.is_file():

@@ -16,6 +16,22 @@ for at its configured path, then in DIR. The CTC blank is ESPnet's token 0.
 transformers: DIR holds what ``save_pretrained`` wrote for a ``*ForCTC`` model
 and its processor (feature extractor + CTC tokenizer). The blank is the pad
 token; tokens are reordered so the blank is index 0.
+
+Words and tokens (what alignment needs: the ids of each word as the model
+emits them in a sentence, and where one word ends and the next begins):
+
+- a character vocabulary: the word's characters; words are separated by the
+  tokenizer's ``word_delimiter_token`` (``|``) when the vocabulary has it;
+- a vocabulary of word pieces: the tokenizer's own pieces of the word, whose
+  word boundaries come from ``word_delimiter_token`` (a separator token), from
+  SentencePiece's word-start marker ``▁`` or from WordPiece's ``##``
+  continuation prefix. A piece vocabulary with none of these (e.g. GPT-2's
+  byte-level BPE) or a tokenizer that splits text into characters while the
+  vocabulary has pieces is refused at load time, naming the model dir and
+  what to set; nothing falls back to characters.
+
+ESPnet: ``token_type: char`` (``<space>`` between words) or ``bpe`` (its
+SentencePiece model: ``▁`` starts a word, no separator token).
 """
 from __future__ import annotations
 
@@ -203,9 +219,10 @@ class EspnetCTCModel:
         if self.sp is None:
             return _char_word_ids(word, self.index, upper=False)
         pieces = self.sp.encode(word, out_type=str)
-        missing = [p for p in pieces if p not in self.index]
+        missing = [p for p in pieces if p not in self.index or self.sp.piece_to_id(p) == self.sp.unk_id()]
         if missing:
-            raise UnknownTokenError(word, missing)
+            raise UnknownTokenError(word, sorted({c for c in word if self.sp.unk_id() in self.sp.encode(c)})
+                                    or missing)
         return [self.index[p] for p in pieces]
 
     def _features(self, wav: np.ndarray, sr: int):
@@ -288,6 +305,7 @@ class HFCTCModel:
         model_dir = Path(model_dir)
         if not model_dir.is_dir():
             raise DataError(f"{model_dir}: transformers model dir not found")
+        self.model_dir = model_dir
         self.device = pick_device(device)
         self.processor = AutoProcessor.from_pretrained(str(model_dir), local_files_only=True)
         self.model = AutoModelForCTC.from_pretrained(str(model_dir), local_files_only=True).to(self.device).eval()
@@ -307,6 +325,8 @@ class HFCTCModel:
         delim = getattr(tok, "word_delimiter_token", None)
         self.space_id: int | None = self.index.get(delim) if delim else None
         self.upper = _only_upper(self.tokens)
+        #: ``char``, ``bpe`` (``▁`` word starts), ``wordpiece`` (``##`` continuations) or ``pieces`` (delimited)
+        self.token_type: str = _hf_token_type(tok, self.tokens, delim, model_dir)
         self.sample_rate: int = int(self.processor.feature_extractor.sampling_rate)
         self.num_layers: int = int(self.model.config.num_hidden_layers)
         self.frame_rate: float = frame_rate or estimate_frame_rate(self.log_posteriors, self.sample_rate)
@@ -319,7 +339,23 @@ class HFCTCModel:
         return cls(cfg["model_dir"], cfg.get("frame_rate"), device)
 
     def word_ids(self, word: str) -> list[int]:
-        return _char_word_ids(word, self.index, self.upper)
+        """The word's token ids as the model emits them (characters, or the tokenizer's pieces).
+
+        Raises:
+            UnknownTokenError: a character (or piece) the vocabulary lacks.
+        """
+        if self.token_type == "char":
+            return _char_word_ids(word, self.index, self.upper)
+        tok = self.processor.tokenizer
+        pieces = tok.tokenize(word.upper() if self.upper else word)
+        bad = [p for p in pieces if p not in self.index or p == tok.unk_token]
+        if bad or not pieces:
+            missing = sorted({c for c in word if tok.unk_token in tok.tokenize(c) or not tok.tokenize(c)})
+            raise UnknownTokenError(word, missing or bad or [word])
+        if self.token_type == "bpe" and not pieces[0].startswith(SP_MARK):
+            raise DataError(f"{self.model_dir}: the tokenizer gave '{word}' the pieces {pieces}, whose first does "
+                            f"not start with '{SP_MARK}': it does not mark word starts as its vocabulary does")
+        return [self.index[p] for p in pieces]
 
     def _forward(self, wav: np.ndarray, sr: int, hidden: bool = False):
         import torch
@@ -351,10 +387,47 @@ class HFCTCModel:
         out = []
         for w in wavs:
             ids = greedy_tokens(self.log_posteriors(w, sr or self.sample_rate))
-            text = tokens_to_text([self.tokens[i] for i in ids], space_tokens=("|", "<space>"),
-                                  drop=tuple(drop))
+            pieces = [self.tokens[i] for i in ids]
+            if self.token_type == "wordpiece":  # a piece without ## starts a word
+                pieces = [p[2:] if p.startswith("##") else SP_MARK + p for p in pieces]
+            text = tokens_to_text(pieces, space_tokens=("|", "<space>"), drop=tuple(drop))
             out.append(text.lower() if self.upper else text)
         return out
+
+
+SP_MARK = "\u2581"  # SentencePiece's word-start marker
+
+
+def _hf_token_type(tok, tokens: Sequence[str], delim: str | None, model_dir: PathLike) -> str:
+    """How a transformers tokenizer's tokens make words: ``char``, ``bpe`` (``▁`` starts a word),
+    ``wordpiece`` (``##`` continues one) or ``pieces`` (word pieces between word delimiter tokens).
+
+    Raises:
+        DataError: a vocabulary of pieces whose word boundaries cannot be recovered.
+    """
+    specials = set(getattr(tok, "all_special_tokens", []) or []) | {delim}
+    pieces = [t for t in tokens if t not in specials and not (t.startswith("<") and t.endswith(">"))]
+    multi = [t for t in pieces if len(t) > 1]
+    if not multi:
+        return "char"
+    name = type(tok).__name__
+    sample = max(multi, key=len).lstrip(SP_MARK).removeprefix("##") or multi[0]
+    if len(sample) > 1 and all(len(p) <= 1 for p in tok.tokenize(sample)):
+        raise DataError(f"{model_dir}: its tokenizer ({name}) splits text into characters, but the vocabulary has "
+                        f"{len(multi)} multi-character tokens (e.g. {multi[0]!r}): the ids the model emits cannot be "
+                        "found from a transcript; save the model with the tokenizer that made its vocabulary "
+                        "(e.g. a SentencePiece BPE tokenizer)")
+    if any(t.startswith(SP_MARK) for t in pieces):
+        return "bpe"
+    if any(t.startswith("##") for t in pieces):
+        return "wordpiece"
+    if delim and delim in tokens:
+        return "pieces"
+    raise DataError(f"{model_dir}: its tokenizer ({name}) has word pieces (e.g. {multi[0]!r}) but marks no word "
+                    f"boundaries: no word_delimiter_token in the vocabulary, no '{SP_MARK}' word-start pieces "
+                    "(SentencePiece), no '##' continuation pieces (WordPiece), so words cannot be told apart in its "
+                    "output; set word_delimiter_token in tokenizer_config.json to the token the model emits between "
+                    f"words, or save the model with a tokenizer that marks word starts ('{SP_MARK}' or '##')")
 
 
 def _find_espnet_files(src: Path, model_file: str | None) -> tuple[Path, Path, dict]:

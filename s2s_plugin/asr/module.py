@@ -61,7 +61,7 @@ class CTCModule(L.LightningModule):
 
     Args:
         net: the network.
-        tokens: the :class:`~s2s_plugin.asr.tokens.CharTokenList` (decodes validation transcripts).
+        tokens: the token list (``CharTokenList`` or ``BPETokenList``; decodes validation transcripts).
         valid_items: the valid utterances, in the valid loader's index order.
         lr: peak learning rate (reached at ``warmup_steps``).
         warmup_steps: optimiser steps of linear warm-up (>= 1).

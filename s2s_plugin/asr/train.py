@@ -17,7 +17,9 @@ in stage 8 (:func:`~s2s_plugin.train.strategy.plan_run`): ``precision: auto``
 is bf16-mixed on a GPU that has bf16, else fp32. The exp dir gets::
 
     config.yaml, plugins.yaml   the resolved config (+ type: s2s, the data dirs)
-    tokens.txt                  characters of the training transcripts; 0 = <blank>
+    tokens.txt                  the tokens in id order; 0 = <blank> (characters of the training transcripts,
+                                or with token_type: bpe the pieces of bpe.model)
+    bpe.model                   token_type bpe: the SentencePiece BPE model trained on the training transcripts
     model.pth                   weights of the epoch with the lowest valid loss (the last without valid dirs)
     scores.json                 loss and CER per epoch, per valid set and language
     train.log, run.sh           the log (other processes: train.rank<N>.log); the command that resumes this run
@@ -54,6 +56,7 @@ logger = logging.getLogger(__name__)
 
 SIDES = ("src", "tgt")
 DEVICES = {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "gpu": "gpu"}
+TOKEN_TYPES = ("char", "bpe")
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true")
 #: keys that may change when a run is resumed (they change neither the data order nor the arithmetic)
 RESUMABLE_KEYS = ("max_epoch", "num_workers", "keep_checkpoints", "save_every_steps", "log_every_n_steps")
@@ -80,6 +83,10 @@ class CTCTrainConfig:
         max_duration: leave out training utterances longer than this (seconds).
         max_utts: train on at most this many utterances per training set and language, chosen
             at random with ``seed`` (None: all).
+        token_type: ``char`` (characters, words separated by ``<space>``) or ``bpe`` (a SentencePiece BPE
+            model of ``bpe_size`` pieces trained on the training transcripts, saved as ``bpe.model``;
+            words start with the ``▁`` marker, no separator token).
+        bpe_size: the BPE vocabulary size (with ``token_type: bpe``).
         sample_rate: the model's audio rate; other rates are resampled.
         frontend_conf: ``DefaultFrontend`` arguments (n_fft, win_length, hop_length, n_mels, ...).
         normalize: ``utterance_mvn`` or ``none``.
@@ -113,6 +120,8 @@ class CTCTrainConfig:
     tgt_lang: str = "en"
     max_duration: float = 30.0
     max_utts: int | None = None
+    token_type: str = "char"
+    bpe_size: int = 100
     sample_rate: int = 16000
     frontend_conf: dict = field(default_factory=dict)
     normalize: str = "utterance_mvn"
@@ -155,6 +164,11 @@ class CTCTrainConfig:
         if self.lr <= 0 or self.grad_clip <= 0:
             raise ConfigError(f"ctc config: need lr > 0 and grad_clip > 0, got lr={self.lr}, "
                               f"grad_clip={self.grad_clip}")
+        if self.token_type not in TOKEN_TYPES:
+            raise ConfigError(f"ctc config: token_type must be one of {', '.join(TOKEN_TYPES)}, got "
+                              f"{self.token_type!r}")
+        if self.token_type == "bpe" and self.bpe_size < 2:
+            raise ConfigError(f"ctc config: bpe_size must be >= 2, got {self.bpe_size}")
         if self.device not in DEVICES:
             raise ConfigError(f"ctc config: device must be one of {', '.join(DEVICES)}, got {self.device!r}")
         if self.precision not in PRECISIONS:
@@ -271,7 +285,7 @@ class CTCTrainer:
     def _setup_data(self) -> None:
         from humanfriendly import format_timespan
 
-        from s2s_plugin.asr.tokens import CharTokenList
+        from s2s_plugin.asr.tokens import BPETokenList, CharTokenList, load_token_list
 
         cfg = self.cfg
         items = list_items(self.train_dirs, cfg.sides, cfg.langs, cfg.tgt_lang, cfg.sample_rate)
@@ -280,15 +294,18 @@ class CTCTrainer:
                             + (f" and languages {cfg.langs}" if cfg.langs else ""))
         if cfg.max_utts is not None:
             items = subsample(items, cfg.max_utts, cfg.seed)
-        tok_path = self.exp_dir / "tokens.txt"
-        self.tokens = CharTokenList.load(tok_path) if self.last_checkpoint.is_file() else \
-            CharTokenList.build(it.text for it in items)
+        if self.last_checkpoint.is_file():
+            self.tokens = load_token_list(self.exp_dir, cfg.token_type)
+        elif cfg.token_type == "bpe":  # every rank trains the same model; rank 0 writes it
+            self.tokens = BPETokenList.train((it.text for it in items), cfg.bpe_size)
+        else:
+            self.tokens = CharTokenList.build(it.text for it in items)
         self.valid_items = first_per_group(list_items(self.valid_dirs, cfg.sides, cfg.langs, cfg.tgt_lang,
                                                       cfg.sample_rate), cfg.max_valid_utts)
         langs = sorted({it.lang for it in items})
-        logger.info("CTC training data: %d utterances (%s of audio) in %s from %s; %d tokens",
+        logger.info("CTC training data: %d utterances (%s of audio) in %s from %s; %d %s tokens",
                     len(items), format_timespan(sum(it.num_samples for it in items) / cfg.sample_rate),
-                    ", ".join(langs), ", ".join(self.train_dirs), len(self.tokens))
+                    ", ".join(langs), ", ".join(self.train_dirs), len(self.tokens), cfg.token_type)
         self.items = items
 
     def _filter(self, items: list[Item], train: bool) -> tuple[list[Item], list[list[int]]]:
@@ -337,7 +354,7 @@ class CTCTrainer:
         if self.rank != 0:
             return
         if not self.last_checkpoint.is_file():
-            self.tokens.save(self.exp_dir / "tokens.txt")
+            self.tokens.save(self.exp_dir if self.cfg.token_type == "bpe" else self.exp_dir / "tokens.txt")
         save_resolved(self._saved_config(), self.exp_dir)  # max_epoch may have changed
         command = os.environ.get(LAUNCH_ENV) or self.command
         if command:

@@ -6,7 +6,8 @@
     s2s align --config conf/align_uniform.yaml --dir dump/test_fr --out align_uniform
 
 Writes DIR/<out>.<lang>.ctm (default out: align) and DIR/<out>.<lang>.report, the
-utterances that could not be aligned and why. Job J of N aligns part J of the sorted ids
+utterances that could not be aligned and why; DIR/<out>.<lang>.dropped lists those left out
+as implausible (config max_duration_ratio / max_edge_silence). Job J of N aligns part J of the sorted ids
 into DIR/<out>.<lang>.split<N>/<J>/; --merge combines them. Without --job/--merge all N jobs
 run here, then the merge. See s2s_plugin/align/stage.py.
 """
@@ -53,8 +54,12 @@ def main(args: argparse.Namespace) -> int:
             align_job(args.dir, lang, cfg, args.nj, args.job, args.tgt_lang, args.out)
         elif args.merge:
             s = merge_jobs(args.dir, lang, cfg, args.nj, args.tgt_lang, args.out)
-            print(f"{args.dir} {lang}: aligned {s['aligned']} of {s['utterances']} utterances, {s['failed']} failed")
+            _print_summary(args.dir, lang, s)
         else:
-            s = align_dir(args.dir, lang, cfg, args.nj, args.tgt_lang, args.out)
-            print(f"{args.dir} {lang}: aligned {s['aligned']} of {s['utterances']} utterances, {s['failed']} failed")
+            _print_summary(args.dir, lang, align_dir(args.dir, lang, cfg, args.nj, args.tgt_lang, args.out))
     return 0
+
+
+def _print_summary(d: str, lang: str, s: dict) -> None:
+    dropped = f", {s['dropped']} dropped as implausible" if s.get("dropped") else ""
+    print(f"{d} {lang}: aligned {s['aligned']} of {s['utterances']} utterances, {s['failed']} failed{dropped}")

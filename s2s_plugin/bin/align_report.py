@@ -8,7 +8,11 @@
 Prints, per set and language and per language over all sets: utterances, words,
 mean and median error of word boundaries (starts and ends together) in ms, the
 median of starts and of ends, and the share of boundaries within 20/50/100 ms.
-Utterances missing from the hypothesis are counted, not scored. --plot draws one
+Utterances missing from the hypothesis are counted, not scored; so are implausible
+ones (a word lasting more than --max_duration_ratio times what its characters predict,
+or less than its inverse; more than --max_edge_silence seconds of silence inside the
+first or last word, checked on the audio of --dirs), which are scored too; --list_implausible
+prints them with the reasons. --plot draws one
 utterance's spectrogram with both sets of boundaries and words (the audio comes
 from --wav, or from the dir's wav.scp.<lang>).
 """
@@ -33,6 +37,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hyp_name", default="align", help="with --dirs: <dir>/<hyp_name>.<lang>.ctm")
     parser.add_argument("--ref_name", default="oracle", help="with --dirs: <dir>/<ref_name>.<lang>.ctm")
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.add_argument("--max_duration_ratio", type=float, default=4.0,
+                        help="count an utterance as implausible when a word lasts more than this many times what "
+                             "its characters predict, or less than its inverse (default: 4; 0: no check)")
+    parser.add_argument("--max_edge_silence", type=float, default=0.5,
+                        help="count an utterance as implausible with more than this many seconds of silence inside "
+                             "its first or last word (needs --dirs for the audio; default: 0.5; negative: no check)")
+    parser.add_argument("--list_implausible", action="store_true",
+                        help="print the implausible utterances and why, after the table")
     parser.add_argument("--plot", type=Path, default=None, help="write a PNG of one utterance (needs --utt)")
     parser.add_argument("--utt", default=None, help="the utterance to plot")
     parser.add_argument("--wav", default=None, help="its audio (default: from the dir's wav.scp.<lang>)")
@@ -68,16 +80,24 @@ def _pairs(args: argparse.Namespace) -> list[tuple[str, str, Path, Path, Path | 
 def main(args: argparse.Namespace) -> int:
     import json
 
-    from s2s_plugin.align.report import BoundaryErrors, compare_ctms, format_table, summarize
+    from s2s_plugin.align.report import BoundaryErrors, compare_ctms, count_implausible, format_table, summarize
+    from s2s_plugin.data.datadir import DataDir
     from s2s_plugin.data.io import read_ctm
     from s2s_plugin.errors import ConfigError
 
     if args.plot and not args.utt:
         raise ConfigError("--plot needs --utt (the utterance to draw)")
     rows, per_lang, loaded = [], {}, []
+    max_ratio = args.max_duration_ratio if args.max_duration_ratio > 0 else None
+    max_silence = args.max_edge_silence if args.max_edge_silence >= 0 else None
     for s, lang, h, r, d in _pairs(args):
         hyp, ref = read_ctm(h), read_ctm(r)
         errs = compare_ctms(hyp, ref, where=f"{h} vs {r}")
+        audio = None
+        if d is not None:
+            dd = DataDir(d)
+            audio = lambda utt, dd=dd, lang=lang: dd.load_audio(utt, lang)  # noqa: E731
+        count_implausible(errs, hyp, audio, max_ratio, max_silence)
         rows.append((s, lang, summarize(errs), str(h), str(r)))
         per_lang.setdefault(lang, BoundaryErrors())
         per_lang[lang] += errs
@@ -91,6 +111,10 @@ def main(args: argparse.Namespace) -> int:
         if len(rows) > len(totals):
             table += [("(all)", lang, d) for lang, d in totals.items()]
         print(format_table(table))
+    if args.list_implausible:
+        for lang, e in sorted(per_lang.items()):
+            for utt, reasons in e.implausible:
+                print(f"implausible {lang} {utt}: {'; '.join(reasons)}")
     if args.plot:
         _plot(args, loaded)
     return 0

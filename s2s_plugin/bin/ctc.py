@@ -27,7 +27,7 @@ CONFIG_SCHEMAS = {"train": "s2s_plugin.asr.train:CTCTrainConfig"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="ctc_command", metavar="SUBCOMMAND", required=True)
 
-    t = sub.add_parser("train", help="train a CTC model on characters",
+    t = sub.add_parser("train", help="train a CTC model on characters or BPE pieces (token_type)",
                        description="Train (or resume) the in-recipe CTC model; see s2s_plugin/asr/train.py.")
     t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. max_epoch=5")
     t.add_argument("--config", help="YAML with the CTCTrainConfig keys (defaults when omitted)")

@@ -149,3 +149,68 @@ def test_ctm_aligner(tmp_path):
         strict.align("u1", ["le", "chat"], wav, FS)
     with pytest.raises(DataError, match="not found"):
         CTMAligner().setup(str(tmp_path), "fr")
+
+
+def test_word_spans_from_token_spans_without_separator():
+    # BPE-like: no separator; 'b' stays more likely than the blank for frames 8-10, so word 1 ends at 0.22;
+    # the boundary is halfway to word 2's first token (0.30)
+    logp = logp_of({5: A, 8: B, 9: B, 10: B, 15: C, 18: A})
+    assert approx(ctc_word_spans(logp, [[A, B], [C, A]], 50.0, None)) == [(0.10, 0.26), (0.26, 0.38)]
+    assert approx(ctc_word_spans(logp, [[A, B], [C, A]], 50.0, None, gap_split=1.0)) == [(0.10, 0.30), (0.30, 0.38)]
+    assert approx(ctc_word_spans(logp, [[A, B], [C, A]], 50.0, None, gap_split=0.0)) == [(0.10, 0.22), (0.22, 0.38)]
+    # adjacent words need no frame between them: 5 tokens in 7 frames (the package adds a start and an end)
+    tight = logp_of({1: A, 2: B, 3: C, 4: A, 5: B}, frames=7)
+    assert approx(ctc_word_spans(tight, [[A, B], [C], [A, B]], 50.0, None)) == \
+        [(0.02, 0.06), (0.06, 0.08), (0.08, 0.12)]
+
+
+def synthetic_posteriors(seconds: float, seed: int = 0, vocab: int = 20):
+    """Confident posteriors of random words (1-5 tokens, 2-5 frames apart, pauses of 3-30 frames) at 50/s:
+    ``(logp, word ids, first-token time of each word)``."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * 50)
+    logits = rng.normal(0, 1, (n, vocab)).astype(np.float32)
+    logits[:, 0] += 8
+    words, starts, t = [], [], 5
+    while True:
+        ids = rng.integers(1, vocab, int(rng.integers(1, 6))).tolist()
+        frames = (t + np.cumsum(rng.integers(2, 6, len(ids)))).tolist()
+        if frames[-1] + 40 >= n:
+            break
+        words.append(ids)
+        starts.append(frames[0] / 50)
+        logits[frames, ids] += 14
+        t = frames[-1] + int(rng.integers(3, 30))
+    logp = logits - np.log(np.exp(logits).sum(axis=1, keepdims=True))
+    return logp, words, np.array(starts)
+
+
+def test_windowed_alignment_equals_one_piece_on_a_long_input():
+    logp, words, starts = synthetic_posteriors(150.0)
+    whole = ctc_word_spans(logp, words, 50.0, None)
+    windowed = ctc_word_spans(logp, words, 50.0, None, window=20.0, window_overlap=5.0)
+    assert len(words) > 200 and np.allclose(windowed, whole)
+    spans = np.array(whole)  # the first word starts at its first token; every first token is in its word
+    assert spans[0, 0] == pytest.approx(starts[0]) and np.all((spans[:, 0] <= starts) & (starts < spans[:, 1]))
+    # a window too short for the text it must take is an AlignmentError, not a crash
+    with pytest.raises(AlignmentError, match="audio too short"):
+        ctc_word_spans(logp[:3], [[A], [B], [C]], 50.0, SP, window=0.04, window_overlap=0.0)
+
+
+def test_bpe_model_through_the_aligner():
+    class BPEModel(HandMadeCTC):
+        tokens = ["<blank>", "▁ab", "c", "▁c"]
+        space_id = None
+
+        def word_ids(self, word):
+            return {"ab": [1], "abc": [1, 2], "c": [3]}[word]
+
+    wav = silence(0.6)
+    al = CTCSegmentationAligner(model=BPEModel({5: 1, 8: 2, 15: 3}), vad_db=None)
+    al.setup("dump/test_fr", "fr")
+    spans = al.align("u", ["abc", "c"], wav, FS)
+    assert [(s.word, round(s.start, 6), round(s.end, 6)) for s in spans] == [("abc", 0.10, 0.24), ("c", 0.24, 0.32)]
+    with pytest.raises(ConfigError, match="gap_split must be in"):
+        CTCSegmentationAligner(gap_split=1.5)
+    with pytest.raises(ConfigError, match="window_overlap must be in"):
+        CTCSegmentationAligner(window=10.0, window_overlap=6.0)

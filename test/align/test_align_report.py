@@ -36,8 +36,9 @@ def test_cli_pairs_dirs_json_and_plot(tmp_path, capsys, make_dir):
     assert main(["align-report", "--hyp", str(tmp_path / "align.fr.ctm"), "--ref", str(tmp_path / "oracle.fr.ctm")]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split() == ["set", "lang", "utts", "words", "mean", "ms", "median", "ms", "start", "med",
-                                "end", "med", "<=20ms", "<=50ms", "<=100ms", "missing"]
-    assert lines[1].split()[1:] == ["fr", "2", "3", "36.7", "30.0", "30.0", "30.0", "33.3%", "83.3%", "100.0%", "1"]
+                                "end", "med", "<=20ms", "<=50ms", "<=100ms", "missing", "implausible"]
+    assert lines[1].split()[1:] == ["fr", "2", "3", "36.7", "30.0", "30.0", "30.0", "33.3%", "83.3%", "100.0%", "1",
+                                    "0"]
 
     d = make_dir({"s1_a": ("un deux", "one two"), "s1_b": ("trois", "three")})
     (d / "align.fr.ctm").write_text((d / "oracle.fr.ctm").read_text())

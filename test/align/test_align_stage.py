@@ -70,7 +70,7 @@ def test_unalignable_utterances_are_reported_not_dropped(make_dir, tmp_path, pic
     d = make_dir(UTTS)
     cfg = AlignConfig(aligner={"name": "picky"}, max_fail_ratio=0.25)
     summary = align_dir(d, "fr", cfg, nj=2)
-    assert summary == {"utterances": 4, "aligned": 3, "failed": 1, "warnings": 1, "words": 9}
+    assert summary == {"utterances": 4, "aligned": 3, "failed": 1, "warnings": 1, "dropped": 0, "words": 9}
     assert "s1_b" not in read_ctm(d / "align.fr.ctm") and len(read_ctm(d / "align.fr.ctm")) == 3
     report = (d / "align.fr.report").read_text().splitlines()
     assert report[1:] == ["s1_b\tfailed\tword 'quatre' has characters not in the model vocabulary: 'q'",

@@ -142,3 +142,110 @@ def test_planted_payload_in_an_espnet_model_is_refused_and_never_run(espnet_dir,
         imported.EspnetCTCModel(planted / "config.yaml", model_file, stats_file=planted / "feats_stats.npz")
     assert f"{model_file}: refused to load this ESPnet model file" in str(e.value) and not marker.exists()
     assert payload_is_live(model_file, marker)  # the planted file does run when read without the guard
+
+
+def _fast_tokenizer(kind: str):
+    """A transformers tokenizer on a ``tokenizers`` model built here: SentencePiece-style BPE (``▁``),
+    WordPiece (``##``) or a BPE that marks no word boundary."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers
+    from transformers import PreTrainedTokenizerFast
+
+    if kind == "wordpiece":
+        t = Tokenizer(models.WordPiece({"<pad>": 0, "<unk>": 1, "ab": 2, "##ab": 3, "b": 4, "##b": 5, "a": 6,
+                                        "##a": 7}, unk_token="<unk>"))
+        t.pre_tokenizer = pre_tokenizers.Whitespace()
+    else:
+        marked = kind == "sentencepiece"
+        m = "\u2581" if marked else ""
+        vocab = {"<pad>": 0, "<unk>": 1, "a": 2, "b": 3, "ab": 4, "ba": 5}
+        merges = [("a", "b"), ("b", "a")]
+        if marked:
+            vocab.update({m: 6, m + "a": 7, m + "b": 8, m + "ab": 9})
+            merges += [(m, "a"), (m, "b"), (m + "a", "b")]
+        t = Tokenizer(models.BPE(vocab, merges, unk_token="<unk>"))
+        t.pre_tokenizer = pre_tokenizers.Metaspace() if marked else pre_tokenizers.Whitespace()
+        if marked:
+            t.decoder = decoders.Metaspace()
+    return PreTrainedTokenizerFast(tokenizer_object=t, pad_token="<pad>", unk_token="<unk>")
+
+
+def test_hf_token_types_and_unrecoverable_word_boundaries(tmp_path):
+    from transformers import Wav2Vec2CTCTokenizer
+
+    from s2s_plugin.asr.imported import _hf_token_type
+
+    def kind_of(tok):
+        names = tok.convert_ids_to_tokens(list(range(len(tok))))
+        return _hf_token_type(tok, names, getattr(tok, "word_delimiter_token", None), "models/m")
+
+    assert kind_of(_fast_tokenizer("sentencepiece")) == "bpe"
+    assert kind_of(_fast_tokenizer("wordpiece")) == "wordpiece"
+    with pytest.raises(DataError, match=r"models/m: its tokenizer \(.*\) has word pieces \(e.g. 'ab'\) but marks no "
+                                        r"word boundaries.*set word_delimiter_token in tokenizer_config.json"):
+        kind_of(_fast_tokenizer("plain"))
+    (tmp_path / "vocab.json").write_text(json.dumps({"<pad>": 0, "<unk>": 1, "|": 2, "a": 3, "b": 4, "ab": 5}))
+    ctc_tok = Wav2Vec2CTCTokenizer(str(tmp_path / "vocab.json"), unk_token="<unk>", pad_token="<pad>")
+    assert kind_of(ctc_tok) == "pieces"  # its multi-character tokens never split; words between '|'
+
+    class CharSplitter:  # a tokenizer that cuts text into characters whatever its vocabulary holds
+        all_special_tokens = ["<pad>"]
+
+        def tokenize(self, text):
+            return list(text)
+
+    with pytest.raises(DataError, match=r"models/m: its tokenizer \(CharSplitter\) splits text into characters, but "
+                                        r"the vocabulary has 1 multi-character tokens \(e.g. 'ab'\)"):
+        _hf_token_type(CharSplitter(), ["<pad>", "a", "b", "ab"], None, "models/m")
+    (tmp_path / "vocab.json").write_text(json.dumps({"<pad>": 0, "<unk>": 1, "|": 2, "a": 3, "b": 4}))
+    assert kind_of(Wav2Vec2CTCTokenizer(str(tmp_path / "vocab.json"), unk_token="<unk>", pad_token="<pad>")) == "char"
+
+
+def test_hf_bpe_model_aligns_by_its_own_pieces(tmp_path):
+    from transformers import Wav2Vec2Config, Wav2Vec2FeatureExtractor, Wav2Vec2ForCTC, Wav2Vec2Processor
+
+    from s2s_plugin.align import CTCSegmentationAligner
+
+    d = tmp_path / "hf_bpe"
+    tok = _fast_tokenizer("sentencepiece")
+    fe = Wav2Vec2FeatureExtractor(feature_size=1, sampling_rate=FS, padding_value=0.0, do_normalize=True,
+                                  return_attention_mask=False)
+    Wav2Vec2Processor(feature_extractor=fe, tokenizer=tok).save_pretrained(d)
+    cfg = Wav2Vec2Config(vocab_size=len(tok), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
+                         intermediate_size=64, conv_dim=(16, 16, 16), conv_stride=(5, 8, 8), conv_kernel=(10, 8, 8),
+                         num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2, pad_token_id=0)
+    torch.manual_seed(0)
+    Wav2Vec2ForCTC(cfg).save_pretrained(d)
+    exp = tmp_path / "exp"
+    assert main(["ctc", "import", "--from", str(d), "--type", "hf", "--exp", str(exp)]) == 0
+    model = load_ctc_model(exp)
+    assert model.token_type == "bpe" and model.space_id is None and model.tokens[0] == "<pad>"
+    for word in ("ab", "bab", "a"):  # the tokenizer's pieces, not characters; the first marks the word start
+        pieces = [model.tokens[i] for i in model.word_ids(word)]
+        assert pieces == tok.tokenize(word) and pieces[0].startswith("\u2581") and "".join(pieces) == "\u2581" + word
+    assert [model.tokens[i] for i in model.word_ids("ab")] == ["\u2581", "ab"]  # not the characters 'a', 'b'
+    with pytest.raises(ValueError, match="'c'"):
+        model.word_ids("abc")
+    al = CTCSegmentationAligner(model=str(exp), vad_db=None)
+    al.setup(str(tmp_path), "fr")
+    spans = al.align("u", ["ab", "bab", "a"], espeak("a b a b a"), FS)
+    assert [s.word for s in spans] == ["ab", "bab", "a"]
+    assert all(a.end == pytest.approx(b.start) for a, b in zip(spans, spans[1:])) and spans[0].duration > 0
+
+
+def test_espnet_bpe_word_ids_are_its_pieces(tmp_path):
+    import sentencepiece as spm
+
+    from s2s_plugin.asr.imported import EspnetCTCModel
+
+    spm.SentencePieceTrainer.train(sentence_iterator=iter(["la balle bleue", "le ballon", "la lune"] * 20),
+                                   model_prefix=str(tmp_path / "bpe"), vocab_size=20, model_type="bpe",
+                                   character_coverage=1.0, minloglevel=2)
+    sp = spm.SentencePieceProcessor(model_file=str(tmp_path / "bpe.model"))
+    model = object.__new__(EspnetCTCModel)  # only the token side: ESPnet's token list = <blank> + pieces + <sos/eos>
+    model.sp = sp
+    model.tokens = ["<blank>", *[sp.id_to_piece(i) for i in range(sp.get_piece_size())], "<sos/eos>"]
+    model.index = {t: i for i, t in enumerate(model.tokens)}
+    pieces = [model.tokens[i] for i in model.word_ids("ballon")]
+    assert pieces == sp.encode("ballon", out_type=str) and pieces[0].startswith("\u2581") and len(pieces) < 6
+    with pytest.raises(ValueError, match=r"word 'bz' has characters not in the model vocabulary: 'z'"):
+        model.word_ids("bz")  # SentencePiece maps 'z' to <unk>, which is in the token list: still refused

@@ -286,3 +286,37 @@ def test_planted_payloads_in_checkpoints_never_run(tiny_sets, tmp_path, capsys):
     plant_torch(tmp_path / "old" / "checkpoints" / "epoch2.pth", marker, model={})
     assert main([*base, "--exp", str(tmp_path / "old")]) == 2
     assert "older CTC trainer (epoch*.pth)" in capsys.readouterr().err and not marker.exists()
+
+
+def test_bpe_token_type_trains_decodes_and_aligns_by_word_pieces(tiny_sets, tmp_path):
+    from s2s_plugin.asr.ctc import load_ctc_model
+    from s2s_plugin.asr.tokens import BPETokenList
+
+    train, valid = tiny_sets
+    cfg = CTCTrainConfig(**TINY_NET, token_type="bpe", bpe_size=30, max_epoch=1, batch_frames=400, warmup_steps=3,
+                         lr=3e-3, device="cpu")
+    trainer, scores = run(cfg, train, valid, tmp_path / "bpe")
+    exp = tmp_path / "bpe"
+    tok = BPETokenList.load(exp)
+    assert (exp / "tokens.txt").read_text().splitlines() == tok.tokens and len(tok) == 31
+    assert tok.tokens[:2] == ["<blank>", "<unk>"] and tok.space_id is None
+    assert any(len(t) > 2 and t.startswith("▁") for t in tok.tokens)  # merges, not only characters
+    assert tok.decode(tok.encode("la lune  le loup")) == "la lune le loup"
+    assert yaml.safe_load((exp / "config.yaml").read_text())["token_type"] == "bpe"
+    model = load_ctc_model(exp)
+    assert model.token_type == "bpe" and model.space_id is None and len(model.tokens) == 31
+    assert model.net.ctc.ctc_lo.out_features == 31
+    ids = model.word_ids("lune")
+    assert model.tokens[ids[0]].startswith("▁") and "".join(model.tokens[i] for i in ids) == "▁lune"
+    with pytest.raises(ValueError, match="'z'"):
+        model.word_ids("zut")
+    assert set(scores["cer_by_lang"]) == {"fr", "en"}  # valid transcripts decoded from pieces
+    # resuming reads bpe.model back (it is never retrained), and other BPE settings are refused
+    before = (exp / "bpe.model").read_bytes()
+    _, scores = run(CTCTrainConfig(**{**cfg.__dict__, "max_epoch": 2}), train, valid, exp)
+    assert (exp / "bpe.model").read_bytes() == before
+    assert scores["epochs"][-1]["train_loss"] < scores["epochs"][0]["train_loss"]
+    with pytest.raises(ConfigError, match="bpe_size"):
+        CTCTrainer(CTCTrainConfig(**{**cfg.__dict__, "bpe_size": 20}), [train], [valid], exp).setup()
+    with pytest.raises(ConfigError, match="lower bpe_size"):
+        BPETokenList.train(["ab ba"], 500)

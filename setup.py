@@ -28,6 +28,7 @@ INSTALL_REQUIRES = [
     "sacremoses>=0.1",   # Moses' detokeniser: the espnet ASR-BLEU protocol (s2s_plugin/eval/bleu_protocols.py)
     "jiwer>=3.0",
     "scikit-learn>=1.3",
+    "joblib>=1.2",  # peers' k-means files (s2s units import, s2s_plugin/units/peer.py)
     "scipy>=1.11",
     "threadpoolctl>=3.1",  # threadpool_limits around k-means and vocoder jobs (bin/units.py, bin/vocoder.py)
     "matplotlib",

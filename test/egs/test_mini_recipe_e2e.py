@@ -14,7 +14,10 @@ import html.parser
 import json
 import math
 import os
+import re
+import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -328,3 +331,135 @@ def test_rerun_skips_every_stage(recipe_run):
                      and not (p.startswith(f"{EXP}/decode_") and "/score/" in p))
     assert changed == []
     assert recipe_run["second_s"] < recipe_run["first_s"] / 2
+
+
+# -- a third-party plugin of every kind, through the recipe ------------------------------------
+
+EXAMPLE = ROOT / "examples" / "s2s_plugin_example"
+PLUGIN_TAG = "plugins"
+
+
+def plugin_conf(recipe: Path, name: str, **blocks) -> str:
+    """conf/e2e/<name>.yaml with top-level blocks replaced (a dotted key sets one entry of a block)."""
+    cfg = yaml.safe_load((recipe / "conf" / "e2e" / f"{name}.yaml").read_text())
+    for key, value in blocks.items():
+        block, _, entry = key.partition("__")
+        if entry:
+            cfg[block][entry] = value
+        else:
+            cfg[block] = value
+    path = recipe / "conf" / "e2e" / f"{name}_plugins.yaml"
+    path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+    return str(path.relative_to(recipe))
+
+
+@pytest.fixture(scope="module")
+def plugin_run(recipe_run, tmp_path_factory):
+    """Stages 4-11 again in a copy of the tiny recipe, every component a plugin of the example
+    package, which is pip-installed into a directory of its own and found only through its
+    entry point (as any third-party package is)."""
+    root = tmp_path_factory.mktemp("plugins")
+    site = root / "site"
+    subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-build-isolation",
+                    "--disable-pip-version-check", "--target", str(site), str(EXAMPLE)],
+                   check=True, capture_output=True)
+    recipe = root / "recipe"
+    shutil.copytree(recipe_run["recipe"], recipe, symlinks=True)
+    for made in ("units", "vocab", "lm", "vocoder", f"s2st_{TAG}"):  # what the new components remake
+        shutil.rmtree(recipe / "exp" / made)
+    c = {
+        "units": plugin_conf(recipe, "units", tokenizer={"name": "log_energy_bins", "n_clusters": 8}),
+        "align": plugin_conf(recipe, "align", aligner={"name": "pause_snap", "search_ms": 80}),
+        "train": plugin_conf(recipe, "train_scheduled", scheduler={"name": "exponential", "half_life": 3},
+                             llm__name="hf_frozen_text", optim__weight_decay=0.0),
+        "vocoder": plugin_conf(recipe, "vocoder", vocoder={"name": "unit_tones"}),
+        "score": plugin_conf(recipe, "score", asr={"name": "ctc_lexicon", "exp_dir": "exp/asr_en",
+                                                   "lexicon": "data/lm_text/train/text.en"}),
+    }
+    args = run_args()
+    for opt, key in (("--units_conf", "units"), ("--align_conf", "align"), ("--train_conf", "train"),
+                     ("--vocoder_conf", "vocoder"), ("--score_conf", "score")):
+        args[args.index(opt) + 1] = c[key]
+    args[args.index("--tag") + 1] = PLUGIN_TAG
+    env = {**os.environ, "OMP_NUM_THREADS": "1",
+           "PYTHONPATH": os.pathsep.join([str(site), os.environ.get("PYTHONPATH", "")])}
+    env.pop("S2S_PLUGIN_DISABLE_ENTRYPOINTS", None)
+    res = subprocess.run([*args, "--stage", "4"], cwd=recipe, capture_output=True, text=True, timeout=TIMEOUT,
+                         env=env)
+    assert res.returncode == 0, res.stderr[-6000:]
+    return {"recipe": recipe, "run": res, "first": recipe_run["recipe"]}
+
+
+def test_plugin_unit_tokenizer_labels_every_set(plugin_run):
+    rec = plugin_run["recipe"]
+    for dset in ALL_SETS:
+        lang = dset.split("_")[1]
+        for side in (lang, "en"):
+            info = yaml.safe_load((rec / "dump" / dset / f"units.{side}.info").read_text())
+            assert info["tokenizer"]["name"] == "log_energy_bins" and info["n_clusters"] == 8
+            units = kaldi(rec / "dump" / dset / f"units.{side}")
+            assert {int(u) for seq in units.values() for u in seq.split()} <= set(range(8))
+    assert yaml.safe_load((rec / "exp" / "vocab" / "vocab.yaml").read_text())["n_units"] == 8
+
+
+def test_plugin_aligner_wrote_the_ctms(plugin_run, recipe_run):
+    rec = plugin_run["recipe"]
+    for dset in TRAIN_SETS:
+        lang = dset.split("_")[1]
+        ctm = (rec / "dump" / dset / f"align.{lang}.ctm").read_text().splitlines()
+        words = {u: t.split() for u, t in kaldi(rec / "dump" / dset / f"text.{lang}").items()}
+        assert sum(len(w) for w in words.values()) == len(ctm)  # every word of every utterance
+        rows = [line.split() for line in ctm]
+        assert min(float(r[3]) for r in rows) >= 0.0099 and min(float(r[2]) for r in rows) >= 0.0
+        # not the first run's ctc_segmentation spans
+        assert ctm != (recipe_run["recipe"] / "dump" / dset / f"align.{lang}.ctm").read_text().splitlines()
+
+
+def test_plugin_scheduler_and_llm_decoder_trained_and_decoded(plugin_run):
+    from safetensors.torch import load_file
+
+    rec = plugin_run["recipe"]
+    exp = rec / "exp" / f"s2st_{PLUGIN_TAG}"
+    cfg = yaml.safe_load((exp / "config.yaml").read_text())
+    assert cfg["scheduler"]["name"] == "exponential" and cfg["llm"]["name"] == "hf_frozen_text"
+    assert yaml.safe_load((exp / "model" / "llm.yaml").read_text())["name"] == "hf_frozen_text"
+    # p as the exponential scheduler gives it (half-life 3 steps), not the built-in step schedule
+    log = (exp / "train.log").read_text()
+    ps = {float(x) for x in re.findall(r"\] p (\d\.\d\d) lr", log)}
+    expected = {round(0.9 * 0.5 ** (t / 3), 2) for t in range(11)}
+    assert len(ps) >= 3 and ps <= expected, (ps, expected)
+    # the decoder's own rule: the text rows did not move in stage 8 (weight decay off), the unit rows did
+    vocab = yaml.safe_load((exp / "model" / "vocab.yaml").read_text())
+    n_text = len(vocab["kept_text"]) if vocab.get("kept_text") else vocab["text_size"]
+    lm = load_file(rec / "exp" / "lm" / "model" / "model.safetensors")["model.embed_tokens.weight"]
+    s2st = load_file(exp / "model" / "model.safetensors")["model.embed_tokens.weight"]
+    assert (s2st[:n_text] == lm[:n_text]).all()
+    assert s2st.shape[0] == lm.shape[0] + 8
+    # stage 9 loaded the model through the plugin class and decoded every test utterance
+    for dset in TEST_SETS:
+        out = exp / f"decode_{dset}"
+        assert set(kaldi(out / "hyp_units.en")) == set(kaldi(rec / "dump" / dset / "utt2spk"))
+
+
+def test_plugin_vocoder_and_asr_made_and_scored_the_speech(plugin_run):
+    rec = plugin_run["recipe"]
+    exp = rec / "exp" / f"s2st_{PLUGIN_TAG}"
+    assert (rec / "exp" / "vocoder" / "unit_tones.json").is_file()
+    for dset in TEST_SETS:
+        out = exp / f"decode_{dset}"
+        units = kaldi(out / "hyp_units.en")
+        for utt, path in kaldi(out / "wav.scp").items():
+            assert sf.info(rec / path).frames == len(units[utt].split()) * 320  # 16 kHz / 50 units/s
+    assert "ctc_lexicon" in (exp / "RESULTS.md").read_text()
+    # the same reference speech and CTC model as the first run's plain `ctc` topline: each word is
+    # the plain transcript's word or a lexicon word, and no word left the lexicon
+    lexicon = {w for t in kaldi(rec / "data" / "lm_text" / "train" / "text.en").values() for w in t.split()}
+    name = "score/topline_ref_speech.asr_text.en"
+    for dset in TEST_SETS:
+        snapped = kaldi(exp / f"decode_{dset}" / name)
+        plain = kaldi(plugin_run["first"] / EXP / f"decode_{dset}" / name)
+        assert set(snapped) == set(plain)
+        for utt, text in snapped.items():
+            pairs = list(zip(plain[utt].split(), text.split(), strict=True))
+            assert all(q == p or q in lexicon for p, q in pairs), pairs
+            assert all(p not in lexicon for p, q in pairs if q not in lexicon), pairs

@@ -1,17 +1,25 @@
 """The plugin module named by this package's ``s2s_plugin`` entry point.
 
-After ``pip install examples/s2s_plugin_example``, a config selects the
-scheduler by name::
+It registers one component of every plugin kind; after ``pip install
+examples/s2s_plugin_example`` a config selects each by name::
 
-    scheduler:
-      name: exponential
-      half_life: 500
+    scheduler: {name: exponential, half_life: 500}          # stage 8 (this module)
+    tokenizer: {name: log_energy_bins, n_clusters: 16}      # stage 4 (units.py)
+    aligner: {name: pause_snap}                             # stage 5 (aligner.py)
+    llm: {name: hf_frozen_text, path: exp/lm/model}         # stages 8-9 (llm.py)
+    vocoder: {name: unit_tones}                             # stage 10 (vocoder.py)
+    asr: {name: ctc_lexicon, exp_dir: exp/asr_en, lexicon: data/lm_text/train/text.en}   # stage 11 (asr.py)
 """
 from __future__ import annotations
 
 from typing import Any
 
 from s2s_plugin import hookimpl
+from s2s_plugin_example.aligner import PauseSnapAligner
+from s2s_plugin_example.asr import CtcLexiconASR
+from s2s_plugin_example.llm import HFFrozenText
+from s2s_plugin_example.units import LogEnergyBins
+from s2s_plugin_example.vocoder import UnitTones
 
 
 class ExponentialScheduler:
@@ -57,3 +65,28 @@ class ExponentialScheduler:
 @hookimpl
 def register_interleave_schedulers() -> list[type]:
     return [ExponentialScheduler]
+
+
+@hookimpl
+def register_unit_tokenizers() -> list[type]:
+    return [LogEnergyBins]
+
+
+@hookimpl
+def register_aligners() -> list[type]:
+    return [PauseSnapAligner]
+
+
+@hookimpl
+def register_llm_decoders() -> list[type]:
+    return [HFFrozenText]
+
+
+@hookimpl
+def register_vocoders() -> list[type]:
+    return [UnitTones]
+
+
+@hookimpl
+def register_asr_models() -> list[type]:
+    return [CtcLexiconASR]

@@ -185,9 +185,10 @@ def resolve_block(block: dict[str, Any], infos: Sequence[dict[str, Any]], cls: t
         if key == "dedup":
             frame_level = bool(getattr(cls, "needs_frame_units", lambda b: False)(block))
             if value and frame_level:
+                hint = block.get("name") == "unit_hifigan" and not block.get("train")
                 raise ConfigError(f"vocoder '{block.get('name')}' (as configured) needs frame-level units, but "
                                   "stage 4 de-duplicated them (dedup: true); relabel with dedup: false"
-                                  + (", or set durations: predict" if block.get("name") == "unit_hifigan" else ""))
+                                  + (", or set durations: predict" if hint else ""))
             continue
         if key not in params:
             continue
@@ -201,6 +202,13 @@ def resolve_block(block: dict[str, Any], infos: Sequence[dict[str, Any]], cls: t
 
 
 # -- fit --------------------------------------------------------------------------------------------------
+
+def _rank() -> int:
+    """This process's rank in a distributed fit (``s2s launch``), else 0."""
+    import os
+
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
+
 
 def _fit_items(dirs: Sequence[PathLike], lang: str) -> list[tuple[DataDir, str, list[int]]]:
     """Every (dir, utterance, units) with audio in ``lang``; units must cover every utterance of each dir."""
@@ -273,7 +281,13 @@ def fit_vocoder(cfg: VocoderConfig, dirs: Sequence[PathLike], lang: str, exp_dir
 
     start = time.perf_counter()
     stats: dict[str, Any] = {}
-    if callable(getattr(vocoder, "fit", None)):
+    if getattr(vocoder, "trains", False):  # trains itself on the items (unit_hifigan with a train block)
+        stats = dict(vocoder.fit_data(chosen, lang, exp_dir) or {})
+        counter["utterances"] = stats.get("utterances", len(chosen))
+        counter["audio_seconds"] = stats.get("audio_seconds", 0.0)
+        if _rank() != 0:  # the other processes of a distributed fit write nothing
+            return {"vocoder": block, "stats": stats}
+    elif callable(getattr(vocoder, "fit", None)):
         try:
             stats = dict(vocoder.fit(examples()) or {})
         except DataError as e:

@@ -317,6 +317,22 @@ class StepBatches:
         return sys.maxsize
 
 
+class _StepsFrom:
+    """The sampler of :class:`StepBatches`: steps from the module's current one on, without end.
+
+    Read when iteration starts, so a resumed run (whose step Lightning restores first) continues
+    where the checkpoint left off; the module stops the run at ``trainer.max_steps``.
+    """
+
+    def __init__(self, module: Any) -> None:
+        self.module = module
+
+    def __iter__(self):
+        import itertools
+
+        return itertools.count(int(self.module.steps))
+
+
 # -- model --------------------------------------------------------------------------------------------------
 
 def build_generator(params: dict[str, Any], duration: bool) -> Any:
@@ -608,7 +624,7 @@ class UnitHiFiGANTrainer:
         self.world_size = plan.world_size
         return L.Trainer(
             accelerator=plan.accelerator, devices=plan.devices, num_nodes=plan.num_nodes, strategy=plan.strategy,
-            precision=plan.precision, plugins=[*plan.plugins, AtomicCheckpointIO()], max_epochs=1, max_steps=-1,
+            precision=plan.precision, plugins=[*plan.plugins, AtomicCheckpointIO()], max_epochs=-1, max_steps=-1,
             num_sanity_val_steps=0, limit_val_batches=0, log_every_n_steps=t.log_every_n_steps,
             callbacks=[_saver_class()(self), *self.extra_callbacks],
             logger=TensorBoardLogger(save_dir=str(self.exp), name="tensorboard", version="", default_hp_metric=False),
@@ -623,8 +639,8 @@ class UnitHiFiGANTrainer:
         data = StepBatches(self.items, self.lang, cfg.batch_size // self.world_size, cfg.segment_frames, self.hop,
                            cfg.sampling_rate, cfg.trainer.seed, trainer.global_rank, cfg.duration,
                            int(self.params["num_embs"]))
-        steps = range(module.steps, cfg.trainer.max_steps)  # the restored step on a resume
-        return torch.utils.data.DataLoader(data, batch_size=None, sampler=steps, num_workers=cfg.num_workers)
+        return torch.utils.data.DataLoader(data, batch_size=None, sampler=_StepsFrom(module),
+                                           num_workers=cfg.num_workers)
 
     def save(self, trainer: Any, module: Any) -> None:
         """Write the resume point (all processes take part) and, on rank 0, ``checkpoint-<N>steps.pkl``."""
@@ -652,8 +668,6 @@ class UnitHiFiGANTrainer:
 
     def run(self) -> dict[str, Any]:
         """Train (or resume) to ``trainer.max_steps``; returns the statistics of the run."""
-        import warnings
-
         import lightning as L
 
         self.exp.mkdir(parents=True, exist_ok=True)
@@ -664,13 +678,26 @@ class UnitHiFiGANTrainer:
         module = _lightning_module_class()(self.cfg, self.params)
         trainer = self._setup_trainer()
         module.train_dataloader = lambda: self._dataloader(module, trainer)
+        done = 0
         if self.last.is_file():
-            logger.info("unit_hifigan: resuming from %s", self.last)
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message=".*litlogger.*")
-            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-            trainer.fit(module, ckpt_path=str(self.last) if self.last.is_file() else None, weights_only=True)
+            import torch
+
+            done = int(torch.load(self.last, map_location="cpu", weights_only=True, mmap=True)["unit_hifigan_steps"])
+            logger.info("unit_hifigan: resuming from %s (step %d)", self.last, done)
+        if done >= self.cfg.trainer.max_steps:
+            logger.info("unit_hifigan: %s has reached trainer.max_steps (%d); nothing to train", self.last, done)
+            module.steps = done
+        else:
+            self._fit(trainer, module)
         n_params = sum(p.numel() for p in module.generator.parameters())
         return {"steps": int(module.steps), "utterances": len(self.items), "audio_seconds": self.seconds,
                 "speakers": len(self.speakers),
                 "generator_parameters": n_params, "hop": self.hop, "last_losses": getattr(module, "last_logs", {})}
+
+    def _fit(self, trainer: Any, module: Any) -> None:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message=".*litlogger.*")
+            warnings.filterwarnings("ignore", message=".*does not have many workers.*")
+            trainer.fit(module, ckpt_path=str(self.last) if self.last.is_file() else None, weights_only=True)

@@ -90,3 +90,19 @@ def write_dump(root: Path, n_utts: int = 6, frames: int = 40, seed: int = 0, spe
     info = {"frame_rate": FS / HOP, "n_clusters": N_UNITS, "dedup": False, "tokenizer": {"name": "synthetic"}}
     (root / "units.en.info").write_text(yaml.safe_dump(info), encoding="utf-8")
     return root
+
+
+def espnet_pwg_vocoder(checkpoint: Path):
+    """ESPnet's loader of ParallelWaveGAN vocoders (``parallel_wavegan.utils.load_model`` inside).
+
+    parallel_wavegan 0.6.1, the newest release, imports ``scipy.signal.kaiser``, which SciPy 1.13
+    removed (it lives in ``scipy.signal.windows``); the alias is set first so that the package imports.
+    """
+    import scipy.signal
+    import scipy.signal.windows
+
+    if not hasattr(scipy.signal, "kaiser"):
+        scipy.signal.kaiser = scipy.signal.windows.kaiser
+    from espnet2.tts.utils.parallel_wavegan_pretrained_vocoder import ParallelWaveGANPretrainedVocoder
+
+    return ParallelWaveGANPretrainedVocoder(str(checkpoint))

@@ -186,3 +186,27 @@ def test_bad_train_blocks_are_refused():
     cfg = from_dict(UnitHiFiGANTrainConfig, train_block())
     with pytest.raises(ConfigError, match="4000 / hop 80 .* is 50 frames per second, but the units come at 25"):
         UnitHiFiGANTrainer(cfg, [], "en", "unused", n_units=N_UNITS, frame_rate=25.0)
+
+
+def test_two_cpu_processes_through_the_launcher(tmp_path):
+    """``s2s launch --ngpu 0 --nproc 2 -- s2s vocoder fit``: DDP over gloo, as stage 8; rank 0 writes the files."""
+    import subprocess
+    import sys
+
+    dump = write_dump(tmp_path / "dump")
+    conf = tmp_path / "vocoder.yaml"
+    conf.write_text(yaml.safe_dump({"vocoder": {"name": "unit_hifigan",
+                                                "train": train_block(4, trainer={"save_every": 2})},
+                                    "synth_fs": 4000}))
+    exp = tmp_path / "exp"
+    cmd = [sys.executable, "-m", "s2s_plugin.bin.main", "launch", "--ngpu", "0", "--nproc", "2", "--", "s2s",
+           "vocoder", "fit", "--config", str(conf), "--dirs", str(dump), "--lang", "en", "--exp", str(exp)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert out.returncode == 0, out.stderr[-3000:]
+    log = (exp / "fit.log").read_text()
+    assert log.count("run: cpu x 2 device(s) x 1 node(s), precision 32-true, strategy DDPStrategy") == 2
+    assert sorted(p.name for p in exp.glob("checkpoint-*.pkl")) == ["checkpoint-2steps.pkl", "checkpoint-4steps.pkl"]
+    assert "launch --ngpu=0 --nnodes=1 --nproc=2 -- s2s vocoder fit" in (exp / "run.sh").read_text()
+    assert (exp / "fit.json").is_file()
+    wave, _ = UnitHiFiGAN(checkpoint=str(exp)).synthesize(UNITS)
+    assert wave.shape == (len(UNITS) * HOP,) and np.all(np.isfinite(wave))

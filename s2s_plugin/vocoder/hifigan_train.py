@@ -660,9 +660,10 @@ class UnitHiFiGANTrainer:
         with atomic_write(self.exp / f"checkpoint-{module.steps}steps.pkl", "wb") as f:
             torch.save(state, f)
         if self.cfg.keep_checkpoints:
-            from s2s_plugin.vocoder.unit_hifigan import _steps
+            def steps_of(path: Path) -> int:
+                return int(path.name[len("checkpoint-"):-len("steps.pkl")])
 
-            for old in sorted(self.exp.glob("checkpoint-*steps.pkl"), key=_steps)[:-self.cfg.keep_checkpoints]:
+            for old in sorted(self.exp.glob("checkpoint-*steps.pkl"), key=steps_of)[:-self.cfg.keep_checkpoints]:
                 old.unlink()
         logger.info("unit_hifigan: wrote %s", self.exp / f"checkpoint-{module.steps}steps.pkl")
 

@@ -210,3 +210,21 @@ def test_two_cpu_processes_through_the_launcher(tmp_path):
     assert (exp / "fit.json").is_file()
     wave, _ = UnitHiFiGAN(checkpoint=str(exp)).synthesize(UNITS)
     assert wave.shape == (len(UNITS) * HOP,) and np.all(np.isfinite(wave))
+
+
+def test_the_cvss_config_trains_a_paper_scale_generator(registry):
+    """egs/cvss's stage 10 config: its train block validates; HiFi-GAN V1 sizes at 50 units per second."""
+    from pathlib import Path
+
+    from s2s_plugin.config import load_config
+    from s2s_plugin.vocoder.hifigan_train import build_generator
+
+    path = Path(__file__).resolve().parents[2] / "egs/cvss/s2st1/conf/tuning/vocoder_unit_hifigan.yaml"
+    cfg = load_config(VocoderConfig, path)
+    voc = registry.build("vocoder", dict(cfg.vocoder, n_units=2048, frame_rate=50.0), "vocoder")
+    assert voc.trains and voc.train_cfg.trainer.max_steps == 400000
+    params = voc.train_cfg.full_generator_params(2048)
+    assert params["num_embs"] == 2048 and params["num_spk_embs"] == 0
+    assert int(np.prod(params["upsample_scales"])) == 320 and voc.train_cfg.sampling_rate == 16000
+    gen = build_generator(params, duration=False)
+    assert 16e6 < sum(p.numel() for p in gen.parameters()) < 18e6

@@ -553,7 +553,8 @@ class UnitHiFiGANTrainer:
             shown = "; ".join(f"{k}: {a!r} -> {b!r}" for k, a, b in changes[:6])
             raise ConfigError(f"{self.exp}: refusing to resume the unit HiFi-GAN training of {stored}: the "
                               f"settings differ ({shown}); resume with the stored values or use another --exp")
-        check_resume_checkpoint(self.last, "none-*.ckpt", fix=f"move it away to start afresh in {self.exp}")
+        # no other file holds the Lightning state (checkpoint-*.pkl are ParallelWaveGAN's): no replacement to name
+        check_resume_checkpoint(self.last, "last.ckpt.none", fix=f"move it away to start afresh in {self.exp}")
 
     def _speakers(self) -> dict[str, int]:
         if self.params["num_spk_embs"] <= 0:

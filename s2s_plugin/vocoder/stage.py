@@ -12,7 +12,11 @@ The fit reads ``wav.scp.<lang>`` and ``units.<lang>`` of every dump dir given.
 Stage 4's ``units.<lang>.info`` gives the units' frame rate and vocabulary
 size; they fill in the vocoder block's ``frame_rate`` and ``n_units`` when the
 class takes them and the config leaves them null (a value in the config that
-disagrees is an error). The exp dir then holds::
+disagrees is an error). A vocoder that trains itself (``unit_hifigan`` with a
+``train`` block: its ``trains`` is true) gets the chosen ``(DataDir, utterance,
+units)`` items through ``fit_data(items, lang, exp_dir)`` instead of a stream of
+examples; under ``s2s launch`` every process trains and only rank 0 writes the
+files below. The exp dir then holds::
 
     exp/vocoder/
       config.yaml, plugins.yaml   the resolved config (its vocoder block rebuilds the vocoder)

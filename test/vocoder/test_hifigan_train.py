@@ -228,3 +228,30 @@ def test_the_cvss_config_trains_a_paper_scale_generator(registry):
     assert int(np.prod(params["upsample_scales"])) == 320 and voc.train_cfg.sampling_rate == 16000
     gen = build_generator(params, duration=False)
     assert 16e6 < sum(p.numel() for p in gen.parameters()) < 18e6
+
+
+def test_a_batch_depends_on_its_step_only(tmp_path):
+    """Batches read in loader processes equal those read in the training process; steps and ranks differ."""
+    from s2s_plugin.vocoder.hifigan_train import StepBatches, TrainItem
+
+    dump = write_dump(tmp_path / "dump")
+    items = [TrainItem(dd, utt, np.asarray(u), 0) for dd, utt, u in _items(dump)]
+    data = StepBatches(items, "en", 3, 8, HOP, 4000, seed=0, rank=0, duration=True, pad_id=N_UNITS)
+    loader = torch.utils.data.DataLoader(data, batch_size=None, sampler=[5, 6], num_workers=2)
+    for step, batch in zip((5, 6), loader):
+        direct = data[step]
+        assert all(torch.equal(batch[k], direct[k]) for k in direct)
+        assert batch["wave"].shape == (3, 1, 8 * HOP) and batch["units"].shape == (3, 8)
+        # the durations of each row's runs add up to the segment
+        assert batch["durations"].sum(dim=1).tolist() == [8, 8, 8]
+    assert not torch.equal(data[5]["wave"], data[6]["wave"])
+    other_rank = StepBatches(items, "en", 3, 8, HOP, 4000, seed=0, rank=1, duration=False, pad_id=N_UNITS)
+    assert not torch.equal(other_rank[5]["wave"], data[5]["wave"])
+    # each segment's audio is its units' sound: the frame-level units decide the sinusoid of each hop
+    from hifigan_testutils import FREQS, FS
+
+    units, wave = data[5]["units"].numpy(), data[5]["wave"][:, 0].numpy()
+    row, i = next((r, i) for r in range(3) for i in range(7) if units[r, i] == units[r, i + 1])  # runs of >= 2
+    seg = wave[row, i * HOP:(i + 2) * HOP]
+    peak = np.fft.rfftfreq(len(seg), 1 / FS)[np.abs(np.fft.rfft(seg * np.hanning(len(seg)))).argmax()]
+    assert abs(peak - FREQS[units[row, i]]) <= FS / len(seg)

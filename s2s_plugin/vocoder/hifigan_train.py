@@ -313,9 +313,6 @@ class StepBatches:
                 batch["dedup"][b, :len(u)], batch["durations"][b, :len(d)] = u, d
         return batch
 
-    def __len__(self) -> int:
-        return sys.maxsize
-
 
 class _StepsFrom:
     """The sampler of :class:`StepBatches`: steps from the module's current one on, without end.

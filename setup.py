@@ -44,7 +44,8 @@ EXTRAS = {
     "hf": ["transformers>=4.56", "peft", "tokenizers", "protobuf"],  # 4.56: from_pretrained/from_config take dtype=
     "train": ["lightning>=2.6,<2.7", "tensorboard"],  # the series the suite runs with (Trainer.fit(weights_only=))
     "vocoder": ["pyworld>=0.3.4"],
-    "test": ["pytest>=8", "hypothesis>=6.100"],
+    # parallel_wavegan: test/vocoder loads trained unit HiFi-GAN checkpoints with it, as ESPnet does
+    "test": ["pytest>=8", "hypothesis>=6.100", "parallel_wavegan==0.6.1"],
 }
 
 setup(

@@ -156,6 +156,10 @@ fi
 key="stack:$(cat "${tools_dir}/requirements.txt" "${root}/setup.py" "${constraints}" | sha1sum | cut -c1-12)@${torch_version}"
 if needs stack "${key}"; then
     log "installing the pinned stack (tools/requirements.txt) and s2s_plugin (editable)"
+    # parallel_wavegan is an sdist whose setup.py imports pip, which pip's isolated build environment
+    # lacks: build it in the venv itself (under the same pins, so torch stays)
+    pwg=$(grep -E '^parallel_wavegan==' "${tools_dir}/requirements.txt")
+    "${pip[@]}" install -c "${constraints}" -c "${torch_pin}" --no-build-isolation "${pwg}"
     "${pip[@]}" install -c "${constraints}" -c "${torch_pin}" -r "${tools_dir}/requirements.txt"
     "${pip[@]}" install -c "${constraints}" -c "${torch_pin}" --no-build-isolation -e "${root}"
     done_step stack "${key}"

@@ -15,7 +15,8 @@
 `fit` reads DIR/wav.scp.<lang> and DIR/units.<lang> of every --dirs; stage 4's
 DIR/units.<lang>.info fills in the vocoder's frame_rate and n_units. `world`
 fits per-unit WORLD statistics; `unit_hifigan` loads and checks its
-checkpoint. It writes EXP/config.yaml, the vocoder's state, fit.log and, last,
+checkpoint, or with a train block trains one (docs/vocoder.md; through
+`s2s launch` on several GPUs or CPU processes, and rerunning resumes). It writes EXP/config.yaml, the vocoder's state, fit.log and, last,
 fit.json. `synth` writes OUT/wav/<utt>.wav (the config's synth_fs, 16-bit)
 and OUT/wav.scp, plus OUT/synth.json with the real-time factor and the
 synthesis options used (synthesis.* of the config, overridden on the command line).
@@ -39,7 +40,7 @@ CONFIG_SCHEMAS = {"fit": "s2s_plugin.vocoder.stage:VocoderConfig"}
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="vocoder_command", metavar="SUBCOMMAND", required=True)
 
-    f = sub.add_parser("fit", help="fit (world) or import and check (unit_hifigan) the configured vocoder",
+    f = sub.add_parser("fit", help="fit (world, concat), train or import and check (unit_hifigan) the vocoder",
                        description="Fit the vocoder of --config on the --lang speech and units of --dirs.")
     f.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. vocoder.smooth_ms=20")
     f.add_argument("--config", required=True, type=Path, help="YAML with the VocoderConfig keys (conf/vocoder.yaml)")

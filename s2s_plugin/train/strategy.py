@@ -127,8 +127,12 @@ def decoder_layer_classes(model: torch.nn.Module) -> set[type]:
 
 
 def select_strategy(cfg: TrainerConfig, accelerator: str, world_size: int, model: torch.nn.Module | None,
-                    env: Mapping[str, str]) -> tuple[Any, list[Any]]:
-    """The Lightning strategy object (or ``"auto"``) and cluster plugins."""
+                    env: Mapping[str, str], find_unused_parameters: bool = False) -> tuple[Any, list[Any]]:
+    """The Lightning strategy object (or ``"auto"``) and cluster plugins.
+
+    ``find_unused_parameters`` is DDP's: true for a module whose backward passes leave some
+    parameters without gradients (a GAN's discriminator step never reaches the generator).
+    """
     from lightning.pytorch.plugins.environments import TorchElasticEnvironment
     from lightning.pytorch.strategies import DDPStrategy, FSDPStrategy
 
@@ -141,7 +145,7 @@ def select_strategy(cfg: TrainerConfig, accelerator: str, world_size: int, model
     if name == "single":
         return "auto", plugins
     if name == "ddp":
-        return DDPStrategy(process_group_backend=backend, find_unused_parameters=False,
+        return DDPStrategy(process_group_backend=backend, find_unused_parameters=find_unused_parameters,
                            gradient_as_bucket_view=True), plugins
     if accelerator != "gpu":
         raise ConfigError("trainer.strategy fsdp needs GPUs (NCCL); use ddp (gloo) on the CPU")
@@ -157,8 +161,12 @@ def select_strategy(cfg: TrainerConfig, accelerator: str, world_size: int, model
 
 
 def plan_run(cfg: TrainerConfig, model: torch.nn.Module | None = None, env: Mapping[str, str] | None = None,
-             cuda: bool | None = None, n_gpus: int | None = None, bf16_supported: bool | None = None) -> RunPlan:
-    """Resolve accelerator, world size, precision and strategy (hardware facts can be given, for tests)."""
+             cuda: bool | None = None, n_gpus: int | None = None, bf16_supported: bool | None = None,
+             find_unused_parameters: bool = False) -> RunPlan:
+    """Resolve accelerator, world size, precision and strategy (hardware facts can be given, for tests).
+
+    ``find_unused_parameters`` is passed to DDP (see :func:`select_strategy`).
+    """
     env = os.environ if env is None else env
     cuda = torch.cuda.is_available() if cuda is None else cuda
     n_gpus = (torch.cuda.device_count() if cuda else 0) if n_gpus is None else n_gpus
@@ -167,7 +175,7 @@ def plan_run(cfg: TrainerConfig, model: torch.nn.Module | None = None, env: Mapp
     accelerator = select_accelerator(cfg.accelerator, cuda)
     devices, num_nodes = select_world(cfg, accelerator, env, n_gpus)
     precision = select_precision(cfg.precision, accelerator, bf16_supported)
-    strategy, plugins = select_strategy(cfg, accelerator, devices * num_nodes, model, env)
+    strategy, plugins = select_strategy(cfg, accelerator, devices * num_nodes, model, env, find_unused_parameters)
     plan = RunPlan(accelerator, devices, num_nodes, precision, strategy, plugins)
     logger.info("run: %s x %d device(s) x %d node(s), precision %s, strategy %s", accelerator, devices,
                 num_nodes, precision, type(strategy).__name__ if not isinstance(strategy, str) else strategy)

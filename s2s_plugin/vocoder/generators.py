@@ -99,21 +99,25 @@ class _PwgResBlock(nn.Module):
 class _PwgDurationPredictor(nn.Module):
     """PWG's DurationPredictor: ``conv[i] = Sequential(Conv1d, ReLU, LayerNorm over channels, Dropout)``."""
 
-    def __init__(self, idim: int, n_layers: int, n_chans: int, kernel_size: int, offset: float) -> None:
+    def __init__(self, idim: int, n_layers: int, n_chans: int, kernel_size: int, offset: float,
+                 dropout_rate: float = 0.0) -> None:
         super().__init__()
         self.offset = offset
         self.conv = nn.ModuleList(
             nn.Sequential(nn.Conv1d(idim if i == 0 else n_chans, n_chans, kernel_size, padding=(kernel_size - 1) // 2),
-                          nn.ReLU(), nn.LayerNorm(n_chans, eps=1e-12), nn.Identity())
+                          nn.ReLU(), nn.LayerNorm(n_chans, eps=1e-12), nn.Dropout(dropout_rate))
             for i in range(n_layers))
         self.linear = nn.Linear(n_chans, 1)
 
+    def log_durations(self, x: torch.Tensor) -> torch.Tensor:
+        """``(B, C, T)`` embeddings -> ``(B, T)`` predicted ``log(duration + offset)`` (the training target)."""
+        for conv, relu, norm, dropout in self.conv:
+            x = dropout(norm(relu(conv(x)).transpose(1, 2)).transpose(1, 2))
+        return self.linear(x.transpose(1, 2)).squeeze(-1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, C, T)`` embeddings -> ``(B, T)`` integer durations (>= 0)."""
-        for conv, relu, norm, _ in self.conv:
-            x = norm(relu(conv(x)).transpose(1, 2)).transpose(1, 2)
-        log_d = self.linear(x.transpose(1, 2)).squeeze(-1)
-        return torch.clamp(torch.round(log_d.exp() - self.offset), min=0).long()
+        return torch.clamp(torch.round(self.log_durations(x).exp() - self.offset), min=0).long()
 
 
 class PwgUnitGenerator(nn.Module):
@@ -178,15 +182,26 @@ class PwgUnitGenerator(nn.Module):
             # PWG sizes the predictor input with the speaker embedding whenever there is one.
             idim = in_channels + spk_emb_dim if num_spk_embs > 0 else in_channels
             self.duration_predictor = _PwgDurationPredictor(idim, duration_layers, duration_chans,
-                                                            duration_kernel_size, duration_offset)
+                                                            duration_kernel_size, duration_offset,
+                                                            duration_dropout_rate)
 
-    def _embed(self, units: torch.Tensor, speaker: int | None) -> torch.Tensor:
+    def embed(self, units: torch.Tensor, speakers: torch.Tensor | int | None = None) -> torch.Tensor:
+        """``(B, T)`` unit ids (and the speaker of each row, or one for all) -> ``(B, C, T)`` embeddings."""
         x = self.emb(units).transpose(1, 2)  # (B, C, T)
         if self.num_spk_embs > 0:
-            g = self.spk_emb(torch.full((units.shape[0],), speaker or 0, dtype=torch.long, device=units.device))
-            g = g.unsqueeze(2).expand(-1, -1, x.shape[2])
+            if not isinstance(speakers, torch.Tensor):
+                speakers = torch.full((units.shape[0],), speakers or 0, dtype=torch.long, device=units.device)
+            g = self.spk_emb(speakers).unsqueeze(2).expand(-1, -1, x.shape[2])
             x = torch.cat([x, g], dim=1) if self.concat_spk_emb else x + g
         return x
+
+    def decode(self, x: torch.Tensor) -> torch.Tensor:
+        """The HiFi-GAN body: ``(B, C, frames)`` embeddings -> ``(B, 1, frames * hop)`` waveform."""
+        c = self.input_conv(x)
+        for i, up in enumerate(self.upsamples):
+            c = up(c)
+            c = sum(self.blocks[i * self.num_blocks + j](c) for j in range(self.num_blocks)) / self.num_blocks
+        return self.output_conv(c)
 
     def forward(self, units: torch.Tensor, speaker: int | None = None,
                 predict_durations: bool = False) -> torch.Tensor:
@@ -194,7 +209,7 @@ class PwgUnitGenerator(nn.Module):
         repeated by the predicted duration first (de-duplicated input). When every predicted
         duration is 0 each unit gets 1, as ParallelWaveGAN's length regulator does (``T * hop``
         samples)."""
-        x = self._embed(units, speaker)
+        x = self.embed(units, speaker)
         if predict_durations:
             if self.duration_predictor is None:
                 raise ValueError("this generator has no duration predictor")
@@ -204,11 +219,28 @@ class PwgUnitGenerator(nn.Module):
                 # duration of an all-zero row to 1: one frame per unit, not one frame in all
                 d = torch.ones_like(d)
             x = torch.repeat_interleave(x, d, dim=2)
-        c = self.input_conv(x)
-        for i, up in enumerate(self.upsamples):
-            c = up(c)
-            c = sum(self.blocks[i * self.num_blocks + j](c) for j in range(self.num_blocks)) / self.num_blocks
-        return self.output_conv(c)
+        return self.decode(x)
+
+    def apply_weight_norm(self) -> None:
+        """Weight-normalise every convolution of the body for training, as ParallelWaveGAN does.
+
+        The duration predictor stays plain (ParallelWaveGAN adds it after applying weight norm).
+        :meth:`pwg_state_dict` then writes the ``weight_g``/``weight_v`` pairs its checkpoints hold.
+        """
+        from torch.nn.utils.parametrizations import weight_norm
+
+        skip = {id(m) for m in self.duration_predictor.modules()} if self.duration_predictor is not None else set()
+        for m in list(self.modules()):
+            if isinstance(m, (nn.Conv1d, nn.ConvTranspose1d)) and id(m) not in skip:
+                weight_norm(m, dim=0)
+
+    def pwg_state_dict(self) -> dict[str, torch.Tensor]:
+        """The state dict in ParallelWaveGAN's layout: weight-norm parametrizations as ``weight_g``/``weight_v``."""
+        out = {}
+        for key, value in self.state_dict().items():
+            key = key.replace(".parametrizations.weight.original0", ".weight_g")
+            out[key.replace(".parametrizations.weight.original1", ".weight_v")] = value.detach().clone()
+        return out
 
 
 class _CodeResBlock(nn.Module):

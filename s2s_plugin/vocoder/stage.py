@@ -12,7 +12,11 @@ The fit reads ``wav.scp.<lang>`` and ``units.<lang>`` of every dump dir given.
 Stage 4's ``units.<lang>.info`` gives the units' frame rate and vocabulary
 size; they fill in the vocoder block's ``frame_rate`` and ``n_units`` when the
 class takes them and the config leaves them null (a value in the config that
-disagrees is an error). The exp dir then holds::
+disagrees is an error). A vocoder that trains itself (``unit_hifigan`` with a
+``train`` block: its ``trains`` is true) gets the chosen ``(DataDir, utterance,
+units)`` items through ``fit_data(items, lang, exp_dir)`` instead of a stream of
+examples; under ``s2s launch`` every process trains and only rank 0 writes the
+files below. The exp dir then holds::
 
     exp/vocoder/
       config.yaml, plugins.yaml   the resolved config (its vocoder block rebuilds the vocoder)
@@ -185,9 +189,10 @@ def resolve_block(block: dict[str, Any], infos: Sequence[dict[str, Any]], cls: t
         if key == "dedup":
             frame_level = bool(getattr(cls, "needs_frame_units", lambda b: False)(block))
             if value and frame_level:
+                hint = block.get("name") == "unit_hifigan" and not block.get("train")
                 raise ConfigError(f"vocoder '{block.get('name')}' (as configured) needs frame-level units, but "
                                   "stage 4 de-duplicated them (dedup: true); relabel with dedup: false"
-                                  + (", or set durations: predict" if block.get("name") == "unit_hifigan" else ""))
+                                  + (", or set durations: predict" if hint else ""))
             continue
         if key not in params:
             continue
@@ -201,6 +206,13 @@ def resolve_block(block: dict[str, Any], infos: Sequence[dict[str, Any]], cls: t
 
 
 # -- fit --------------------------------------------------------------------------------------------------
+
+def _rank() -> int:
+    """This process's rank in a distributed fit (``s2s launch``), else 0."""
+    import os
+
+    return int(os.environ.get("RANK", os.environ.get("SLURM_PROCID", "0")))
+
 
 def _fit_items(dirs: Sequence[PathLike], lang: str) -> list[tuple[DataDir, str, list[int]]]:
     """Every (dir, utterance, units) with audio in ``lang``; units must cover every utterance of each dir."""
@@ -273,7 +285,13 @@ def fit_vocoder(cfg: VocoderConfig, dirs: Sequence[PathLike], lang: str, exp_dir
 
     start = time.perf_counter()
     stats: dict[str, Any] = {}
-    if callable(getattr(vocoder, "fit", None)):
+    if getattr(vocoder, "trains", False):  # trains itself on the items (unit_hifigan with a train block)
+        stats = dict(vocoder.fit_data(chosen, lang, exp_dir) or {})
+        counter["utterances"] = stats.get("utterances", len(chosen))
+        counter["audio_seconds"] = stats.get("audio_seconds", 0.0)
+        if _rank() != 0:  # the other processes of a distributed fit write nothing
+            return {"vocoder": block, "stats": stats}
+    elif callable(getattr(vocoder, "fit", None)):
         try:
             stats = dict(vocoder.fit(examples()) or {})
         except DataError as e:

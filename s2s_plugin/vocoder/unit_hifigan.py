@@ -1,8 +1,13 @@
-"""``unit_hifigan``: a pretrained unit HiFi-GAN loaded from a local checkpoint.
+"""``unit_hifigan``: a unit HiFi-GAN, loaded from a local checkpoint or trained on the target speech.
 
     voc = UnitHiFiGAN(checkpoint="downloads/unit_vocoder")     # a directory or a file
     wave, sr = voc.synthesize([12, 12, 40, 7])                # 4 * hop samples
     wave, sr = voc.synthesize([12, 12, 40, 7], speaker=3)     # a multi-speaker generator's speaker 3
+
+With a ``train`` block instead of ``checkpoint`` (``vocoder: {name: unit_hifigan,
+train: {...}}``), ``s2s vocoder fit`` trains one on the target speech and its units
+(:mod:`s2s_plugin.vocoder.hifigan_train`) and writes a ParallelWaveGAN checkpoint
+into the exp dir, which is then the checkpoint.
 
 Two checkpoint formats are read (``format: auto`` tells them apart by the files):
 
@@ -137,7 +142,10 @@ class UnitHiFiGAN:
         wave, sr = voc.synthesize(units)      # float32, len(units) * voc.hop samples
 
     Args:
-        checkpoint: a checkpoint directory, or the checkpoint file itself (its config next to it).
+        checkpoint: a checkpoint directory, or the checkpoint file itself (its config next to it); null
+            with ``train``: the exp dir of the fit.
+        train: train the vocoder in ``s2s vocoder fit`` with these settings
+            (:class:`~s2s_plugin.vocoder.hifigan_train.UnitHiFiGANTrainConfig`) instead of loading one.
         format: ``auto``, ``pwg`` or ``fairseq``.
         durations: ``runs`` (one unit per hop; for frame-level units) or ``predict``
             (collapse repeats, predict durations; needs a duration predictor).
@@ -157,20 +165,40 @@ class UnitHiFiGAN:
 
     @classmethod
     def needs_frame_units(cls, block: dict) -> bool:
-        """With ``durations: runs`` one unit is one hop (repeats kept); ``predict`` takes de-duplicated units."""
-        return block.get("durations", "runs") == "runs"
+        """With ``durations: runs`` one unit is one hop (repeats kept); ``predict`` takes de-duplicated units.
 
-    def __init__(self, checkpoint: str, format: str = "auto", durations: str = "runs",  # noqa: A002
+        Training (a ``train`` block) needs frame-level units whatever ``durations`` says: the
+        duration predictor learns from their runs.
+        """
+        return block.get("durations", "runs") == "runs" or bool(block.get("train"))
+
+    def __init__(self, checkpoint: str | None = None, format: str = "auto", durations: str = "runs",  # noqa: A002
                  speaker: int | None = None, frame_rate: float | None = None, n_units: int | None = None,
-                 device: str = "cpu", trust_checkpoint: bool = False) -> None:
+                 device: str = "cpu", trust_checkpoint: bool = False, train: dict | None = None) -> None:
+        self.train_cfg = None
+        if train is not None:
+            from s2s_plugin.config import from_dict
+            from s2s_plugin.vocoder.hifigan_train import UnitHiFiGANTrainConfig
+
+            if checkpoint is not None:
+                raise ConfigError("unit_hifigan: give either checkpoint (load a trained vocoder) or train (train one "
+                                  "in s2s vocoder fit), not both")
+            self.train_cfg = from_dict(UnitHiFiGANTrainConfig, train, where="vocoder.train")
+            if format == "fairseq":
+                raise ConfigError("unit_hifigan: training writes the ParallelWaveGAN format; use format auto or pwg")
+        elif checkpoint is None:
+            raise ConfigError("unit_hifigan: set checkpoint (a trained vocoder's directory or file), or a train block "
+                              "to train one")
         if format not in FORMATS:
             raise ConfigError(f"unit_hifigan: format must be one of {', '.join(FORMATS)}, got {format!r}")
         if durations not in ("runs", "predict"):
             raise ConfigError(f"unit_hifigan: durations must be 'runs' or 'predict', got {durations!r}")
-        self.checkpoint, self.format, self.durations = str(checkpoint), format, durations
+        self.checkpoint = None if checkpoint is None else str(checkpoint)
+        self.format, self.durations = format, durations
         self.speaker, self.frame_rate, self.n_units_given = speaker, frame_rate, n_units
         self.device, self.trust_checkpoint = device, trust_checkpoint
         self._model = None
+        self._trained_in: PathLike | None = None  # the exp dir a trained vocoder was loaded from
         self._sr = self._hop = 0
         self.info: dict[str, Any] = {}
 
@@ -181,7 +209,7 @@ class UnitHiFiGAN:
     @property
     def model(self):
         if self._model is None:
-            self.load()
+            self.load(self._trained_in)
         return self._model
 
     @property
@@ -224,8 +252,8 @@ class UnitHiFiGAN:
     def load(self, directory: PathLike | None = None) -> None:
         """Build the generator from its config and load the checkpoint strictly.
 
-        ``directory`` (an exp dir) is accepted for the vocoder protocol and not
-        needed: everything comes from ``checkpoint``.
+        ``directory`` (the exp dir) is where a vocoder with a ``train`` block was
+        trained, and its checkpoint; with ``checkpoint`` set it is not needed.
 
         Raises:
             ConfigError: missing files, the other format's file, or a state dict
@@ -233,7 +261,12 @@ class UnitHiFiGAN:
         """
         import torch
 
-        fmt, model_file, cfg_file = find_checkpoint(self.checkpoint, self.format)
+        source = self.checkpoint if self.checkpoint is not None else directory
+        if source is None:
+            raise ConfigError("unit_hifigan: a vocoder with a train block loads from its exp dir; run `s2s vocoder "
+                              "fit` and load it from that directory")
+        self._trained_in = source
+        fmt, model_file, cfg_file = find_checkpoint(source, self.format)
         ckpt = _torch_load(model_file, self.trust_checkpoint)
         if fmt == "pwg":
             model, state, sr, hop = self._build_pwg(model_file, cfg_file, ckpt)
@@ -374,9 +407,31 @@ class UnitHiFiGAN:
             y = y[:self.num_samples(len(arr))]
         return y.astype(np.float32), self.sample_rate
 
+    @property
+    def trains(self) -> bool:
+        """True when ``s2s vocoder fit`` trains this vocoder (a ``train`` block) rather than loading it."""
+        return self.train_cfg is not None
+
+    def fit_data(self, items, lang: str, exp_dir: PathLike) -> dict[str, Any]:
+        """Train on ``(DataDir, utterance, units)`` items of ``lang`` speech into ``exp_dir``, then load the result.
+
+        Every process of a distributed run calls this; rank 0 loads the trained checkpoint.
+
+        Returns:
+            The training statistics and, on rank 0, the loaded checkpoint's description.
+        """
+        from s2s_plugin.vocoder.hifigan_train import UnitHiFiGANTrainer, _rank
+
+        stats = UnitHiFiGANTrainer(self.train_cfg, items, lang, exp_dir, n_units=self.n_units_given,
+                                   frame_rate=self.frame_rate).run()
+        if _rank() == 0:
+            self.load(exp_dir)
+            stats.update(self.info)
+        return stats
+
     def fit(self, examples=None) -> dict[str, Any]:
         """Nothing to train: load and check the checkpoint, synthesise one unit, return its description."""
-        self.load()
+        self.load(self._trained_in)
         wave, _ = self.synthesize([0] * 4)
         if not np.all(np.isfinite(wave)):
             raise ConfigError(f"unit_hifigan: {self.info['checkpoint']} produces non-finite samples")
@@ -387,6 +442,6 @@ class UnitHiFiGAN:
         from s2s_plugin.data.io import atomic_write
 
         if not self.info:
-            self.load()
+            self.load(directory)
         with atomic_write(Path(directory) / "unit_hifigan.json") as f:
             json.dump(self.info, f, indent=1)

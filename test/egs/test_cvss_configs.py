@@ -67,7 +67,8 @@ def test_the_recipe_has_a_config_for_every_stage_and_system():
     names = {rel(p) for p in CONFIGS}
     expected = {"format.yaml", "tuning/units.yaml", "tuning/units_mhubert.yaml", "tuning/align.yaml",
                 "tuning/align_uniform.yaml", "tuning/vocab.yaml", "tuning/decode.yaml",
-                "tuning/vocoder_unit_hifigan.yaml", "tuning/vocoder_mhubert.yaml", "tuning/score_whisper.yaml",
+                "tuning/vocoder_unit_hifigan.yaml", "tuning/vocoder_unit_hifigan_import.yaml",
+                "tuning/vocoder_mhubert.yaml", "tuning/score_whisper.yaml",
                 *(f"tuning/train_{s}.yaml" for s in SYSTEMS)}
     assert expected <= names
 
@@ -121,6 +122,7 @@ def test_units_are_the_papers_and_the_mhubert_alternative():
     assert mhubert.tokenizer["n_clusters"] == 1000 and mhubert.dedup is False
     assert load("tuning/vocoder_mhubert.yaml").vocoder["format"] == "fairseq"
     assert load("tuning/vocoder_unit_hifigan.yaml").vocoder["format"] == "pwg"
+    assert load("tuning/vocoder_unit_hifigan_import.yaml").vocoder["checkpoint"] == "downloads/unit_hifigan"
     aligner = load("tuning/align.yaml").aligner
     assert (aligner["name"], aligner["model"]) == ("ctc_segmentation", "exp/ctc")  # what stage 3 imports into
     assert load("tuning/align_uniform.yaml").aligner["name"] == "uniform"

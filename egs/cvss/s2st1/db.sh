@@ -47,9 +47,10 @@ CVSS="${CVSS:-}"
 #                                  conf/tuning/units.yaml tokenizer.model_dir (stage 4)
 #   downloads/Llama-3.2-1B/        meta-llama/Llama-3.2-1B (base), a transformers dir with its tokenizer:
 #                                  conf/tuning/vocab.yaml path, conf/tuning/train_*.yaml llm.path
-#   downloads/unit_hifigan/        the unit HiFi-GAN for conf/tuning/units.yaml's units, ParallelWaveGAN
-#                                  format (checkpoint-<N>steps.pkl + config.yml):
-#                                  conf/tuning/vocoder_unit_hifigan.yaml vocoder.checkpoint
+#   downloads/unit_hifigan/        only to import a unit HiFi-GAN trained elsewhere for conf/tuning/units.yaml's
+#                                  units (stage 10 trains one by default), ParallelWaveGAN format
+#                                  (checkpoint-<N>steps.pkl + config.yml):
+#                                  conf/tuning/vocoder_unit_hifigan_import.yaml vocoder.checkpoint
 #   downloads/whisper-large-v3/    openai/whisper-large-v3, a transformers dir:
 #                                  conf/tuning/score_whisper.yaml asr.path
 # Only for the mHuBERT variant (conf/tuning/units_mhubert.yaml, vocoder_mhubert.yaml):

@@ -109,9 +109,11 @@ def _row(label: str, text: str | None, audio: str | None = None, with_audio: boo
 
 
 def _summary_table(scores: Mapping[str, Any]) -> str:
-    from s2s_plugin.eval.report import metric_labels
-
-    labels = metric_labels(scores) if "metrics" in scores else {}
+    labels = dict(scores.get("metrics", {}))
+    scorer = (scores.get("quality") or {}).get("name")
+    for key in ("quality", "quality_ref_speech"):   # named by their scorer, as in RESULTS.md
+        if key in labels and scorer:
+            labels[key] = f"{labels[key]} [{scorer}]"
     rows = [*scores["sets"].items(), ("overall", scores["overall"])]
     keys = [k for k in labels if any(r.get(k) is not None for _, r in rows)]
     head = "".join(f"<th>{html.escape(labels[k])}</th>" for k in keys)
@@ -232,7 +234,7 @@ def _quality_name(scores: Mapping[str, Any]) -> str:
 
 def _quality_summary(s: Any, scores: Mapping[str, Any]) -> str:
     """One line under a set's heading: the mean quality of our speech and of the reference speech."""
-    from s2s_plugin.eval.score import quality_summary
+    from s2s_plugin.eval.metrics import quality_summary
 
     per_utt = getattr(s, "quality", {}) or {}
     if not per_utt:

@@ -50,7 +50,8 @@ from s2s_plugin.data.io import PathLike, atomic_write, read_kaldi_text, read_uni
 from s2s_plugin.errors import ConfigError, DataError
 from s2s_plugin.eval.audio import load_audio, read_scp
 from s2s_plugin.eval.bleu_protocols import PROTOCOLS, BleuProtocol, make_protocol
-from s2s_plugin.eval.metrics import BleuScore, WerScore, bleu_signature, corpus_bleu, pooled_wer, word_error_rate
+from s2s_plugin.eval.metrics import (BleuScore, WerScore, bleu_signature, corpus_bleu, pooled_wer, quality_summary,
+                                     word_error_rate)
 from s2s_plugin.eval.normalize import TextNormalizer
 
 logger = logging.getLogger(__name__)
@@ -214,15 +215,6 @@ def quality_scp(scorer: Any, scp: dict[str, str], utt_ids: list[str], where: str
                 values[i] = float(v)
         out.extend(values)
     return out
-
-
-def quality_summary(values: Iterable[float]) -> dict[str, Any]:
-    """Mean and sample standard deviation over the scored utterances (NaN values are unscored)."""
-    vals = np.asarray(list(values), dtype=np.float64)
-    ok = vals[np.isfinite(vals)]
-    return {"mean": round(float(ok.mean()), 2) if ok.size else None,
-            "sd": round(float(ok.std(ddof=1)), 2) if ok.size > 1 else None,
-            "n": int(ok.size), "unscored": int(vals.size - ok.size)}
 
 
 def transcribe_waves(asr: Any, waves: list[tuple[np.ndarray, int]]) -> list[str]:

@@ -28,6 +28,7 @@ KINDS: dict[str, str] = {
     "llm_decoder": "register_llm_decoders",
     "vocoder": "register_vocoders",
     "asr_model": "register_asr_models",
+    "quality_scorer": "register_quality_scorers",
 }
 
 
@@ -83,4 +84,15 @@ def register_asr_models() -> list[type]:
 
     Returns:
         Classes with a ``name`` attribute; used by stage 11.
+    """
+
+
+@hookspec
+def register_quality_scorers() -> list[type]:
+    """Return speech quality scorer classes: waveform -> one number, higher is better (e.g. a predicted MOS).
+
+    Returns:
+        Classes with a ``name`` attribute implementing
+        :class:`s2s_plugin.protocols.QualityScorer`; used by stage 11 (the ``quality`` block of
+        ``conf/score.yaml``).
     """

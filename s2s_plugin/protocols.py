@@ -77,7 +77,7 @@ class UnitTokenizer(Protocol):
         """Read the state :meth:`save` wrote."""
 
 
-if TYPE_CHECKING:  # numpy only names the waveform type of ASRModel
+if TYPE_CHECKING:  # numpy only names the waveform type of ASRModel and QualityScorer
     import numpy as np
 
 
@@ -96,6 +96,26 @@ class ASRModel(Protocol):
 
     def transcribe(self, wavs: list[np.ndarray], sr: int) -> list[str]:
         """One transcript per 1-D float waveform sampled at ``sr`` Hz, in input order."""
+
+
+@runtime_checkable
+class QualityScorer(Protocol):
+    """Scores speech quality without a reference (stage 11: quality per set beside ASR-BLEU).
+
+    One number per waveform, higher is better (a predicted MOS, an SNR in dB,
+    ...); NaN where a waveform cannot be scored (empty, too short), which
+    stage 11 counts as unscored. ``unit`` says what the number is, for the
+    reports. Example::
+
+        scorer = get_registry().build("quality_scorer", {"name": "wada_snr"})
+        scorer.score([wave_a, wave_b], 16000)    # [24.3, 11.0]
+    """
+
+    name: ClassVar[str]
+    unit: ClassVar[str]
+
+    def score(self, wavs: list[np.ndarray], sr: int) -> list[float]:
+        """One score per 1-D float waveform sampled at ``sr`` Hz, in input order."""
 
 
 @runtime_checkable
@@ -237,6 +257,7 @@ PROTOCOLS: dict[str, type] = {
     "aligner": Aligner,
     "vocoder": Vocoder,
     "llm_decoder": LLMDecoder,
+    "quality_scorer": QualityScorer,
 }
 
 

@@ -43,6 +43,7 @@ BUILTIN_PLUGIN_MODULES: tuple[str, ...] = (
     "s2s_plugin.asr",
     "s2s_plugin.align",
     "s2s_plugin.vocoder",
+    "s2s_plugin.quality",
 )
 
 

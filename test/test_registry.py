@@ -205,6 +205,7 @@ def test_table_is_sorted_by_kind_then_name(registry):
     ("llm_decoder", "register_llm_decoders"),
     ("vocoder", "register_vocoders"),
     ("asr_model", "register_asr_models"),
+    ("quality_scorer", "register_quality_scorers"),
 ])
 def test_each_hook_registers_a_buildable_component(registry, kind, hook):
     from s2s_plugin.protocols import PROTOCOLS, required_methods

@@ -13,7 +13,9 @@ utterance's table one PNG shows, side by side on one frequency axis and one
 colour scale, the log-mel spectrograms of the reference speech, the reference
 units through the vocoder, our speech and the source speech
 (:func:`s2s_plugin.eval.plots.plot_spectrograms`); a missing audio gets a
-panel saying why. Audio is copied into ``listen/audio/<set>/`` as 16-bit wav
+panel saying why. With a quality scorer (``quality`` in ``conf/score.yaml``),
+each sample shows the quality score of our speech and of the reference
+speech, and each set the mean over all its utterances. Audio is copied into ``listen/audio/<set>/`` as 16-bit wav
 and the images go to ``listen/img/<set>/``, linked by relative, URL-quoted
 paths, so the folder can be zipped and opened anywhere; file names are the
 ids where they are plain (``[A-Za-z0-9._-]``), else their plain characters
@@ -107,7 +109,11 @@ def _row(label: str, text: str | None, audio: str | None = None, with_audio: boo
 
 
 def _summary_table(scores: Mapping[str, Any]) -> str:
-    labels = scores.get("metrics", {})
+    labels = dict(scores.get("metrics", {}))
+    scorer = (scores.get("quality") or {}).get("name")
+    for key in ("quality", "quality_ref_speech"):   # named by their scorer, as in RESULTS.md
+        if key in labels and scorer:
+            labels[key] = f"{labels[key]} [{scorer}]"
     rows = [*scores["sets"].items(), ("overall", scores["overall"])]
     keys = [k for k in labels if any(r.get(k) is not None for _, r in rows)]
     head = "".join(f"<th>{html.escape(labels[k])}</th>" for k in keys)
@@ -161,6 +167,7 @@ def write_listening_page(out_dir: PathLike, sets: Sequence[Any], scores: Mapping
                        "out": "not in the decode's wav.scp" if out_scp.is_file() else "no wav.scp in the decode dir",
                        "voc": f"not in units.{tgt}" if vocoder is not None else "no vocoder (vocoder_exp not set)"}
             parts.append(f"<h2>{html.escape(s.name)} ({html.escape(src)} &rarr; {html.escape(tgt)})</h2>")
+            parts.append(_quality_summary(s, scores))
             for i in pick_samples(s.utt_ids, n):
                 utt, stem = s.utt_ids[i], f"{file_stem(s.name)}/{file_stem(s.utt_ids[i])}"
                 rel: dict[str, str | None] = {}
@@ -182,7 +189,7 @@ def write_listening_page(out_dir: PathLike, sets: Sequence[Any], scores: Mapping
                     rel["img"] = f"img/{stem}.png"
                     _plot_sample(tmp / rel["img"], s, utt, waves, why_not)
                     spec_seconds += time.perf_counter() - t0
-                parts.append(_sample_html(s, i, rel))
+                parts.append(_sample_html(s, i, rel, f"quality {_quality_name(scores)}"))
                 n_utts += 1
         page = ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
                 f"<title>{html.escape(str(scores.get('system', 'S2ST')))}: listening samples</title>"
@@ -220,7 +227,44 @@ def _plot_sample(out: Path, s: Any, utt: str, waves: Mapping[str, tuple[np.ndarr
     plot_spectrograms(panels, out, title=f"{s.name} / {utt}")
 
 
-def _sample_html(s: Any, i: int, rel: Mapping[str, str | None]) -> str:
+def _quality_name(scores: Mapping[str, Any]) -> str:
+    q = scores.get("quality") or {}
+    return f"{q.get('name', 'quality')} ({q.get('unit', '')})" if q else "quality"
+
+
+def _quality_summary(s: Any, scores: Mapping[str, Any]) -> str:
+    """One line under a set's heading: the mean quality of our speech and of the reference speech."""
+    from s2s_plugin.eval.metrics import quality_summary
+
+    per_utt = getattr(s, "quality", {}) or {}
+    if not per_utt:
+        return ""
+    said = []
+    for key, what in (("quality", "our speech"), ("quality_ref_speech", "reference speech")):
+        if key in per_utt:
+            q = quality_summary(per_utt[key])
+            mean = "—" if q["mean"] is None else f"{q['mean']:.2f}"
+            sd = "" if q["sd"] is None else f" ± {q['sd']:.2f} (sd)"
+            unscored = f", {q['unscored']} unscored" if q["unscored"] else ""
+            said.append(f"{what} {mean}{sd} over {q['n']} utterances{unscored}")
+    return (f"<p>Quality {html.escape(_quality_name(scores))}, mean over the whole set: "
+            + html.escape("; ".join(said)) + ".</p>")
+
+
+def _quality_text(s: Any, i: int) -> str | None:
+    """The quality scores of utterance ``i``: ours and the reference's (None without quality scores)."""
+    per_utt = getattr(s, "quality", {}) or {}
+    if not per_utt:
+        return None
+    said = []
+    for key, what in (("quality", "our speech"), ("quality_ref_speech", "reference speech")):
+        if key in per_utt:
+            v = per_utt[key][i]
+            said.append(f"{what} {'unscored' if v != v else f'{v:.2f}'}")   # v != v: NaN
+    return "; ".join(said)
+
+
+def _sample_html(s: Any, i: int, rel: Mapping[str, str | None], quality_label: str = "quality") -> str:
     t = s.texts
     rows = [
         _row(f"source speech ({s.src_lang}), reference text", t["ref_src"][i], rel.get("src")),
@@ -234,6 +278,9 @@ def _sample_html(s: Any, i: int, rel: Mapping[str, str | None]) -> str:
     if "voc" in rel:
         rows.append(_row("reference units through the vocoder, ASR transcript",
                          t.get("asr_vocoded", [""] * (i + 1))[i], rel["voc"]))
+    quality = _quality_text(s, i)
+    if quality is not None:
+        rows.append(_row(quality_label, quality, with_audio=False))
     figure = ""
     if rel.get("img"):
         from s2s_plugin.eval.plots import SPEC_DPI, spectrogram_figsize

@@ -19,12 +19,16 @@ the same order. Normalise both sides with
 :class:`~s2s_plugin.eval.normalize.TextNormalizer` first; BLEU then runs
 sacrebleu's default 13a tokeniser and lower-casing (a no-op after the
 normaliser, but it makes the signature say ``case:lc``).
+
+``quality_summary(scores)`` summarises per-utterance speech quality scores
+(mean, sd, count; NaN counts as unscored).
 """
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
 import numpy as np
 
@@ -212,3 +216,12 @@ def pooled_wer(scores: Sequence[WerScore]) -> WerScore:
     n = sum(x.ref_words for x in scores)
     return WerScore(wer=100.0 * (s + d + i) / n if n else 0.0, substitutions=s, deletions=d, insertions=i,
                     ref_words=n)
+
+
+def quality_summary(values: Iterable[float]) -> dict[str, Any]:
+    """Mean and sample standard deviation over the scored utterances (NaN values are unscored)."""
+    vals = np.asarray(list(values), dtype=np.float64)
+    ok = vals[np.isfinite(vals)]
+    return {"mean": round(float(ok.mean()), 2) if ok.size else None,
+            "sd": round(float(ok.std(ddof=1)), 2) if ok.size > 1 else None,
+            "n": int(ok.size), "unscored": int(vals.size - ok.size)}

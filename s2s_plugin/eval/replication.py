@@ -444,10 +444,11 @@ def _col(rep: Replication, s: str) -> str:
 
 def replication_markdown(rep: Replication, command: str, commit: str | None, plot: str | None = None) -> str:
     """The RESULTS.md of a replication: verdicts, scores over seeds, paired deltas, toplines, plot."""
-    from s2s_plugin.eval.report import _cell, asr_bleu_protocol, metric_labels, protocol_lines
+    from s2s_plugin.eval.report import (NOT_SCORED, _cell, asr_bleu_protocol, protocol_lines, quality_lines,
+                                        runs_metric_labels)
 
     first = rep.runs[0]
-    labels: Mapping[str, str] = metric_labels(first)
+    labels: Mapping[str, str] = runs_metric_labels(rep.runs)
     cols = sorted(rep.sets, key=lambda s: rep.order.index(rep.lang[s]))
     head = "| " + " | ".join(_col(rep, s) for s in cols) + " |"
     rule = "---:|" * len(cols)
@@ -471,11 +472,14 @@ def replication_markdown(rep: Replication, command: str, commit: str | None, plo
     lines += ["", "## Scores: mean ± sd over seeds", "",
               "Sample standard deviation over a system's runs (n - 1; none for one run); from each run's "
               "scores.json.", ""]
-    for metric in SCORE_METRICS:
+    for metric in (*SCORE_METRICS, "quality"):
         lines += [f"### {labels.get(metric, metric)}", "", "| system | seeds " + head, "|---|---|" + rule]
         for system, per_metric in rep.table.items():
             seeds = " ".join(_seed(r.get("seed")) for r in rep.runs if r["system"] == system)
             cells = per_metric.get(metric, {})
+            if metric == "quality" and not cells:
+                lines.append(f"| {system} | {seeds} | " + " | ".join(NOT_SCORED for _ in cols) + " |")
+                continue
             lines.append(f"| {system} | {seeds} | " + " | ".join(_cell(cells.get(s)) for s in cols) + " |")
         lines.append("")
     lines += ["## Paired deltas, 95% bootstrap interval", "",
@@ -498,19 +502,23 @@ def replication_markdown(rep: Replication, command: str, commit: str | None, plo
         lines.append("No pair of the paper's systems was run (baseline, scheduled, constant, ablations).")
     lines += ["", "## Toplines", "",
               "The scoring ASR on the reference target speech, and on the reference target units through the "
-              "vocoder (mean ± sd over all runs; they do not depend on the system).", "",
+              "vocoder, and the quality scorer on the reference target speech (mean ± sd over all runs; they do "
+              "not depend on the system).", "",
               "| topline " + head, "|---|" + rule]
     from s2s_plugin.eval.report import aggregate
 
     pooled = aggregate([{**r, "system": "all"} for r in rep.runs])["all"]
-    for metric in TOPLINES:
+    for metric in (*TOPLINES, "quality_ref_speech"):
         cells = pooled.get(metric, {})
+        if metric == "quality_ref_speech" and not cells:
+            lines.append(f"| {labels.get(metric, metric)} | " + " | ".join(NOT_SCORED for _ in cols) + " |")
+            continue
         lines.append(f"| {labels.get(metric, metric)} | " + " | ".join(_cell(cells.get(s)) for s in cols) + " |")
     if plot:
         lines += ["", "## ASR-BLEU per system and language", "", f"![ASR-BLEU per system and language; a point "
                   f"per seed]({plot})"]
     lines += ["", "## Protocol", "",
-              f"- ASR: `{first['asr'].get('name')}`.", *protocol_lines(first),
+              f"- ASR: `{first['asr'].get('name')}`.", *protocol_lines(first), *quality_lines(rep.runs),
               "- Runs: " + "; ".join(f"`{r.get('exp', r['_path'])}` ({r['system']}, seed {_seed(r.get('seed'))})"
                                      for r in rep.runs) + "."]
     return "\n".join(lines) + "\n"

@@ -12,7 +12,11 @@ sample standard deviation over the runs of a system (n - 1 in the
 denominator; none for a single run). Runs scored differently (another ASR,
 normalisation, ASR-BLEU protocol or sacrebleu signature) are refused: their
 numbers do not compare. Every ASR-BLEU column and section names the protocol
-it was scored with (:mod:`s2s_plugin.eval.bleu_protocols`).
+it was scored with (:mod:`s2s_plugin.eval.bleu_protocols`). Speech quality
+(the ``quality`` block of ``s2s score``, docs/quality.md) is shown per
+system like the other metrics and names its scorer; runs scored before
+quality scores existed (or without a ``quality`` block) read as "not
+scored", and runs scored with different quality scorers are refused.
 """
 from __future__ import annotations
 
@@ -29,6 +33,9 @@ from s2s_plugin.errors import DataError
 PROTOCOL_KEYS = ("asr", "normalization", "bleu_signature", "asr_bleu_protocol")
 #: the metrics scored under the ASR-BLEU protocol (s2s_plugin.eval.score.PROTOCOL_METRICS)
 ASR_BLEU_METRICS = ("asr_bleu", "topline_ref_speech", "topline_ref_units")
+#: the speech quality metrics (s2s_plugin.eval.score.QUALITY_METRICS) and their labels
+QUALITY_LABELS = {"quality": "quality", "quality_ref_speech": "quality ref speech"}
+NOT_SCORED = "not scored"
 #: ASR block keys that change speed, not transcripts
 _RUNTIME_KEYS = ("device", "batch_size")
 
@@ -53,9 +60,42 @@ def asr_bleu_protocol(run: Mapping[str, Any]) -> dict[str, str]:
 
 
 def metric_labels(run: Mapping[str, Any]) -> dict[str, str]:
-    """``scores.json``'s metric labels, each ASR-BLEU one suffixed with its protocol (``ASR-BLEU [espnet]``)."""
+    """``scores.json``'s metric labels, each ASR-BLEU one suffixed with its protocol (``ASR-BLEU [espnet]``)
+    and each quality one with its scorer (``quality [utmos22_strong]``)."""
     name = asr_bleu_protocol(run)["name"]
-    return {k: f"{v} [{name}]" if k in ASR_BLEU_METRICS else v for k, v in run["metrics"].items()}
+    scorer = (run.get("quality") or {}).get("name")
+    out = {}
+    for k, v in run["metrics"].items():
+        if k in ASR_BLEU_METRICS:
+            v = f"{v} [{name}]"
+        elif k in QUALITY_LABELS and scorer:
+            v = f"{v} [{scorer}]"
+        out[k] = v
+    return out
+
+
+def runs_metric_labels(runs: Sequence[Mapping[str, Any]]) -> dict[str, str]:
+    """The metric labels of several runs: the first run's, then metrics only later runs have, then the
+    quality metrics (labelled by the first run that has a scorer, else plain: "not scored" everywhere)."""
+    labels: dict[str, str] = {}
+    for run in sorted(runs, key=lambda r: not r.get("quality")):   # a run with quality scores labels them
+        for k, v in metric_labels(run).items():
+            labels.setdefault(k, v)
+    order = list(dict.fromkeys([m for r in runs for m in r["metrics"]] + list(QUALITY_LABELS)))
+    return {k: labels.get(k, QUALITY_LABELS.get(k, k)) for k in order}
+
+
+def quality_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
+    """A Markdown bullet saying what the quality numbers are (or that the runs have none)."""
+    q = next((r["quality"] for r in runs if r.get("quality")), None)
+    if q is None:
+        return [f"- Speech quality: {NOT_SCORED} (these runs were scored without a `quality` block, or before "
+                "quality scores existed; rescore with `s2s score` and a `quality:` block, docs/quality.md)."]
+    unscored = [r.get("exp", r.get("_path", "?")) for r in runs if not r.get("quality")]
+    return [f"- Speech quality **{q['name']}** ({q['unit']}): mean of the per-utterance scores of our speech "
+            "over the set (quality) and of the reference target speech (quality ref speech); higher is better; "
+            f"scorer block `{q['scorer']}` (docs/quality.md)."
+            + (f" Not scored in {', '.join(f'`{u}`' for u in unscored)}." if unscored else "")]
 
 
 def protocol_lines(run: Mapping[str, Any]) -> list[str]:
@@ -118,7 +158,9 @@ def results_markdown(scores: Mapping[str, Any], plots: Mapping[str, str] | None 
         "is lost in speaking rather than in translating.",
         "- **toplines**: the same ASR and BLEU on the reference target speech, and on the reference target "
         "units through the vocoder; **ASR WER ref speech** is the scoring ASR's own error rate.",
-        "- **overall** pools every utterance of every set (one corpus BLEU, one WER); **mean** averages the sets.",
+        "- **overall** pools every utterance of every set (one corpus BLEU, one WER, one mean quality); **mean** "
+        "averages the sets.",
+        *quality_lines([scores]),
         f"- ASR: `{scores['asr']['name']}`" + (f" ({asr})" if asr else "")
         + (f"; vocoder exp `{scores['vocoder_exp']}`" if scores.get("vocoder_exp") else "; no vocoder topline"),
         *protocol_lines(scores),
@@ -175,6 +217,13 @@ def load_runs(exps: Sequence[PathLike]) -> list[dict[str, Any]]:
     if not runs:
         raise DataError("no runs to compare")
     first = runs[0]
+    with_quality = [r for r in runs if r.get("quality")]
+    for run in with_quality[1:]:
+        a, b = _quality_protocol(run), _quality_protocol(with_quality[0])
+        if a != b:
+            raise DataError(f"{run['_path']} and {with_quality[0]['_path']} scored speech quality differently "
+                            f"({a!r} vs {b!r}); their quality numbers do not compare. Rescore them with the same "
+                            "quality block of conf/score.yaml.")
     for run in runs[1:]:
         for key in PROTOCOL_KEYS:
             if protocol(run, key) != protocol(first, key):
@@ -183,6 +232,11 @@ def load_runs(exps: Sequence[PathLike]) -> list[dict[str, Any]]:
                                 "compare. Rescore "
                                 "them with the same conf/score.yaml.")
     return runs
+
+
+def _quality_protocol(run: Mapping[str, Any]) -> dict[str, Any]:
+    """What of a run's quality scorer block must agree between comparable runs (not its device)."""
+    return {k: v for k, v in run["quality"]["scorer"].items() if k not in _RUNTIME_KEYS}
 
 
 def mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
@@ -196,7 +250,7 @@ def mean_sd(values: Sequence[float]) -> tuple[float, float | None]:
 
 def aggregate(runs: Sequence[Mapping[str, Any]]) -> dict[str, dict[str, dict[str, dict[str, Any]]]]:
     """``system -> metric -> set (and 'overall') -> {mean, sd, n, values}`` over the runs of each system."""
-    metrics = list(runs[0]["metrics"])
+    metrics = list(dict.fromkeys(m for r in runs for m in r["metrics"]))
     out: dict[str, dict[str, dict[str, dict[str, Any]]]] = {}
     for system in dict.fromkeys(r["system"] for r in runs):
         mine = [r for r in runs if r["system"] == system]
@@ -227,7 +281,7 @@ def _cell(c: Mapping[str, Any] | None) -> str:
 def comparison_markdown(runs: Sequence[Mapping[str, Any]], table: Mapping[str, Any], command: str = "",
                         plot: str | None = None) -> str:
     """The comparison table: one section per metric, one row per system, one column per set."""
-    labels: Mapping[str, str] = metric_labels(runs[0])
+    labels: Mapping[str, str] = runs_metric_labels(runs)
     proto = asr_bleu_protocol(runs[0])["name"]
     sets = list(dict.fromkeys(s for r in runs for s in r["sets"])) + ["overall"]
     lines = ["# Comparison", ""]
@@ -236,13 +290,17 @@ def comparison_markdown(runs: Sequence[Mapping[str, Any]], table: Mapping[str, A
     lines += [f"Runs: {len(runs)}; cells are the mean ± sample standard deviation over each system's runs "
               "(n - 1; no spread for one run). `overall` pools every utterance of a run's sets.", ""]
     for metric, label in labels.items():
-        if not any(metric in t for t in table.values()):
+        quality = metric in QUALITY_LABELS
+        if not quality and not any(metric in t for t in table.values()):
             continue
         lines += [f"## {label}", "", "| system | runs | " + " | ".join(sets) + " |",
                   "|---|---:|" + "---:|" * len(sets)]
         for system, per_metric in table.items():
             cells = per_metric.get(metric, {})
             n = max((c["n"] for c in cells.values()), default=0)
+            if quality and not cells:
+                lines.append(f"| {system} | 0 | " + " | ".join(NOT_SCORED for _ in sets) + " |")
+                continue
             lines.append(f"| {system} | {n} | " + " | ".join(_cell(cells.get(s)) for s in sets) + " |")
         lines.append("")
     lines += ["## Runs", "", "| system | seed | exp | " + " | ".join(f"ASR-BLEU [{proto}] {s}" for s in sets) + " |",
@@ -252,7 +310,7 @@ def comparison_markdown(runs: Sequence[Mapping[str, Any]], table: Mapping[str, A
         lines.append(f"| {r['system']} | {'—' if r.get('seed') is None else r['seed']} | `{r.get('exp', '')}` | "
                      + " | ".join(_fmt(v) for v in vals) + " |")
     first = runs[0]
-    lines += ["", f"- ASR: `{first['asr'].get('name')}`.", *protocol_lines(first)]
+    lines += ["", f"- ASR: `{first['asr'].get('name')}`.", *protocol_lines(first), *quality_lines(runs)]
     if plot:
         lines += ["", f"![ASR-BLEU [{proto}] per set and system]({plot})"]
     return "\n".join(lines) + "\n"

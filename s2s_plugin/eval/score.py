@@ -9,6 +9,11 @@ For each set, with ``D = exp/<tag>/decode_<set>`` (stage 9 and 10) and
 - **ASR-BLEU**: the ASR transcribes ``D/wav.scp``; corpus BLEU against ``R/text.<tgt>``;
 - **BLEU (T_tgt)**: ``D/hyp_text.<tgt>`` against ``R/text.<tgt>``;
 - **WER (T_src)**: ``D/hyp_text.<src>`` against ``R/text.<src>`` (percent);
+- **quality** (with a ``quality`` block, a ``quality_scorer`` plugin): the mean
+  score of the speech of ``D/wav.scp`` over the set's utterances, and of the
+  reference speech ``R/wav.scp.<tgt>`` as a topline (with ``toplines``);
+  per-utterance scores go to ``D/score/quality.<tgt>`` and
+  ``D/score/topline_ref_speech.quality.<tgt>``;
 - toplines, the same ASR and BLEU on references instead of system output:
   ``R/wav.scp.<tgt>`` (reference speech), and ``R/units.<tgt>`` through the
   stage-10 vocoder (given ``vocoder_exp``); the ASR's own WER on reference
@@ -30,6 +35,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import math
 import re
 import time
 from collections.abc import Callable, Iterable
@@ -44,7 +50,8 @@ from s2s_plugin.data.io import PathLike, atomic_write, read_kaldi_text, read_uni
 from s2s_plugin.errors import ConfigError, DataError
 from s2s_plugin.eval.audio import load_audio, read_scp
 from s2s_plugin.eval.bleu_protocols import PROTOCOLS, BleuProtocol, make_protocol
-from s2s_plugin.eval.metrics import BleuScore, WerScore, bleu_signature, corpus_bleu, pooled_wer, word_error_rate
+from s2s_plugin.eval.metrics import (BleuScore, WerScore, bleu_signature, corpus_bleu, pooled_wer, quality_summary,
+                                     word_error_rate)
 from s2s_plugin.eval.normalize import TextNormalizer
 
 logger = logging.getLogger(__name__)
@@ -58,10 +65,14 @@ METRICS: dict[str, str] = {
     "topline_ref_speech": "ASR-BLEU ref speech",
     "topline_ref_units": "ASR-BLEU ref units+vocoder",
     "asr_wer_ref_speech": "ASR WER ref speech %",
+    "quality": "quality",
+    "quality_ref_speech": "quality ref speech",
 }
 WER_METRICS = ("wer_src", "asr_wer_ref_speech")
 #: the metrics scored under the ASR-BLEU protocol (the others use our normalisation)
 PROTOCOL_METRICS = ("asr_bleu", "topline_ref_speech", "topline_ref_units")
+#: the speech quality metrics (the ``quality`` block's scorer): mean over utterances, higher is better
+QUALITY_METRICS = ("quality", "quality_ref_speech")
 
 
 @dataclass
@@ -73,10 +84,13 @@ class ScoreConfig:
         asr: {name: ctc, exp_dir: exp/asr_en}
         normalization: {unicode: NFKC, lowercase: true, remove_punctuation: true}
         asr_bleu_protocol: s2s
+        quality: {name: wada_snr}
         listen_samples: 5
 
     Attributes:
         asr: the ``asr_model`` block that transcribes speech.
+        quality: the ``quality_scorer`` block that scores the speech (``utmos22_strong``,
+            ``wada_snr``, ...; docs/quality.md); null: no quality scores.
         tgt_lang: the target language (the other language of a set is its source).
         normalization: the text normalisation of hypotheses and references (all of it under the
             ``s2s`` protocol; BLEU of T_tgt and the WERs under every protocol).
@@ -97,6 +111,7 @@ class ScoreConfig:
     """
 
     asr: dict = component("asr_model")
+    quality: dict | None = component("quality_scorer", optional=True)
     tgt_lang: str = "en"
     normalization: TextNormalizer = field(default_factory=TextNormalizer)
     asr_bleu_protocol: str = "s2s"
@@ -180,6 +195,28 @@ def transcribe_scp(asr: Any, scp: dict[str, str], utt_ids: list[str], where: str
     return out
 
 
+def quality_scp(scorer: Any, scp: dict[str, str], utt_ids: list[str], where: str, chunk_size: int,
+                desc: str = "quality") -> list[float]:
+    """Quality scores of ``utt_ids`` read from ``scp`` (NaN where the scorer cannot score one)."""
+    from tqdm import tqdm
+
+    out: list[float] = []
+    for start in tqdm(range(0, len(utt_ids), chunk_size), desc=desc, unit="chunk", leave=False,
+                      disable=len(utt_ids) <= chunk_size):
+        chunk = utt_ids[start:start + chunk_size]
+        waves = [load_audio(scp[u], f"{where}: utterance '{u}'") for u in chunk]
+        values: list[float] = [math.nan] * len(waves)
+        for sr in sorted({fs for _, fs in waves}):
+            idx = [i for i, (_, fs) in enumerate(waves) if fs == sr]
+            got = scorer.score([waves[i][0] for i in idx], sr)
+            if len(got) != len(idx):
+                raise DataError(f"quality scorer {scorer!r} returned {len(got)} scores for {len(idx)} waveforms")
+            for i, v in zip(idx, got):
+                values[i] = float(v)
+        out.extend(values)
+    return out
+
+
 def transcribe_waves(asr: Any, waves: list[tuple[np.ndarray, int]]) -> list[str]:
     """Transcribe ``(wave, rate)`` pairs, one ASR call per sample rate, in input order."""
     texts: list[str] = [""] * len(waves)
@@ -238,16 +275,18 @@ class SetScore:
     norm: dict[str, list[str]] = field(default_factory=dict)    # normalised texts, for pooling
     proto: dict[str, list[str]] = field(default_factory=dict)   # texts as the ASR-BLEU protocol prepared them
     missing: dict[str, int] = field(default_factory=dict)
+    quality: dict[str, list[float]] = field(default_factory=dict)  # metric -> per utterance, NaN: unscored
 
     def numbers(self) -> dict[str, float | None]:
         out: dict[str, float | None] = {k: None for k in METRICS}
         out.update({k: round(v.score, 2) for k, v in self.bleu.items()})
         out.update({k: round(v.wer, 2) for k, v in self.wer.items()})
+        out.update({k: quality_summary(v)["mean"] for k, v in self.quality.items()})
         return out
 
 
 def score_set(cfg: ScoreConfig, asr: Any, exp: Path, set_name: str, ref_dump: Path,
-              vocoder: Callable | None = None) -> SetScore:
+              vocoder: Callable | None = None, quality: Any = None) -> SetScore:
     """Score one decoded set (see the module docstring); writes ``decode_<set>/score/``."""
     tgt = cfg.tgt_lang
     ref_dir = ref_dump / set_name
@@ -272,6 +311,8 @@ def score_set(cfg: ScoreConfig, asr: Any, exp: Path, set_name: str, ref_dump: Pa
         _topline_ref_speech(s, cfg, asr)
     if vocoder is not None:
         _topline_ref_units(s, cfg, asr, vocoder)
+    if quality is not None:
+        _score_quality(s, cfg, quality)
     return s
 
 
@@ -339,6 +380,23 @@ def _topline_ref_units(s: SetScore, cfg: ScoreConfig, asr: Any, vocoder: Callabl
     _protocol_bleu(s, cfg, "asr_vocoded", "topline_ref_units")
 
 
+def _score_quality(s: SetScore, cfg: ScoreConfig, scorer: Any) -> None:
+    """The quality scorer on our speech (``D/wav.scp``) and, with toplines, on the reference speech."""
+    sources = [("quality", s.decode_dir / "wav.scp", "quality")]
+    if cfg.toplines:
+        sources.append(("quality_ref_speech", s.ref_dir / f"wav.scp.{s.tgt_lang}", "topline_ref_speech.quality"))
+    for metric, path, stem in sources:
+        scp = read_scp(path)
+        present = [u for u in s.utt_ids if u in scp]   # a missing one was refused or counted by the ASR pass
+        if metric == "quality_ref_speech":
+            require_all(scp, s.utt_ids, path)
+        values = dict(zip(present, quality_scp(scorer, scp, present, str(path), cfg.chunk_size,
+                                               f"quality {s.name}")))
+        s.quality[metric] = [values.get(u, math.nan) for u in s.utt_ids]
+        write_kaldi_text(s.decode_dir / "score" / f"{stem}.{s.tgt_lang}",
+                         {u: f"{v:.4f}" for u, v in zip(s.utt_ids, s.quality[metric]) if u in values})
+
+
 def _save_transcripts(path: Path, texts: dict[str, str]) -> None:
     # one line per utterance; newlines inside a transcript would break the Kaldi format
     write_kaldi_text(path, {u: " ".join(t.split()) for u, t in texts.items()})
@@ -373,6 +431,10 @@ def pooled(sets: list[SetScore], protocol: BleuProtocol | None = None) -> tuple[
         if all(metric in s.wer for s in sets):
             w = pooled_wer([s.wer[metric] for s in sets])
             numbers[metric], details[metric] = round(w.wer, 2), w.to_dict()
+    for metric in QUALITY_METRICS:
+        if all(metric in s.quality for s in sets):
+            q = quality_summary(v for s in sets for v in s.quality[metric])
+            numbers[metric], details[metric] = q["mean"], q
     return numbers, details
 
 
@@ -427,8 +489,8 @@ def run_seed(exp: Path) -> int | None:
 
 
 def score_experiment(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_dump: PathLike = "dump",
-                     command: str = "", asr: Any = None,
-                     vocoder: Callable | None = None) -> tuple[dict[str, Any], list[SetScore]]:
+                     command: str = "", asr: Any = None, vocoder: Callable | None = None,
+                     quality: Any = None) -> tuple[dict[str, Any], list[SetScore]]:
     """Score ``sets`` of ``exp`` and return the ``scores.json`` content and the per-set scores.
 
     Args:
@@ -439,6 +501,7 @@ def score_experiment(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_d
         command: the command line, stored with the results.
         asr: an ASR model to use instead of building ``cfg.asr`` (tests, reuse).
         vocoder: ``units -> (wave, rate)`` for the vocoder topline (default: from ``cfg.vocoder_exp``).
+        quality: a quality scorer to use instead of building ``cfg.quality`` (tests, reuse).
 
     Raises:
         DataError, ConfigError: missing or inconsistent inputs, named.
@@ -454,13 +517,16 @@ def score_experiment(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_d
     t0 = time.time()
     if asr is None:
         asr = get_registry().build("asr_model", cfg.asr, "asr")
+    if quality is None and cfg.quality:
+        quality = get_registry().build("quality_scorer", cfg.quality, "quality")
     if vocoder is None and cfg.vocoder_exp:
         vocoder = load_vocoder(cfg.vocoder_exp)
     scores = []
     for name in sets:
-        s = score_set(cfg, asr, exp, name, ref_dump, vocoder)
-        logger.info("%s: ASR-BLEU %.2f (protocol %s), BLEU(T_tgt) %.2f, WER(T_src) %.2f%%", name,
-                    s.bleu["asr_bleu"].score, cfg.asr_bleu_protocol, s.bleu["bleu_text"].score, s.wer["wer_src"].wer)
+        s = score_set(cfg, asr, exp, name, ref_dump, vocoder, quality)
+        logger.info("%s: ASR-BLEU %.2f (protocol %s), BLEU(T_tgt) %.2f, WER(T_src) %.2f%%%s", name,
+                    s.bleu["asr_bleu"].score, cfg.asr_bleu_protocol, s.bleu["bleu_text"].score, s.wer["wer_src"].wer,
+                    f", quality {s.numbers()['quality']} ({quality.name})" if quality is not None else "")
         scores.append(s)
     overall, overall_details = pooled(scores, cfg.protocol())
     result = {
@@ -471,6 +537,11 @@ def score_experiment(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_d
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "s2s_plugin": __version__,
         "asr": dict(cfg.asr),
+        "quality": None if quality is None else {
+            "scorer": dict(cfg.quality or {"name": quality.name}), "name": quality.name,
+            "unit": str(getattr(quality, "unit", "")),
+            "what": "mean over the utterances of a set (overall: of every set) of the scorer's per-utterance "
+                    "scores, higher is better; unscored (NaN) utterances left out and counted"},
         "vocoder_exp": cfg.vocoder_exp,
         "normalization": {**dataclasses.asdict(cfg.normalization), "signature": cfg.normalization.signature},
         "bleu_signature": bleu_signature(),
@@ -481,7 +552,8 @@ def score_experiment(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_d
         "sets": {s.name: {"src_lang": s.src_lang, "tgt_lang": s.tgt_lang, "num_utts": len(s.utt_ids),
                           "missing": s.missing, **s.numbers(),
                           "details": {**{k: v.to_dict() for k, v in s.bleu.items()},
-                                      **{k: v.to_dict() for k, v in s.wer.items()}}}
+                                      **{k: v.to_dict() for k, v in s.wer.items()},
+                                      **{k: quality_summary(v) for k, v in s.quality.items()}}}
                  for s in scores},
         "overall": {"num_utts": sum(len(s.utt_ids) for s in scores), **overall, "details": overall_details},
         "mean": mean_over_sets(scores),
@@ -499,7 +571,8 @@ def write_json(path: Path, data: dict) -> None:
 
 
 def run_stage(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_dump: PathLike = "dump",
-              command: str = "", asr: Any = None, vocoder: Callable | None = None) -> dict[str, Any]:
+              command: str = "", asr: Any = None, vocoder: Callable | None = None,
+              quality: Any = None) -> dict[str, Any]:
     """Stage 11 end to end: score, then write the results, plots and the listening page.
 
     Writes, in ``exp``: ``scores.json``, ``RESULTS.md``, ``plots/scores.png``,
@@ -517,7 +590,7 @@ def run_stage(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_dump: Pa
     exp = Path(exp)
     if vocoder is None and cfg.vocoder_exp:
         vocoder = load_vocoder(cfg.vocoder_exp)
-    result, set_scores = score_experiment(cfg, exp, sets, ref_dump, command, asr, vocoder)
+    result, set_scores = score_experiment(cfg, exp, sets, ref_dump, command, asr, vocoder, quality)
     save_resolved(cfg, exp / "score")
     write_json(exp / "scores.json", result)
     plots: dict[str, str] = {}

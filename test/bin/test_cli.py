@@ -31,6 +31,9 @@ def test_plugins_table(capsys, registry):
     scheds = {r[1]: r for r in rows if r[0] == "interleave_scheduler"}
     assert set(scheds) >= {"constant", "linear", "step", "cosine"}
     assert scheds["step"][2:4] == ["s2s_plugin", "0.1.0"]
+    quality = {r[1]: r[4] for r in rows if r[0] == "quality_scorer"}
+    assert quality == {"utmos22_strong": "s2s_plugin.quality.utmos.Utmos22Strong",
+                       "wada_snr": "s2s_plugin.quality.wada.WadaSNR"}
 
 
 def test_plugins_json_and_kind_filter(capsys, registry):

@@ -89,6 +89,11 @@ def test_validation_did_not_need_the_models(registry, tmp_path, monkeypatch):
     cfg = load("tuning/units.yaml")
     with pytest.raises(ConfigError, match=r"hf_kmeans: downloads/w2v-bert-2.0-ctc/config.json not found"):
         registry.build("unit_tokenizer", cfg.tokenizer)
+    quality = load("tuning/score_whisper.yaml").quality
+    assert quality["name"] == "utmos22_strong"
+    with pytest.raises(ConfigError, match=r"quality.checkpoint \(conf/score.yaml\): downloads/"
+                                          r"utmos22_strong_step7459_v1.pt not found. Download"):
+        registry.build("quality_scorer", quality)
 
 
 @pytest.mark.parametrize("name, old, new, match", [
@@ -174,7 +179,7 @@ def test_every_model_path_is_documented_in_db_sh():
     texts = [p.read_text(encoding="utf-8") for p in CONFIGS] + [(RECIPE / "run.sh").read_text(encoding="utf-8")]
     paths = {m.rstrip("/") for t in texts for m in re.findall(r"downloads/[\w.\-/]+", t)}
     assert {"downloads/w2v-bert-2.0-ctc", "downloads/Llama-3.2-1B", "downloads/unit_hifigan",
-            "downloads/whisper-large-v3"} <= paths
+            "downloads/whisper-large-v3", "downloads/utmos22_strong_step7459_v1.pt"} <= paths
     for p in paths:
         assert p in db, f"{p} is named by a config or run.sh but db.sh does not say what goes there"
     # the LLM whose tokenizer stage 6 uses is the one stage 8 fine-tunes

@@ -61,10 +61,24 @@ class LookupVocoder:
         return np.zeros(len(units) * self.hop, np.float32), SR
 
 
+class LengthQuality:
+    """Scores a waveform by its length: seconds at 16 kHz times ``scale`` (NaN below ``min_samples``)."""
+
+    name = "length_quality"
+    unit = "seconds x scale"
+
+    def __init__(self, scale: float = 1.0, min_samples: int = 0) -> None:
+        self.scale, self.min_samples = scale, min_samples
+
+    def score(self, wavs, sr):
+        return [float("nan") if len(w) < self.min_samples else len(w) / sr * self.scale for w in wavs]
+
+
 def fake_plugins() -> types.ModuleType:
     mod = types.ModuleType("fake_eval_plugins")
     mod.register_asr_models = hookimpl(lambda: [LookupASR])
     mod.register_vocoders = hookimpl(lambda: [LookupVocoder])
+    mod.register_quality_scorers = hookimpl(lambda: [LengthQuality])
     return mod
 
 

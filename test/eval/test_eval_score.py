@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import math
 import re
 from pathlib import Path
 
@@ -220,6 +221,9 @@ RECIPE_CONFIGS = sorted(Path(__file__).resolve().parents[2].glob("egs/*/s2st1/co
 def test_recipe_score_configs_load(registry, conf):
     cfg = load_config(ScoreConfig, conf)
     assert cfg.asr["name"] in registry.infos("asr_model")
+    assert cfg.quality["name"] in registry.infos("quality_scorer")   # the embedded default: no checkpoint
+    [value] = registry.build("quality_scorer", cfg.quality).score([[0.0, 0.5, -0.2]], 16000)
+    assert math.isfinite(value)
     assert cfg.normalization == TextNormalizer()  # the documented default protocol
     assert cfg.listen_samples > 0
 

@@ -53,6 +53,9 @@ CVSS="${CVSS:-}"
 #                                  conf/tuning/vocoder_unit_hifigan_import.yaml vocoder.checkpoint
 #   downloads/whisper-large-v3/    openai/whisper-large-v3, a transformers dir:
 #                                  conf/tuning/score_whisper.yaml asr.path
+#   downloads/utmos22_strong_step7459_v1.pt   UTMOS22 strong, SpeechMOS's release file
+#                                  (github.com/tarepan/SpeechMOS/releases, v1.0.0):
+#                                  conf/tuning/score_whisper.yaml quality.checkpoint
 # Only for the mHuBERT variant (conf/tuning/units_mhubert.yaml, vocoder_mhubert.yaml):
 #   downloads/mhubert/mhubert_base_vp_en_es_fr_it3.pt   mHuBERT, the s3prl-converted checkpoint
 #   downloads/mhubert/mhubert_base_vp_en_es_fr_it3_L11_km1000.bin   fairseq's k-means of those units

@@ -1,0 +1,160 @@
+"""Speech quality in stage 11 and `s2s compare`: scores.json, RESULTS.md, the listening page, old runs."""
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from s2s_plugin.bin.main import main
+from s2s_plugin.config import load_config
+from s2s_plugin.data.io import read_kaldi_text
+from s2s_plugin.errors import DataError
+from s2s_plugin.eval.report import load_runs
+from s2s_plugin.eval.score import ScoreConfig, run_stage
+from s2s_plugin.quality.wada import wada_snr
+
+QUALITY = "quality:\n  name: length_quality\n  scale: 10.0\n"
+
+
+def _seconds(scp_path):
+    """Per utterance: its length in seconds, times 10 (what length_quality with scale 10 scores)."""
+    return {u: sf.info(p).frames / sf.info(p).samplerate * 10 for u, p in read_kaldi_text(scp_path).items()}
+
+
+def _score(corpus, exp, extra=QUALITY, overrides=()):
+    cfg = load_config(ScoreConfig, corpus.score_yaml(extra), ["plots=false", *overrides])
+    return run_stage(cfg, exp, ["test_fr", "test_es"], corpus.dump, f"s2s score --exp {exp}")
+
+
+def test_quality_per_set_overall_and_reference(eval_registry, corpus):
+    exp = corpus.make_exp("scheduled_seed1")
+    scores = _score(corpus, exp)
+    ours = {s.name: _seconds(exp / f"decode_{s.name}" / "wav.scp") for s in corpus.sets}
+    refs = {s.name: _seconds(corpus.dump / s.name / "wav.scp.en") for s in corpus.sets}
+    for name in ("test_fr", "test_es"):
+        row = scores["sets"][name]
+        assert row["quality"] == pytest.approx(np.mean(list(ours[name].values())), abs=0.005)
+        assert row["quality_ref_speech"] == pytest.approx(np.mean(list(refs[name].values())), abs=0.005)
+        det = row["details"]["quality"]
+        assert det["n"] == len(ours[name]) and det["unscored"] == 0
+        assert det["sd"] == pytest.approx(np.std(list(ours[name].values()), ddof=1), abs=0.005)
+        kept = read_kaldi_text(exp / f"decode_{name}" / "score" / "quality.en")
+        assert {u: float(v) for u, v in kept.items()} == pytest.approx(ours[name], abs=1e-4)
+        assert (exp / f"decode_{name}" / "score" / "topline_ref_speech.quality.en").is_file()
+    pooled = [v for d in ours.values() for v in d.values()]
+    assert scores["overall"]["quality"] == pytest.approx(np.mean(pooled), abs=0.005)
+    assert scores["mean"]["quality"] == pytest.approx(
+        (scores["sets"]["test_fr"]["quality"] + scores["sets"]["test_es"]["quality"]) / 2, abs=0.01)
+    assert scores["quality"]["name"] == "length_quality" and scores["quality"]["unit"] == "seconds x scale"
+    assert scores["quality"]["scorer"] == {"name": "length_quality", "scale": 10.0}
+
+    results = (exp / "RESULTS.md").read_text()
+    header = next(line for line in results.splitlines() if line.startswith("| set |"))
+    assert "quality [length_quality]" in header and "quality ref speech [length_quality]" in header
+    row = next(line for line in results.splitlines() if line.startswith("| test_fr |"))
+    assert f"| {scores['sets']['test_fr']['quality']:.2f} |" in row
+    assert "Speech quality **length_quality** (seconds x scale)" in results
+
+    page = (exp / "listen" / "index.html").read_text()
+    fr_mean, fr_sd = scores["sets"]["test_fr"]["quality"], scores["sets"]["test_fr"]["details"]["quality"]["sd"]
+    assert (f"mean over the whole set: our speech {fr_mean:.2f} ± {fr_sd:.2f} (sd) over 3 utterances; "
+            "reference speech") in page
+    assert f"our speech {ours['test_fr']['fr_1']:.2f}; reference speech {refs['test_fr']['fr_1']:.2f}" in page
+    assert "<th>quality [length_quality]</th>" in page
+
+
+def test_unscored_utterances_and_no_toplines(eval_registry, corpus):
+    exp = corpus.make_exp("x")
+    shortest = min(sf.info(p).frames for s in corpus.sets
+                   for p in read_kaldi_text(exp / f"decode_{s.name}" / "wav.scp").values())
+    scores = _score(corpus, exp, QUALITY + f"  min_samples: {shortest + 1}\n", ["toplines=false"])
+    counts = [scores["sets"][s]["details"]["quality"]["unscored"] for s in ("test_fr", "test_es")]
+    assert sum(counts) == 1 and scores["overall"]["details"]["quality"]["unscored"] == 1
+    assert all(math.isfinite(scores["sets"][s]["quality"]) for s in ("test_fr", "test_es"))
+    assert scores["sets"]["test_fr"]["quality_ref_speech"] is None
+    assert "unscored" in (exp / "listen" / "index.html").read_text()
+
+
+def test_embedded_default_scores_with_wada_snr(eval_registry, corpus):
+    exp = corpus.make_exp("y")
+    scores = _score(corpus, exp, "quality:\n  name: wada_snr\n", ["listen_samples=0"])
+    scp = read_kaldi_text(exp / "decode_test_es" / "wav.scp")
+    want = np.mean([wada_snr(sf.read(p)[0]) for p in scp.values()])
+    assert scores["sets"]["test_es"]["quality"] == pytest.approx(want, abs=0.005)
+    assert scores["quality"]["unit"].startswith("dB")
+
+
+def test_without_a_quality_block_nothing_is_scored(eval_registry, corpus):
+    exp = corpus.make_exp("z")
+    scores = _score(corpus, exp, extra="", overrides=["listen_samples=0"])
+    assert scores["quality"] is None and scores["sets"]["test_fr"]["quality"] is None
+    assert not (exp / "decode_test_fr" / "score" / "quality.en").exists()
+    assert "Speech quality: not scored" in (exp / "RESULTS.md").read_text()
+
+
+def _old_format(exp):
+    """Rewrite a scores.json as a version without quality scores wrote it."""
+    path = exp / "scores.json"
+    data = json.loads(path.read_text())
+    del data["quality"]
+    for block in (*data["sets"].values(), data["overall"], data["mean"]):
+        for key in ("quality", "quality_ref_speech"):
+            block.pop(key, None)
+            block.get("details", {}).pop(key, None)
+    for key in ("quality", "quality_ref_speech"):
+        del data["metrics"][key]
+    path.write_text(json.dumps(data))
+
+
+def test_compare_shows_quality_per_system_and_old_runs_as_not_scored(eval_registry, corpus, capsys):
+    fr, es = corpus.sets
+    worse = {"test_fr": (fr.hyp_src, fr.hyp_tgt, {**fr.asr_out, "fr_1": "the cat"}),
+             "test_es": (es.hyp_src, es.hyp_tgt, es.asr_out)}
+    exps = [corpus.make_exp("s2st_scheduled_seed1"), corpus.make_exp("s2st_scheduled_seed2"),
+            corpus.make_exp("s2st_baseline_seed1", hyps=worse)]
+    for exp in exps:
+        _score(corpus, exp, overrides=["listen_samples=0"])
+    _old_format(exps[2])
+    s1, s2 = (json.loads((e / "scores.json").read_text()) for e in exps[:2])
+    out, results = corpus.root / "cmp" / "table.md", corpus.root / "cmp" / "RESULTS.md"
+    assert main(["compare", "--exps", *map(str, exps), "--out", str(out), "--results", str(results),
+                 "--resource_order", "fr", "es", "--bootstrap", "50"]) == 0
+    capsys.readouterr()
+
+    table = out.read_text()
+    section = table.split("## quality [length_quality]\n", 1)[1].split("\n## ", 1)[0]
+    a, b = s1["sets"]["test_fr"]["quality"], s2["sets"]["test_fr"]["quality"]
+    sched = next(line for line in section.splitlines() if line.startswith("| s2st_scheduled |"))
+    assert sched.startswith(f"| s2st_scheduled | 2 | {(a + b) / 2:.2f} ± {np.std([a, b], ddof=1):.2f} |")
+    base = next(line for line in section.splitlines() if line.startswith("| s2st_baseline |"))
+    assert base == "| s2st_baseline | 0 | not scored | not scored | not scored |"
+    assert "## quality ref speech [length_quality]" in table
+    assert "Not scored in `" in table and "s2st_baseline_seed1" in table
+
+    text = results.read_text()
+    section = text.split("### quality [length_quality]\n", 1)[1].split("\n#", 1)[0]
+    assert "| s2st_baseline | 1 | not scored | not scored |" in section
+    assert next(line for line in section.splitlines() if line.startswith("| s2st_scheduled | 1 2 |")).count("±") == 2
+    assert next(line for line in text.splitlines() if line.startswith("| quality ref speech [length_quality] |"))
+
+
+def test_compare_of_old_runs_only_and_of_different_scorers(eval_registry, corpus, capsys):
+    exps = [corpus.make_exp("a_seed1"), corpus.make_exp("b_seed1")]
+    for exp in exps:
+        _score(corpus, exp, overrides=["listen_samples=0"])
+    other = json.loads((exps[1] / "scores.json").read_text())
+    other["quality"]["scorer"]["scale"] = 2.0
+    (exps[1] / "scores.json").write_text(json.dumps(other))
+    with pytest.raises(DataError, match="scored speech quality differently"):
+        load_runs(exps)
+    for exp in exps:
+        _old_format(exp)
+    out = corpus.root / "t.md"
+    assert main(["compare", "--exps", *map(str, exps), "--out", str(out)]) == 0
+    capsys.readouterr()
+    table = out.read_text()
+    assert "## quality\n" in table and "| a | 0 | not scored |" in table
+    assert "Speech quality: not scored (these runs were scored without a `quality` block" in table

@@ -70,7 +70,7 @@ def test_every_kind_is_registered(example_env):
     ours = {d["kind"]: d["name"] for d in json.loads(res.stdout) if d["provider"] == "s2s-plugin-example"}
     assert ours == {"interleave_scheduler": "exponential", "unit_tokenizer": "log_energy_bins",
                     "aligner": "pause_snap", "llm_decoder": "hf_frozen_text", "vocoder": "unit_tones",
-                    "asr_model": "ctc_lexicon"}
+                    "asr_model": "ctc_lexicon", "quality_scorer": "tonality"}
     # every plugin kind there is: test/egs/test_mini_recipe_e2e.py runs each through the recipe
     from s2s_plugin.hookspecs import KINDS
 
@@ -84,9 +84,10 @@ def example():
     sys.path.insert(0, str(EXAMPLE))
     try:
         import s2s_plugin_example.aligner as aligner
+        import s2s_plugin_example.quality as quality
         import s2s_plugin_example.units as units
         import s2s_plugin_example.vocoder as vocoder
-        yield {"aligner": aligner, "units": units, "vocoder": vocoder}
+        yield {"aligner": aligner, "quality": quality, "units": units, "vocoder": vocoder}
     finally:
         sys.path.remove(str(EXAMPLE))
 
@@ -143,3 +144,12 @@ def test_unit_tones_fit_and_synthesize(example, tmp_path):
     assert np.allclose(again.synthesize([2, 2, 0])[0], out)
     with pytest.raises(DataError, match="outside 0..2"):
         voc.synthesize([3])
+
+
+def test_tonality_tone_above_noise(example):
+    rng = np.random.default_rng(1)
+    noise = rng.standard_normal(16000)
+    tone = speech_like()
+    q = example["quality"].Tonality()
+    s_tone, s_noise, s_empty = q.score([tone, noise, np.zeros(100)], 16000)
+    assert s_tone > 15.0 and 0.0 <= s_noise < 3.0 and np.isnan(s_empty)

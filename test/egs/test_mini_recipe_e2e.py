@@ -374,7 +374,8 @@ def plugin_run(recipe_run, tmp_path_factory):
                              llm__name="hf_frozen_text", optim__weight_decay=0.0),
         "vocoder": plugin_conf(recipe, "vocoder", vocoder={"name": "unit_tones"}),
         "score": plugin_conf(recipe, "score", asr={"name": "ctc_lexicon", "exp_dir": "exp/asr_en",
-                                                   "lexicon": "data/lm_text/train/text.en"}),
+                                                   "lexicon": "data/lm_text/train/text.en"},
+                             quality={"name": "tonality"}),
     }
     args = run_args()
     for opt, key in (("--units_conf", "units"), ("--align_conf", "align"), ("--train_conf", "train"),
@@ -450,7 +451,8 @@ def test_plugin_vocoder_and_asr_made_and_scored_the_speech(plugin_run):
         units = kaldi(out / "hyp_units.en")
         for utt, path in kaldi(out / "wav.scp").items():
             assert sf.info(rec / path).frames == len(units[utt].split()) * 320  # 16 kHz / 50 units/s
-    assert "ctc_lexicon" in (exp / "RESULTS.md").read_text()
+    results = (exp / "RESULTS.md").read_text()
+    assert "ctc_lexicon" in results and "tonality" in results
     # the same reference speech and CTC model as the first run's plain `ctc` topline: each word is
     # the plain transcript's word or a lexicon word, and no word left the lexicon
     lexicon = {w for t in kaldi(rec / "data" / "lm_text" / "train" / "text.en").values() for w in t.split()}

@@ -9,6 +9,7 @@ examples/s2s_plugin_example`` a config selects each by name::
     llm: {name: hf_frozen_text, path: exp/lm/model}         # stages 8-9 (llm.py)
     vocoder: {name: unit_tones}                             # stage 10 (vocoder.py)
     asr: {name: ctc_lexicon, exp_dir: exp/asr_en, lexicon: data/lm_text/train/text.en}   # stage 11 (asr.py)
+    quality: {name: tonality}                               # stage 11 (quality.py)
 """
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from s2s_plugin import hookimpl
 from s2s_plugin_example.aligner import PauseSnapAligner
 from s2s_plugin_example.asr import CtcLexiconASR
 from s2s_plugin_example.llm import HFFrozenText
+from s2s_plugin_example.quality import Tonality
 from s2s_plugin_example.units import LogEnergyBins
 from s2s_plugin_example.vocoder import UnitTones
 
@@ -90,3 +92,8 @@ def register_vocoders() -> list[type]:
 @hookimpl
 def register_asr_models() -> list[type]:
     return [CtcLexiconASR]
+
+
+@hookimpl
+def register_quality_scorers() -> list[type]:
+    return [Tonality]

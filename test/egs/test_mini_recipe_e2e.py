@@ -427,9 +427,9 @@ def test_plugin_scheduler_and_llm_decoder_trained_and_decoded(plugin_run):
     assert yaml.safe_load((exp / "model" / "llm.yaml").read_text())["name"] == "hf_frozen_text"
     # p as the exponential scheduler gives it (half-life 3 steps), not the built-in step schedule
     log = (exp / "train.log").read_text()
-    ps = {float(x) for x in re.findall(r"\] p (\d\.\d\d) lr", log)}
-    expected = {round(0.9 * 0.5 ** (t / 3), 2) for t in range(11)}
-    assert len(ps) >= 3 and ps <= expected, (ps, expected)
+    ps = {float(x) for x in re.findall(r"\] p (\d\.\d\d) lr", log)}  # logged to 2 decimals (of a float32)
+    exact = [0.9 * 0.5 ** (t / 3) for t in range(11)]
+    assert len(ps) >= 3 and all(min(abs(p - e) for e in exact) < 0.0051 for p in ps), (ps, exact)
     # the decoder's own rule: the text rows did not move in stage 8 (weight decay off), the unit rows did
     vocab = yaml.safe_load((exp / "model" / "vocab.yaml").read_text())
     n_text = len(vocab["kept_text"]) if vocab.get("kept_text") else vocab["text_size"]

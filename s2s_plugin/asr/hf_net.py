@@ -356,7 +356,8 @@ def export_hf_model(net: HFCTCNet, tokens: Any, out_dir: PathLike) -> Path:
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     net.model.save_pretrained(tmp)
-    cls(feature_extractor=net.feature_extractor, tokenizer=tokenizer).save_pretrained(tmp)
+    cls(feature_extractor=net.feature_extractor, tokenizer=tokenizer).save_pretrained(tmp)  # processor_config.json
+    net.feature_extractor.save_pretrained(tmp)  # and preprocessor_config.json, which transformers 4 reads
     if out_dir.exists():
         shutil.rmtree(out_dir)
     os.replace(tmp, out_dir)

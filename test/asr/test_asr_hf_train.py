@@ -49,11 +49,11 @@ def saved_w2vbert(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def learned(tiny_sets, saved_w2vbert, tmp_path_factory):
-    """Three epochs of CTC fine-tuning of the saved tiny w2v-BERT on the tiny French/English set."""
+    """Eight epochs of CTC fine-tuning of the saved tiny w2v-BERT on the tiny French/English set."""
     train, valid = tiny_sets
     exp = tmp_path_factory.mktemp("learned_hf")
     cfg = CTCTrainConfig(**{"encoder": "hf", "hf_model": str(saved_w2vbert), "hf_conf": SPECAUG, **TRAIN,
-                            "max_epoch": 3})
+                            "max_epoch": 8, "lr": 1e-2})
     return run(cfg, train, valid, exp)
 
 
@@ -63,7 +63,7 @@ def test_fine_tuning_a_saved_w2vbert_learns_and_logs_cer_per_language(learned, s
     assert epochs[-1]["train_loss"] < 0.7 * epochs[0]["train_loss"], epochs
     assert set(scores["cer_by_lang"]) == {"fr", "en"}
     log = (trainer.exp_dir / "train.log").read_text()
-    assert "hf wav2vec2-bert encoder" in log and "epoch 3/3: train loss" in log and "CER en" in log
+    assert "hf wav2vec2-bert encoder" in log and "epoch 8/8: train loss" in log and "CER en" in log
     assert trainer.net.model.config.vocab_size == 31 and trainer.net.model.lm_head.out_features == 31
     assert type(trainer.net.model).__name__ == "Wav2Vec2BertForCTC"
     assert trainer.net.model.config.mask_time_prob == 0.1  # hf_conf reaches the model's config
@@ -97,7 +97,8 @@ def test_export_is_read_as_an_imported_model_by_stages_4_and_5(learned, tmp_path
     trainer, scores = learned
     exp = trainer.exp_dir
     model_dir = exp / "model"
-    assert {"config.json", "model.safetensors", "preprocessor_config.json", "tokenizer.json"} <= \
+    assert {"config.json", "model.safetensors", "processor_config.json", "preprocessor_config.json",
+            "tokenizer.json"} <= \
         {p.name for p in model_dir.iterdir()}
     # plain transformers reads it
     assert type(AutoModelForCTC.from_pretrained(model_dir)).__name__ == "Wav2Vec2BertForCTC"
@@ -134,6 +135,10 @@ def test_export_is_read_as_an_imported_model_by_stages_4_and_5(learned, tmp_path
     assert feats(wave, FS).shape == (logp.shape[0], 32)
     # s2s ctc eval scores it like a model trained with the conformer
     assert main(["ctc", "eval", "--exp", str(exp), "--dirs", str(trainer.valid_dirs[0])]) == 0
+    # and s2s ctc import takes it as any transformers CTC dir (one model for several recipe runs)
+    assert main(["ctc", "import", "--from", str(model_dir), "--type", "hf", "--exp", str(tmp_path / "imp")]) == 0
+    imported = load_ctc_model(tmp_path / "imp")
+    np.testing.assert_array_equal(imported.log_posteriors(wave, FS), logp)
 
 
 def scores_hyp(model, wave) -> str:
@@ -231,3 +236,21 @@ def test_missing_model_dir_and_config_errors(tmp_path, tiny_sets, saved_w2vbert,
     assert main(["ctc", "train", "encoder=hf", f"hf_model={missing}", "--exp", str(tmp_path / "exp"),
                  "--train_dirs", str(train)]) != 0
     assert f"hf_model {missing}: no transformers model there" in capsys.readouterr().err
+
+
+def test_recipe_configs_build_or_name_the_missing_download(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from s2s_plugin.asr.hf_net import build_hf_net
+    from s2s_plugin.config import load_config
+
+    root = Path(__file__).resolve().parents[2] / "egs"
+    mini = load_config(CTCTrainConfig, root / "mini_s2st/s2st1/conf/ctc_ssl.yaml")
+    net = build_hf_net(mini, 201)
+    assert type(net.model).__name__ == "Wav2Vec2BertForCTC" and net.frame_rate == 50.0 and net.num_layers == 4
+    assert 1e6 < sum(p.numel() for p in net.parameters()) < 3e6  # the size of conf/ctc.yaml's conformer
+    paper = load_config(CTCTrainConfig, root / "cvss/s2st1/conf/tuning/ctc_w2vbert_bpe5000.yaml")
+    assert paper.bpe_size == 5000 and paper.sides == ["src", "tgt"] and paper.langs is None
+    monkeypatch.chdir(tmp_path)  # the recipe dir without its downloads
+    with pytest.raises(ConfigError, match="hf_model downloads/w2v-bert-2.0: no transformers model there"):
+        build_hf_net(paper, 5001)

@@ -254,3 +254,20 @@ def test_recipe_configs_build_or_name_the_missing_download(tmp_path, monkeypatch
     monkeypatch.chdir(tmp_path)  # the recipe dir without its downloads
     with pytest.raises(ConfigError, match="hf_model downloads/w2v-bert-2.0: no transformers model there"):
         build_hf_net(paper, 5001)
+
+
+def test_layerdrop_is_refused_under_ddp(tiny_sets, tmp_path, monkeypatch):
+    from types import SimpleNamespace
+
+    import s2s_plugin.asr.train as train_mod
+    from s2s_plugin.asr.train import CTCTrainer
+
+    train, valid = tiny_sets
+    trainer = CTCTrainer(hf_cfg(hf_conf={**SPECAUG, "layerdrop": 0.1}, max_epoch=1), [train], [valid], tmp_path / "x")
+    trainer.setup()
+    try:
+        monkeypatch.setattr(train_mod, "run_plan", lambda cfg: SimpleNamespace(devices=2, num_nodes=1))
+        with pytest.raises(ConfigError, match=r"layerdrop is 0.1: LayerDrop .* set hf_conf: \{layerdrop: 0.0\}"):
+            trainer.train()
+    finally:
+        trainer.cleanup()

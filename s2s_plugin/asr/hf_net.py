@@ -350,7 +350,8 @@ def export_hf_model(net: HFCTCNet, tokens: Any, out_dir: PathLike) -> Path:
     out_dir = Path(out_dir)
     tokenizer = hf_tokenizer(tokens)
     if len(tokenizer) != net.model.config.vocab_size:
-        raise DataError(f"the exported tokenizer has {len(tokenizer)} tokens but the model {net.model.config.vocab_size}")
+        raise DataError(f"the exported tokenizer has {len(tokenizer)} tokens but the model "
+                        f"{net.model.config.vocab_size}")
     cls = Wav2Vec2BertProcessor if net.model_type == "wav2vec2-bert" else Wav2Vec2Processor
     tmp = out_dir.with_name(f".{out_dir.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -139,6 +139,12 @@ def test_export_is_read_as_an_imported_model_by_stages_4_and_5(learned, tmp_path
     assert main(["ctc", "import", "--from", str(model_dir), "--type", "hf", "--exp", str(tmp_path / "imp")]) == 0
     imported = load_ctc_model(tmp_path / "imp")
     np.testing.assert_array_equal(imported.log_posteriors(wave, FS), logp)
+    # a CTC model dir as hf_model: its encoder is kept, its head made anew for another vocabulary
+    from s2s_plugin.asr.hf_net import build_hf_net
+
+    again = build_hf_net(hf_cfg(hf_config=None, hf_model=str(model_dir)), 21)
+    assert again.model.lm_head.out_features == 21
+    assert_bitwise_equal(again.model.base_model.state_dict(), trainer.net.model.base_model.state_dict())
 
 
 def scores_hyp(model, wave) -> str:
@@ -152,8 +158,9 @@ def test_char_tokens_export_a_ctc_tokenizer_with_word_delimiters(tiny_sets, tmp_
     from s2s_plugin.asr.ctc import load_ctc_model
 
     train, valid = tiny_sets
-    cfg = hf_cfg(hf_config=TINY_W2V2, token_type="char", max_epoch=1)
-    trainer, _ = run(cfg, train, valid, tmp_path / "char")
+    cfg = hf_cfg(hf_config=TINY_W2V2, token_type="char", max_epoch=4, lr=1e-2)
+    trainer, scores = run(cfg, train, valid, tmp_path / "char")
+    assert scores["epochs"][-1]["train_loss"] < 0.8 * scores["epochs"][0]["train_loss"], scores["epochs"]
     model = load_ctc_model(tmp_path / "char")
     assert type(model.model).__name__ == "Wav2Vec2ForCTC" and model.token_type == "char"
     assert model.tokens[:3] == ["<pad>", "<unk>", "|"] and model.space_id == 2
@@ -193,8 +200,9 @@ def test_freezing_freezes_what_it_says(tiny_sets, tmp_path, conf):
     front = "feature_extractor" if conf is TINY_W2V2 else "feature_projection"
     assert all(not p.requires_grad for p in getattr(base, front).parameters())
     # what is frozen kept its initial weights; the rest moved
-    from s2s_plugin.asr.hf_net import build_hf_net
     import lightning as L
+
+    from s2s_plugin.asr.hf_net import build_hf_net
 
     L.seed_everything(0, verbose=False)
     init = build_hf_net(cfg, len(trainer.tokens)).state_dict()

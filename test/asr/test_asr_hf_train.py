@@ -1,5 +1,5 @@
 """Stage 3 with a transformers SSL encoder (``encoder: hf``): tiny randomly initialised w2v-BERT and wav2vec 2.0
-models saved here; learning, export read as an imported model, exact resume, freezing, errors."""
+models saved here; learning, export read as an imported model, exact resume, 2-process DDP, freezing, errors."""
 from __future__ import annotations
 
 import json
@@ -279,3 +279,50 @@ def test_layerdrop_is_refused_under_ddp(tiny_sets, tmp_path, monkeypatch):
             trainer.train()
     finally:
         trainer.cleanup()
+
+
+def test_two_process_gloo_ddp_equals_one_process(tmp_path):
+    """``s2s launch --nproc 2`` (torchrun, gloo) trains the hf encoder on halves of the global batches of one
+    process, with the lowest layer frozen."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from asr_testutils import TRAIN_UTTS, write_set
+
+    n = int(1.6 * FS)  # equal lengths: no padding, so a half batch computes what the whole batch does
+    train = write_set(tmp_path / "train_fr", TRAIN_UTTS, pad_to=n)
+    valid = write_set(tmp_path / "dev_fr", {"s3_g": ("le loup la lune", "a wolf the moon")}, pad_to=n)
+    no_noise = {"mask_time_prob": 0.0, "layerdrop": 0.0, "final_dropout": 0.0, "hidden_dropout": 0.0,
+                "conformer_conv_dropout": 0.0}
+    conf = {**TRAIN, "encoder": "hf", "hf_config": TINY_W2VBERT, "hf_conf": no_noise, "freeze_layers": 1,
+            "max_epoch": 2, "batch_frames": 320, "max_batch_size": 4}
+    (tmp_path / "ctc.yaml").write_text(yaml.safe_dump(conf))
+    _, one_scores = run(CTCTrainConfig(**conf), train, valid, tmp_path / "one")
+    root = Path(__file__).resolve().parents[2]
+    env = dict(os.environ, OMP_NUM_THREADS="1", S2S_PLUGIN_DISABLE_ENTRYPOINTS="1",
+               PYTHONPATH=str(root) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    cmd = [sys.executable, "-m", "s2s_plugin.bin.main", "launch", "--ngpu", "0", "--nproc", "2", "--", "s2s", "ctc",
+           "train", "--config", str(tmp_path / "ctc.yaml"), "--train_dirs", str(train), "--valid_dirs", str(valid),
+           "--exp", str(tmp_path / "two")]
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=400, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "2 device(s)" in (tmp_path / "two" / "train.log").read_text()
+    one, two = weights(tmp_path / "one"), weights(tmp_path / "two")
+    assert one.keys() == two.keys()
+    for name in one:  # equal up to the order of float sums (gloo all-reduce vs one batch)
+        assert torch.allclose(one[name], two[name], atol=2e-5, rtol=0), (name, (one[name] - two[name]).abs().max())
+    import lightning as L
+
+    from s2s_plugin.asr.hf_net import build_hf_net
+
+    L.seed_everything(0, verbose=False)  # the trainer's seed: its initial weights
+    init = build_hf_net(CTCTrainConfig(**conf), one["net.model.lm_head.weight"].shape[0]).state_dict()
+    moved = [float((one[f"net.{k}"] - v).abs().max()) for k, v in init.items()]
+    assert max(moved) > 1e-3  # the two epochs moved the weights
+    two_scores = json.loads((tmp_path / "two" / "scores.json").read_text())
+    assert [r["step"] for r in two_scores["epochs"]] == [r["step"] for r in one_scores["epochs"]]
+    for a, b in zip(one_scores["epochs"], two_scores["epochs"]):
+        assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+        assert b["valid_loss"] == pytest.approx(a["valid_loss"], rel=1e-4)

@@ -267,10 +267,11 @@ class HFCTCNet(torch.nn.Module):
         waves = [speech[i, : int(n)].float().cpu().numpy() for i, n in enumerate(lengths)]
         out = self.feature_extractor(waves, sampling_rate=self.sample_rate, padding=True, return_tensors="pt",
                                      return_attention_mask=True)
-        keep = ["input_features" if "input_features" in out else "input_values"]
+        name = "input_features" if "input_features" in out else "input_values"
+        inputs = {name: out[name].to(speech.device, dtype=self.model.dtype)}  # bf16-true: bf16 weights
         if self.model_type == "wav2vec2-bert" or self.feature_extractor.return_attention_mask:
-            keep.append("attention_mask")
-        return {k: out[k].to(speech.device) for k in keep}
+            inputs["attention_mask"] = out["attention_mask"].to(speech.device)
+        return inputs
 
     def _lengths(self, lengths: torch.Tensor, frames: int, device: torch.device) -> torch.Tensor:
         n = torch.as_tensor(self.output_lengths(lengths.cpu().numpy()), dtype=torch.long)

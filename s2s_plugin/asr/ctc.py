@@ -12,7 +12,8 @@
 An exp dir holds ``config.yaml`` with a ``type``:
 
 - ``s2s``: trained here (``model.pth``, ``tokens.txt``, ``bpe.model`` for ``token_type: bpe``;
-  see :mod:`s2s_plugin.asr.train`);
+  see :mod:`s2s_plugin.asr.train`); with ``encoder: hf`` the ``model/`` dir it exported, loaded as an
+  imported transformers model;
 - ``espnet``: an ESPnet ASR model (its config and weights, see :mod:`s2s_plugin.asr.imported`);
 - ``hf``: a transformers ``Wav2Vec2ForCTC`` / ``Wav2Vec2BertForCTC`` directory.
 
@@ -195,6 +196,14 @@ def load_ctc_model(exp_dir: PathLike, device: str = "cpu"):
         DataError: the dir is not a CTC model dir, or its files are missing.
     """
     kind, cfg = read_model_type(exp_dir)
+    if kind == "s2s" and cfg.get("encoder") == "hf":
+        from s2s_plugin.asr.hf_net import HF_MODEL_DIR
+
+        model_dir = Path(exp_dir) / HF_MODEL_DIR
+        if not (model_dir / "config.json").is_file():
+            raise DataError(f"{model_dir}: the trained model is not there; train with `s2s ctc train --exp "
+                            f"{exp_dir}` (model/ is written after the first epoch)")
+        return imported.HFCTCModel(model_dir, device=device)
     if kind == "s2s":
         return S2SCTCModel.load(exp_dir, device)
     if kind == "espnet":

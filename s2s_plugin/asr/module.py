@@ -172,7 +172,8 @@ class CTCModule(L.LightningModule):
     def configure_optimizers(self) -> dict[str, Any]:
         from espnet2.schedulers.warmup_lr import WarmupLR
 
-        opt = torch.optim.Adam(self.net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        params = [p for p in self.net.parameters() if p.requires_grad]  # frozen layers stay out
+        opt = torch.optim.Adam(params, lr=self.lr, weight_decay=self.weight_decay)
         sched = WarmupLR(opt, warmup_steps=self.warmup_steps)
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step", "frequency": 1}}
 

@@ -7,7 +7,9 @@
 
 The config (:class:`CTCTrainConfig`) says which side of each set it learns
 (``sides: [src, tgt]``, optionally only some ``langs``), the network (espnet2
-frontend, encoder and CTC blocks, ESPnet-style ``*_conf`` keys) and the
+frontend, encoder and CTC blocks, ESPnet-style ``*_conf`` keys; or ``encoder: hf``,
+a transformers SSL encoder such as w2v-BERT 2.0 from a local directory, fine-tuned
+with a CTC head on the BPE pieces, see :mod:`s2s_plugin.asr.hf_net`) and the
 optimisation: Adam with espnet2's ``WarmupLR`` (linear warm-up, then inverse
 square-root decay), gradient clipping and accumulation, batches of
 length-bucketed utterances filling a budget of padded feature frames
@@ -21,6 +23,8 @@ is bf16-mixed on a GPU that has bf16, else fp32. The exp dir gets::
                                 or with token_type: bpe the pieces of bpe.model)
     bpe.model                   token_type bpe: the SentencePiece BPE model trained on the training transcripts
     model.pth                   weights of the epoch with the lowest valid loss (the last without valid dirs)
+    model/                      encoder: hf: that epoch's model as a save_pretrained dir instead (model, tokenizer
+                                with the training ids, feature extractor; :mod:`s2s_plugin.asr.hf_net`)
     scores.json                 loss and CER per epoch, per valid set and language
     train.log, run.sh           the log (other processes: train.rank<N>.log); the command that resumes this run
     tensorboard/                train loss and lr per step, valid loss and CER per language per epoch
@@ -92,9 +96,21 @@ class CTCTrainConfig:
         normalize: ``utterance_mvn`` or ``none``.
         stack_frames: stack this many feature frames into one before the encoder.
         specaug_conf: ``SpecAug`` arguments, or None for no SpecAugment.
-        encoder: ``conformer``, ``transformer`` or ``e_branchformer``.
+        encoder: ``conformer``, ``transformer`` or ``e_branchformer`` (espnet2 encoders on log-mel features),
+            or ``hf``: a transformers SSL encoder (w2v-BERT 2.0, wav2vec 2.0, HuBERT, WavLM) with a CTC head
+            on our tokens (:mod:`s2s_plugin.asr.hf_net`); the frontend, normalisation, stacking, SpecAugment,
+            encoder and CTC keys above and below do not apply to it.
         encoder_conf: the encoder's arguments (``input_layer`` sets the output rate).
         ctc_conf: ``espnet2.asr.ctc.CTC`` arguments.
+        hf_model: ``encoder: hf``: a local directory written by ``save_pretrained`` (a pretrained encoder or a
+            ``*ForCTC`` model; its ``config.json`` model_type picks the class); never downloaded.
+        hf_config: ``encoder: hf`` instead of ``hf_model``: a randomly initialised encoder built from
+            ``{model_type: wav2vec2-bert|wav2vec2|hubert|wavlm, <its config keys>}`` (the embedded recipe).
+        hf_conf: keys of the transformers config to override: SpecAugment (``mask_time_prob``,
+            ``mask_time_length``, ``mask_feature_prob``, ...), dropouts, ``layerdrop`` (0 under DDP).
+        freeze_feature_encoder: ``encoder: hf``: do not train the feature encoder (the convolutions of
+            wav2vec 2.0/HuBERT/WavLM, the feature projection of w2v-BERT).
+        freeze_layers: ``encoder: hf``: do not train the lowest N transformer layers nor what comes before them.
         max_epoch: epochs to train.
         batch_frames: padded feature frames (one per hop) per batch, all processes together.
         max_batch_size: at most this many utterances per batch.
@@ -133,6 +149,11 @@ class CTCTrainConfig:
         "cnn_module_kernel": 15, "rel_pos_type": "latest", "pos_enc_layer_type": "rel_pos",
         "selfattention_layer_type": "rel_selfattn"})
     ctc_conf: dict = field(default_factory=dict)
+    hf_model: str | None = None
+    hf_config: dict | None = None
+    hf_conf: dict = field(default_factory=dict)
+    freeze_feature_encoder: bool = False
+    freeze_layers: int = 0
     max_epoch: int = 20
     batch_frames: int = 20000
     max_batch_size: int = 64
@@ -177,6 +198,25 @@ class CTCTrainConfig:
         for key in ("max_utts", "max_valid_utts"):
             if getattr(self, key) is not None and getattr(self, key) < 1:
                 raise ConfigError(f"ctc config: {key} must be >= 1 or null (all), got {getattr(self, key)}")
+        self._check_hf()
+
+    def _check_hf(self) -> None:
+        if self.encoder != "hf":
+            given = [k for k in ("hf_model", "hf_config") if getattr(self, k)] + \
+                [k for k in ("hf_conf", "freeze_feature_encoder", "freeze_layers") if getattr(self, k)]
+            if given:
+                raise ConfigError(f"ctc config: {', '.join(given)} apply to encoder: hf only (encoder is "
+                                  f"{self.encoder!r})")
+            return
+        if bool(self.hf_model) == bool(self.hf_config):
+            raise ConfigError("ctc config: encoder: hf needs either hf_model (a local save_pretrained dir, e.g. "
+                              "downloads/w2v-bert-2.0) or hf_config (a randomly initialised encoder, {model_type: "
+                              "wav2vec2-bert, ...}), not both and not neither")
+        if self.specaug_conf:
+            raise ConfigError("ctc config: specaug_conf is espnet's SpecAugment; with encoder: hf set the model's "
+                              "own in hf_conf (mask_time_prob, mask_time_length, mask_feature_prob, ...)")
+        if self.freeze_layers < 0:
+            raise ConfigError(f"ctc config: freeze_layers must be >= 0, got {self.freeze_layers}")
 
 
 def run_plan(cfg: CTCTrainConfig, **hardware: Any) -> Any:
@@ -338,14 +378,21 @@ class CTCTrainer:
 
         cfg = self.cfg
         L.seed_everything(cfg.seed, verbose=False)
-        self.net = CTCNet(len(self.tokens), **net_kwargs(to_dict(cfg)))
+        if cfg.encoder == "hf":
+            from s2s_plugin.asr.hf_net import build_hf_net
+
+            self.net = build_hf_net(cfg, len(self.tokens))
+        else:
+            self.net = CTCNet(len(self.tokens), **net_kwargs(to_dict(cfg)))
         self.items, self.targets = self._filter(self.items, train=True)
         self.valid_items, self.valid_targets = self._filter(self.valid_items, train=False)
         if not self.items:
             raise DataError("no training utterance is left after the length filters; see the warnings above")
         nparams = sum(p.numel() for p in self.net.parameters())
-        logger.info("CTC model: %s encoder, %.2f M parameters, %.1f output frames/s", cfg.encoder, nparams / 1e6,
-                    self.net.frame_rate)
+        trained = sum(p.numel() for p in self.net.parameters() if p.requires_grad)
+        encoder = cfg.encoder if cfg.encoder != "hf" else f"hf {self.net.model_type}"
+        logger.info("CTC model: %s encoder, %.2f M parameters (%.2f M trained), %.1f output frames/s", encoder,
+                    nparams / 1e6, trained / 1e6, self.net.frame_rate)
 
     def _write_exp(self) -> None:
         from s2s_plugin.config import save_resolved
@@ -373,6 +420,11 @@ class CTCTrainer:
 
         cfg = self.cfg
         plan = run_plan(cfg)
+        if cfg.encoder == "hf" and plan.devices * plan.num_nodes > 1 and getattr(self.net.model.config, "layerdrop",
+                                                                                  0.0) > 0:
+            raise ConfigError(f"ctc config: the encoder's layerdrop is {self.net.model.config.layerdrop}: LayerDrop "
+                              "leaves layers without gradients in some steps, which DDP cannot reduce; set "
+                              "hf_conf: {layerdrop: 0.0}")
         ckpt_dir = self.exp_dir / "checkpoints"
         callbacks = [ModelCheckpoint(dirpath=ckpt_dir, filename="epoch{epochs_done:.0f}", monitor="epochs_done",
                                      mode="max", save_top_k=cfg.keep_checkpoints, save_last=True,
@@ -436,7 +488,12 @@ class CTCTrainer:
         self.history = self.module.history
         if self.rank != 0:
             return
-        if self.best_epoch() == record["epoch"]:
+        if self.best_epoch() == record["epoch"] and self.cfg.encoder == "hf":
+            from s2s_plugin.asr.hf_net import HF_MODEL_DIR, export_hf_model
+
+            out = export_hf_model(self.net, self.tokens, self.exp_dir / HF_MODEL_DIR)
+            logger.info("epoch %d is the best so far: wrote %s", record["epoch"], out)
+        elif self.best_epoch() == record["epoch"]:
             state = {k: v.detach().cpu() for k, v in self.net.state_dict().items()}
             with atomic_write(self.exp_dir / "model.pth", "wb") as f:
                 torch.save(state, f)

@@ -95,7 +95,8 @@ def _train(args: argparse.Namespace) -> int:
     if trainer.rank != 0:
         return 0
     if scores["cer"]:
-        print(f"valid CER of {args.exp}/model.pth (epoch {scores['best_epoch']}):")
+        weights = "model/" if cfg.encoder == "hf" else "model.pth"
+        print(f"valid CER of {args.exp}/{weights} (epoch {scores['best_epoch']}):")
         print(format_cer_table(scores))
     print(f"trained {args.exp} in {scores['train_seconds']:.0f} s")
     return 0

@@ -29,6 +29,7 @@ CONFIGS = sorted(CONF.rglob("*.yaml"))
 #: file name pattern -> the schema its stage loads it with (module:class)
 SCHEMAS = {
     "format.yaml": "s2s_plugin.data.format:FormatConfig",
+    "ctc*.yaml": "s2s_plugin.asr.train:CTCTrainConfig",
     "units*.yaml": "s2s_plugin.units.stage:UnitsConfig",
     "align*.yaml": "s2s_plugin.align.stage:AlignConfig",
     "vocab*.yaml": "s2s_plugin.llm.vocab_stage:VocabConfig",
@@ -65,7 +66,7 @@ def rel(p: Path) -> str:
 
 def test_the_recipe_has_a_config_for_every_stage_and_system():
     names = {rel(p) for p in CONFIGS}
-    expected = {"format.yaml", "tuning/units.yaml", "tuning/units_mhubert.yaml", "tuning/align.yaml",
+    expected = {"format.yaml", "tuning/ctc_w2vbert_bpe5000.yaml", "tuning/units.yaml", "tuning/units_mhubert.yaml", "tuning/align.yaml",
                 "tuning/align_uniform.yaml", "tuning/vocab.yaml", "tuning/decode.yaml",
                 "tuning/vocoder_unit_hifigan.yaml", "tuning/vocoder_unit_hifigan_import.yaml",
                 "tuning/vocoder_mhubert.yaml", "tuning/score_whisper.yaml",

@@ -46,6 +46,7 @@ import numpy as np
 import torch
 
 from s2s_plugin.data.io import PathLike
+from s2s_plugin.asr.model import CTCOutput
 from s2s_plugin.errors import ConfigError, DataError
 
 logger = logging.getLogger(__name__)
@@ -217,7 +218,7 @@ class _CTCHead:
         return loss / hs.size(0)
 
 
-class HFCTCNet(torch.nn.Module):
+class HFCTCNet(CTCOutput, torch.nn.Module):
     """A transformers ``*ForCTC`` model behind :class:`~s2s_plugin.asr.model.CTCNet`'s interface.
 
     Example::
@@ -290,17 +291,6 @@ class HFCTCNet(torch.nn.Module):
         out = self.model.base_model(**self.inputs(speech, lengths), output_hidden_states=True)
         hs = out.hidden_states[layer]
         return hs, self._lengths(lengths, hs.size(1), hs.device)
-
-    def log_probs(self, speech: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """CTC log posteriors ``(B, T, V)`` and their lengths."""
-        hs, hlens = self.encode(speech, lengths)
-        return self.ctc.log_softmax(hs), hlens
-
-    def forward(self, speech: torch.Tensor, lengths: torch.Tensor, ys: torch.Tensor,
-                ys_lengths: torch.Tensor) -> torch.Tensor:
-        """The CTC loss of a batch (summed over each utterance, averaged over the batch)."""
-        hs, hlens = self.encode(speech, lengths)
-        return self.ctc(hs, hlens, ys, ys_lengths)
 
 
 # -- export ---------------------------------------------------------------------------------------

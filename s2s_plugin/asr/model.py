@@ -64,7 +64,23 @@ def subsampled_length(frames: np.ndarray | int, input_layer: str | None) -> np.n
                       f"choose one of {', '.join(str(k) for k in SUBSAMPLING)}")
 
 
-class CTCNet(torch.nn.Module):
+class CTCOutput:
+    """What a CTC network with ``encode(speech, lengths) -> (hs, hlens)`` and a ``ctc`` layer
+    (``log_softmax``, and a call giving the loss) gets from it: posteriors and the training loss."""
+
+    def log_probs(self, speech: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """CTC log posteriors ``(B, T, V)`` and their lengths."""
+        hs, hlens = self.encode(speech, lengths)  # type: ignore[attr-defined]
+        return self.ctc.log_softmax(hs), hlens  # type: ignore[attr-defined]
+
+    def forward(self, speech: torch.Tensor, lengths: torch.Tensor, ys: torch.Tensor,
+                ys_lengths: torch.Tensor) -> torch.Tensor:
+        """The CTC loss of a batch (summed over each utterance, averaged over the batch)."""
+        hs, hlens = self.encode(speech, lengths)  # type: ignore[attr-defined]
+        return self.ctc(hs, hlens, ys, ys_lengths)  # type: ignore[attr-defined]
+
+
+class CTCNet(CTCOutput, torch.nn.Module):
     """Fbank frontend + espnet2 encoder + CTC output layer.
 
     Args:
@@ -158,13 +174,3 @@ class CTCNet(torch.nn.Module):
         (_, hiddens), hlens, _ = self.encoder(feats, flens, return_all_hs=True)
         return hiddens[layer - 1], hlens
 
-    def log_probs(self, speech: torch.Tensor, lengths: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """CTC log posteriors ``(B, T, V)`` and their lengths."""
-        hs, hlens = self.encode(speech, lengths)
-        return self.ctc.log_softmax(hs), hlens
-
-    def forward(self, speech: torch.Tensor, lengths: torch.Tensor, ys: torch.Tensor,
-                ys_lengths: torch.Tensor) -> torch.Tensor:
-        """The CTC loss of a batch (summed over each utterance, averaged over the batch)."""
-        hs, hlens = self.encode(speech, lengths)
-        return self.ctc(hs, hlens, ys, ys_lengths)

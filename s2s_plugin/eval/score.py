@@ -38,7 +38,7 @@ import logging
 import math
 import re
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -184,27 +184,27 @@ def set_languages(ref_dir: Path, tgt_lang: str) -> str:
 def transcribe_scp(asr: Any, scp: dict[str, str], utt_ids: list[str], where: str, chunk_size: int,
                    desc: str = "ASR") -> list[str]:
     """ASR transcripts of ``utt_ids`` read from ``scp``, ``chunk_size`` utterances at a time."""
-    from tqdm import tqdm
-
     out: list[str] = []
-    for start in tqdm(range(0, len(utt_ids), chunk_size), desc=desc, unit="chunk", leave=False,
-                      disable=len(utt_ids) <= chunk_size):
-        chunk = utt_ids[start:start + chunk_size]
-        waves = [load_audio(scp[u], f"{where}: utterance '{u}'") for u in chunk]
+    for waves in audio_chunks(scp, utt_ids, where, chunk_size, desc):
         out.extend(transcribe_waves(asr, waves))
     return out
+
+
+def audio_chunks(scp: dict[str, str], utt_ids: list[str], where: str, chunk_size: int,
+                 desc: str) -> Iterator[list[tuple[np.ndarray, int]]]:
+    """The audio of ``utt_ids`` from ``scp``, ``chunk_size`` utterances at a time (a progress bar over chunks)."""
+    from tqdm import tqdm
+
+    for start in tqdm(range(0, len(utt_ids), chunk_size), desc=desc, unit="chunk", leave=False,
+                      disable=len(utt_ids) <= chunk_size):
+        yield [load_audio(scp[u], f"{where}: utterance '{u}'") for u in utt_ids[start:start + chunk_size]]
 
 
 def quality_scp(scorer: Any, scp: dict[str, str], utt_ids: list[str], where: str, chunk_size: int,
                 desc: str = "quality") -> list[float]:
     """Quality scores of ``utt_ids`` read from ``scp`` (NaN where the scorer cannot score one)."""
-    from tqdm import tqdm
-
     out: list[float] = []
-    for start in tqdm(range(0, len(utt_ids), chunk_size), desc=desc, unit="chunk", leave=False,
-                      disable=len(utt_ids) <= chunk_size):
-        chunk = utt_ids[start:start + chunk_size]
-        waves = [load_audio(scp[u], f"{where}: utterance '{u}'") for u in chunk]
+    for waves in audio_chunks(scp, utt_ids, where, chunk_size, desc):
         values: list[float] = [math.nan] * len(waves)
         for sr in sorted({fs for _, fs in waves}):
             idx = [i for i, (_, fs) in enumerate(waves) if fs == sr]

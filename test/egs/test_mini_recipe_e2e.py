@@ -340,7 +340,7 @@ PLUGIN_TAG = "plugins"
 
 
 def plugin_conf(recipe: Path, name: str, **blocks) -> str:
-    """conf/e2e/<name>.yaml with top-level blocks replaced (a dotted key sets one entry of a block)."""
+    """conf/e2e/<name>.yaml with top-level blocks replaced (``block__key=value`` sets one entry of a block)."""
     cfg = yaml.safe_load((recipe / "conf" / "e2e" / f"{name}.yaml").read_text())
     for key, value in blocks.items():
         block, _, entry = key.partition("__")

@@ -205,29 +205,27 @@ def quality_scp(scorer: Any, scp: dict[str, str], utt_ids: list[str], where: str
     """Quality scores of ``utt_ids`` read from ``scp`` (NaN where the scorer cannot score one)."""
     out: list[float] = []
     for waves in audio_chunks(scp, utt_ids, where, chunk_size, desc):
-        values: list[float] = [math.nan] * len(waves)
-        for sr in sorted({fs for _, fs in waves}):
-            idx = [i for i, (_, fs) in enumerate(waves) if fs == sr]
-            got = scorer.score([waves[i][0] for i in idx], sr)
-            if len(got) != len(idx):
-                raise DataError(f"quality scorer {scorer!r} returned {len(got)} scores for {len(idx)} waveforms")
-            for i, v in zip(idx, got):
-                values[i] = float(v)
-        out.extend(values)
+        out.extend(float(v) for v in per_rate(scorer.score, waves, f"quality scorer {scorer!r}", "scores"))
     return out
 
 
 def transcribe_waves(asr: Any, waves: list[tuple[np.ndarray, int]]) -> list[str]:
     """Transcribe ``(wave, rate)`` pairs, one ASR call per sample rate, in input order."""
-    texts: list[str] = [""] * len(waves)
+    return [str(h) for h in per_rate(asr.transcribe, waves, f"asr {asr!r}", "transcripts")]
+
+
+def per_rate(call: Callable[[list[np.ndarray], int], list], waves: list[tuple[np.ndarray, int]], who: str,
+             what: str) -> list:
+    """``call(waves, rate)`` once per sample rate of the ``(wave, rate)`` pairs; the results in input order."""
+    out: list = [None] * len(waves)
     for sr in sorted({fs for _, fs in waves}):
         idx = [i for i, (_, fs) in enumerate(waves) if fs == sr]
-        hyps = asr.transcribe([waves[i][0] for i in idx], sr)
-        if len(hyps) != len(idx):
-            raise DataError(f"asr {asr!r} returned {len(hyps)} transcripts for {len(idx)} waveforms")
-        for i, h in zip(idx, hyps):
-            texts[i] = str(h)
-    return texts
+        got = call([waves[i][0] for i in idx], sr)
+        if len(got) != len(idx):
+            raise DataError(f"{who} returned {len(got)} {what} for {len(idx)} waveforms")
+        for i, v in zip(idx, got):
+            out[i] = v
+    return out
 
 
 # -- vocoder topline ------------------------------------------------------------

@@ -135,10 +135,11 @@ def paired_input(builder: SequenceBuilder, ex: Example, side: str = "src") -> Pa
     text = builder.build(ex, step=0, p=1.0, prompt_only=prompt_only)
     header = 2 if builder.cfg.lang_tags else 1
     a, b = _segment(speech, side, header)
-    if speech.input_ids[a:b] != [vocab.unit_id(u) for u in s.units]:
+    unit_ids, spans = builder.side_units(ex.utt, s, side)  # de-duplicated if the run's layout says so
+    if speech.input_ids[a:b] != unit_ids:
         raise DataError(f"utterance '{ex.utt}': the {side} speech segment is not where the sequence layout "
                         "puts it; the sequence builder and this analysis disagree (a bug: please report)")
-    speech_spans = [(a + u0, a + u1) for u0, u1 in s.spans]
+    speech_spans = [(a + u0, a + u1) for u0, u1 in spans]
     a, b = _segment(text, side, header)
     positions = [i for i in range(a, b) if vocab.is_text(text.input_ids[i])]
     flat = [t for ids in word_ids for t in ids]
@@ -149,7 +150,11 @@ def paired_input(builder: SequenceBuilder, ex: Example, side: str = "src") -> Pa
     for ids in word_ids:  # a word's tokens are consecutive: the interleaver copies them as one piece
         text_spans.append((positions[k], positions[k + len(ids) - 1] + 1))
         k += len(ids)
-    return PairedInput(ex.utt, list(s.words), speech.input_ids, text.input_ids, speech_spans, text_spans)
+    # a de-duplicated side can leave a word no unit of its own (its sound continues the run of the
+    # word before): such words have no speech vector and are left out
+    keep = [i for i, (u0, u1) in enumerate(speech_spans) if u1 > u0]
+    return PairedInput(ex.utt, [s.words[i] for i in keep], speech.input_ids, text.input_ids,
+                       [speech_spans[i] for i in keep], [text_spans[i] for i in keep])
 
 
 # -- pooling and cosines -----------------------------------------------------------------------------

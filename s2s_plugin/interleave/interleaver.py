@@ -219,3 +219,35 @@ def spans_from_times(starts: Sequence[float], ends: Sequence[float], frame_rate:
         spans.append((a, b))
         prev_end = b
     return spans
+
+
+def dedup_with_spans(units: Sequence[int], spans: Sequence[tuple[int, int]] | None
+                     ) -> tuple[list[int], list[tuple[int, int]] | None]:
+    """Collapse runs of a repeated unit, carrying word spans over to the shorter sequence.
+
+    A run belongs to the word its first frame lies in, so word spans stay ordered and
+    disjoint; a word lying wholly inside a run that began in the word before gets an empty
+    span ``(a, a)`` (the interleaver then puts its text where the run ends). Units between
+    words (pauses) stay between them.
+
+    Args:
+        units: one side's units at the frame rate.
+        spans: per word, its frames ``[start, end)`` (checked by :func:`check_spans`), or ``None``.
+
+    Returns:
+        The de-duplicated units and the spans in their positions (``None`` if none were given).
+
+    Example::
+
+        dedup_with_spans([5, 5, 7, 7, 7, 2], [(0, 3), (3, 6)])   # ([5, 7, 2], [(0, 2), (2, 3)])
+    """
+    u = np.asarray(units)
+    if len(u) == 0:
+        return [], None if spans is None else [(0, 0) for _ in spans]
+    starts = np.flatnonzero(np.r_[True, u[1:] != u[:-1]])
+    out = u[starts].tolist()
+    if spans is None:
+        return out, None
+    # new position of frame f's run if a run starts at f: number of runs starting before f
+    edges = np.searchsorted(starts, np.asarray(spans, dtype=np.int64).reshape(-1, 2), side="left")
+    return out, [(int(a), int(b)) for a, b in edges]

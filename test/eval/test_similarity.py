@@ -245,3 +245,17 @@ def test_output_paths_take_a_prefix(tmp_path):
     for out in (tmp_path / "cmp" / "similarity", tmp_path / "cmp" / "similarity.png"):
         paths = output_paths(out)
         assert paths == {ext: tmp_path / "cmp" / f"similarity.{ext}" for ext in ("png", "tsv", "json")}
+
+
+def test_paired_input_follows_a_deduplicated_layout(vocab, tmp_path):
+    d = write_dump(tmp_path / "dev_fr")
+    ex = load_eval_examples([d], side="tgt")[0]   # u1's target: twelve frames of unit 1
+    cfg = SequenceConfig(dedup_sides=["src", "tgt"])
+    pair = paired_input(pair_builder(vocab, cfg, "tgt"), ex, "tgt")
+    # one run: "the" owns its single unit; "cat" lies inside that run, has no unit of its own and is left out
+    assert pair.words == ["the"]
+    (a, b), = pair.speech_spans
+    assert b - a == 1 and pair.speech_ids[a] == vocab.unit_id(1)
+    assert pair.text_ids[slice(*pair.text_spans[0])] == vocab.encode_words(["the"])[0]
+    src = paired_input(pair_builder(vocab, cfg, "src"), load_eval_examples([d], side="src")[0], "src")
+    assert src.speech_spans == [(4, 9), (12, 20)]   # no repeated units in u1's source: as without dedup

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from s2s_plugin.errors import ConfigError, DataError
-from s2s_plugin.interleave.interleaver import Interleaver, check_spans, spans_from_times
+from s2s_plugin.interleave.interleaver import Interleaver, check_spans, dedup_with_spans, spans_from_times
 
 UNIT0 = 1000  # unit token ids start here; text ids are < UNIT0
 MASK, TSW, SSW = 900, 901, 902
@@ -154,3 +154,37 @@ def test_spans_from_times():
     check_spans(spans, 24)
     # a word shorter than a frame still gets one frame and never overlaps the previous word
     assert spans_from_times([0.0, 0.001], [0.001, 0.002], 50, 10) == [(0, 1), (1, 2)]
+
+
+@st.composite
+def repetitive_utterances(draw):
+    """An utterance whose units repeat in runs, as 50 Hz units do."""
+    units, spans, words = draw(utterances())
+    units = [UNIT0 + (u - UNIT0) % draw(st.integers(1, 4)) for u in units]
+    return units, spans, words
+
+
+@settings(max_examples=150, deadline=None)
+@given(repetitive_utterances())
+def test_dedup_with_spans_gives_each_run_to_the_word_it_starts_in(utt):
+    units, spans, _ = utt
+    out, new = dedup_with_spans(units, spans)
+    runs = [i for i in range(len(units)) if i == 0 or units[i] != units[i - 1]]  # first frame of each run
+    assert out == [units[i] for i in runs]
+    assert len(new) == len(spans)
+    prev = 0
+    for (a, b), (na, nb) in zip(spans, new):
+        assert prev <= na <= nb <= len(out)  # ordered, disjoint, possibly empty
+        assert list(range(na, nb)) == [k for k, f in enumerate(runs) if a <= f < b]
+        prev = nb
+    # at p = 1 the interleaver keeps exactly the runs that start outside every word
+    inter = Interleaver(lam=0.0)(out, new, [[7]] * len(new), 1.0, key="u")
+    outside = [units[f] for f in runs if not any(a <= f < b for a, b in spans)]
+    assert [t for t in inter.tokens if t >= UNIT0] == outside
+
+
+def test_dedup_with_spans_edge_cases():
+    assert dedup_with_spans([5, 5, 7, 7, 7, 2], [(0, 3), (3, 6)]) == ([5, 7, 2], [(0, 2), (2, 3)])
+    assert dedup_with_spans([4, 4, 4], [(0, 1), (1, 3)]) == ([4], [(0, 1), (1, 1)])  # a word inside a run
+    assert dedup_with_spans([1, 2, 2], None) == ([1, 2], None)
+    assert dedup_with_spans([], [(0, 0)]) == ([], [(0, 0)])

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from s2s_plugin.errors import ConfigError
+from s2s_plugin.errors import ConfigError, DataError
 from s2s_plugin.llm.sequence import (
     IGNORE,
     SRC_SPEECH,
@@ -155,3 +155,36 @@ def test_source_unit_noise_leaves_interleaved_text(vocab):
 def test_source_unit_noise_options_are_checked(kw):
     with pytest.raises(ConfigError, match="src_unit_noise"):
         SequenceConfig(**kw)
+
+
+def test_source_dedup_collapses_runs_and_keeps_words(vocab):
+    # frames: le = 5 5 7 | chat = 7 7 9 9 | (pause 3 3) | noir = 3 4 4; target kept frame by frame
+    src = Side("fr", units=[5, 5, 7, 7, 7, 9, 9, 3, 3, 3, 4, 4], words=["le", "chat", "noir"],
+               spans=[(0, 3), (3, 7), (9, 12)])
+    tgt = Side("en", units=[1, 1, 2, 2], words=["the", "cat"], spans=[(0, 2), (2, 4)])
+    ex = Example("u1", src, tgt)
+    b = SequenceBuilder(vocab, SequenceConfig(dedup_sides=["src"]))
+    units, spans = b.side_units("u1", src, "src")
+    assert units == [vocab.unit_id(u) for u in [5, 7, 9, 3, 4]]
+    # chat's first frame continues le's run of 7: the 7 stays le's; the pause's run of 3 that begins
+    # before noir stays between the words
+    assert spans == [(0, 2), (2, 3), (4, 5)]
+    assert b.prompt(ex)[2:-1] == units
+    seq = b.build(ex, step=0, p=0.0)
+    assert seq.input_ids[-5:-1] == [vocab.unit_id(u) for u in tgt.units]  # the target keeps every frame
+    # at p = 1 every word's (de-duplicated) units become its text; the pause's unit stays
+    full = b.build(ex, step=0, p=1.0)
+    src_seg = full.input_ids[2:full.n_prompt - 1]
+    text = [t for w in vocab.encode_words(src.words) for t in w]
+    assert [t for t in src_seg if vocab.is_text(t)] == text
+    assert [t for t in src_seg if not vocab.is_text(t)] == [vocab.unit_id(3)]
+
+
+def test_dedup_sides_are_checked(vocab):
+    with pytest.raises(ConfigError, match="dedup_sides"):
+        SequenceConfig(dedup_sides=["source"])
+    # frame spans are checked before de-duplication: a span beyond the units names the utterance
+    bad = Side("fr", units=[1, 1, 2], words=["a"], spans=[(0, 5)])
+    b = SequenceBuilder(vocab, SequenceConfig(dedup_sides=["src"]))
+    with pytest.raises(DataError, match="u9"):
+        b.side_units("u9", bad, "src")

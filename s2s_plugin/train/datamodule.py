@@ -158,16 +158,18 @@ class SequenceLengths:
                 fixed += sum(counts["src"]) + sum(counts["tgt"]) + 2  # the text segments, <t_tgt>, <s_tgt>
             sides = []
             for name, side in (("src", ex.src), ("tgt", ex.tgt)):
-                if name not in cfg.interleave_sides or side.spans is None:
-                    fixed += len(side.units)
+                units, spans = task.builder.side_units(ex.utt, side, name)  # de-duplicated as the layout says
+                if name not in cfg.interleave_sides or spans is None:
+                    fixed += len(units)
                     continue
-                if len(side.spans) != len(side.words):
-                    raise DataError(f"utterance '{ex.utt}' ({name}): {len(side.spans)} word spans but "
+                if len(spans) != len(side.words):
+                    raise DataError(f"utterance '{ex.utt}' ({name}): {len(spans)} word spans but "
                                     f"{len(side.words)} words of text; the alignment and the text disagree")
-                check_spans(side.spans, len(side.units), key=f"{ex.utt} ({name})")
+                if name not in cfg.dedup_sides:  # de-duplicated spans were checked on frames
+                    check_spans(spans, len(units), key=f"{ex.utt} ({name})")
                 if counts[name] is None:
                     counts[name] = [len(w) for w in vocab.encode_words(side.words, where)]
-                sides.append((name, len(side.units), list(side.spans), counts[name]))
+                sides.append((name, len(units), list(spans), counts[name]))
             self.utts.append(ex.utt)
             self.fixed.append(fixed)
             self.sides.append(sides)

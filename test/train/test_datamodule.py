@@ -21,6 +21,8 @@ LAYOUTS = {
     "no_cot": {"cot": False, "lang_tags": False},
     "output_only": {"interleave_sides": ["tgt"], "seed": 7},
     "baseline": {"interleave_sides": []},
+    "dedup_src": {"dedup_sides": ["src"]},
+    "dedup_both_baseline": {"dedup_sides": ["src", "tgt"], "interleave_sides": []},
 }
 
 
@@ -36,7 +38,11 @@ def test_counted_lengths_equal_the_built_sequences(tiny_cfg, vocab_path, layout)
     some = [3, 17, 4]
     assert lengths.take(some).at(range(3), 5, 0.6) == [len(s.input_ids) for s in
                                                          task.build([items[i] for i in some], step=5, p=0.6)]
-    if layout != "baseline":  # interleaving shortens sequences, differently at each step
+    if "dedup" in layout:  # the tiny corpus's units repeat: de-duplication must shorten its sequences
+        full = S2STTask(cfg.data, replace(cfg.sequence, **{**LAYOUTS[layout], "dedup_sides": []}),
+                        Vocabulary.load(vocab_path)).lengths(items)
+        assert sum(lengths.at(everyone, 0, 0.0)) < sum(full.at(everyone, 0, 0.0))
+    if "baseline" not in layout:  # interleaving shortens sequences, differently at each step
         assert sum(lengths.at(everyone, 1, 0.9)) < 0.9 * sum(lengths.at(everyone, 1, 0.0))
         assert lengths.at(everyone, 1, 0.5) != lengths.at(everyone, 2, 0.5)
 

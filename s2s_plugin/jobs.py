@@ -44,7 +44,7 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -95,6 +95,8 @@ class JobMode:
             raise ConfigError("give at most one of --job, --merge and --cmd")
         if self.cmd is not None and not self.cmd.strip():
             raise ConfigError("--cmd is empty: give the job runner, e.g. --cmd utils/run.pl")
+        if self.cmd is not None and not self.argv:
+            raise ConfigError("--cmd: the jobs need the verb's command line (JobMode.argv) to repeat")
 
     @property
     def runs_jobs_here(self) -> bool:
@@ -121,7 +123,6 @@ class Shards:
     log: str | None = None
     what: str = "stage"
     part: str = ""
-    _checked: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
         self.base = Path(self.base)
@@ -144,8 +145,8 @@ class Shards:
         d.mkdir(parents=True, exist_ok=True)
         return d
 
-    def finish(self, job: int, ids: Sequence[str], options: Mapping[str, Any], stats: Mapping[str, Any] = {}
-               ) -> dict[str, Any]:
+    def finish(self, job: int, ids: Sequence[str], options: Mapping[str, Any],
+               stats: Mapping[str, Any] | None = None) -> dict[str, Any]:
         """Write job ``job``'s done record, last: its ids' fingerprint, ``options`` and ``stats``.
 
         Args:
@@ -154,7 +155,7 @@ class Shards:
             stats: counts and timings the merge may sum.
         """
         record = {"job": job, "nj": self.nj, "ids": fingerprint(ids), "utterances": len(ids),
-                  "options": dict(options), **stats}
+                  "options": dict(options), **(stats or {})}
         with atomic_write(self.dir(job) / DONE) as f:
             json.dump(record, f, indent=1)
         return record
@@ -174,7 +175,7 @@ class Shards:
         raise DataError(f"{self.base}: {self.what} {jobs}{part} did not finish (no {self.dir(missing[0]) / DONE})"
                         f"{see}. Rerun the stage, or those jobs with --nj {self.nj} --job J and then --merge")
 
-    def check(self, ids: Sequence[str], expect: Mapping[str, Any] = {}) -> list[dict[str, Any]]:
+    def check(self, ids: Sequence[str], expect: Mapping[str, Any] | None = None) -> list[dict[str, Any]]:
         """The done records of jobs 1..nj, after checking each finished on its part of ``ids``.
 
         Args:
@@ -187,7 +188,8 @@ class Shards:
                 other ids or with other options.
         """
         self.check_finished()
-        records = []
+        expect = expect or {}
+        records: list[dict[str, Any]] = []
         for j in range(1, self.nj + 1):
             path = self.dir(j) / DONE
             rec = json.loads(path.read_text(encoding="utf-8"))
@@ -202,8 +204,9 @@ class Shards:
                 if value != want:
                     raise DataError(f"{path}: job {j} ran with {key} {value!r} but job 1 with {want!r}; rerun "
                                     f"the jobs with the same options")
-            for key in expect.keys() - opts.keys():
-                raise DataError(f"{path}: job {j} records no {key}; it was made by another version: rerun the jobs")
+            unrecorded = sorted(expect.keys() - opts.keys())
+            if unrecorded:
+                raise DataError(f"{path}: job {j} records no {unrecorded[0]}; an older version made it: rerun the jobs")
             records.append(rec)
         return records
 

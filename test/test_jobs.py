@@ -90,7 +90,10 @@ def test_job_argv_replaces_cmd_by_job_and_refuses_words_the_runner_would_change(
 
 def test_job_mode_is_one_of_job_merge_and_cmd():
     assert JobMode(4).runs_jobs_here and JobMode(4, job=2).runs_jobs_here
-    assert not JobMode(4, merge=True).runs_jobs_here and not JobMode(4, cmd="utils/run.pl").runs_jobs_here
+    assert not JobMode(4, merge=True).runs_jobs_here
+    assert not JobMode(4, cmd="utils/run.pl", argv=["data", "format", "a", "b"]).runs_jobs_here
+    with pytest.raises(ConfigError, match="the jobs need the verb's command line"):
+        JobMode(4, cmd="utils/run.pl")
     with pytest.raises(ConfigError, match="--job must be in 1..4"):
         JobMode(4, job=5)
     with pytest.raises(ConfigError, match="--nj must be >= 1"):

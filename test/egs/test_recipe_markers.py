@@ -39,8 +39,8 @@ CMD_SH = "export cmd=./killer.sh train_cmd=./killer.sh decode_cmd=./killer.sh\n"
 ARGS = ("--train_sets", "train_xx", "--valid_sets", "", "--test_sets", "", "--src_langs", "xx", "--nj", "2",
         "--units_conf", "conf/units_mfcc.yaml", "--background", "false")
 # values that are measurements (times, memory) or random ids, not results
-VOLATILE = {"fit_id", "unit tokenizer fit", "process_seconds", "rtf", "fit_seconds", "setup_seconds", "extract_seconds", "extraction_rtf",
-            "kmeans_seconds", "peak_rss_bytes", "rss_at_start_bytes", "traced_peak_bytes", "started", "finished"}
+VOLATILE = {"fit_id", "unit tokenizer fit", "process_seconds", "rtf", "fit_seconds", "setup_seconds", "extract_seconds",
+            "extraction_rtf", "kmeans_seconds", "peak_rss_bytes", "rss_at_start_bytes", "traced_peak_bytes", "started", "finished"}
 
 
 def write_set(d: Path, n: int = 6) -> None:

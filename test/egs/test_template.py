@@ -226,7 +226,8 @@ def test_stage_2_formats_with_parallel_jobs_then_skips(fake_recipe):
         text = (dump / "logs" / log).read_text()
         assert "--fs 16000" in text.splitlines()[0] and "# Ended (code 0)" in text
     assert "--job 2" in (dump / "logs" / "format.2.log").read_text().splitlines()[0]
-    assert "format merge: data/train_xx -> dump/train_xx: kept 3 of 3" in (dump / "logs" / "format.merge.log").read_text()
+    merge_log = (dump / "logs" / "format.merge.log").read_text()
+    assert "format merge: data/train_xx -> dump/train_xx: kept 3 of 3" in merge_log
     assert (dump / ".done.stage2").is_file()
 
     before = (dump / "logs" / "format.1.log").read_text()

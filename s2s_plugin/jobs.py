@@ -108,6 +108,14 @@ class JobMode:
 class Shards:
     """The ``nj`` job dirs of one sharded output: ``BASE/<name>.split<nj>/<J>/``.
 
+    Example::
+
+        s = Shards(Path("dump/test_fr"), "units", 4, log="dump/test_fr/logs/units.JOB.log", what="units")
+        jdir = s.begin(2)                                  # job 2: its done record removed
+        ...                                                # write its files into jdir
+        s.finish(2, shard(ids, 4, 2), {"unit tokenizer fit": fit_id})
+        records = s.check(ids, {"unit tokenizer fit": fit_id})   # the merge, once all 4 finished
+
     Args:
         base: the output dir (``dump/<set>``, ``exp/<tag>/decode_<set>``).
         name: what the split dir is called before ``.split<nj>`` (``format``, ``align.fr``).

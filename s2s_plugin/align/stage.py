@@ -2,16 +2,15 @@
 
     # one process, both languages of the set
     s2s align --config conf/align.yaml --dir dump/train_fr
-    # Kaldi-style parallel jobs, then a merge (per language)
-    utils/run.pl JOB=1:4 dump/train_fr/logs/align.fr.JOB.log \\
-        s2s align --config conf/align.yaml --dir dump/train_fr --lang fr --nj 4 --job JOB
-    s2s align --config conf/align.yaml --dir dump/train_fr --lang fr --nj 4 --merge
+    # 4 parallel jobs through a job runner (logs: dump/train_fr/logs/align.<J>.log), then the merge
+    s2s align --config conf/align.yaml --dir dump/train_fr --nj 4 --cmd utils/run.pl
+    # (each job as the runner calls it: --nj 4 --job J; then --nj 4 --merge)
 
 Job ``j`` of ``n`` aligns the contiguous part ``j`` of the sorted utterance ids
 (:func:`s2s_plugin.data.datadir.split_ids`) and writes into
 ``DIR/align.<lang>.split<n>/<j>/``: ``align.ctm``, ``report.tsv`` and, last,
-``done.json``. The merge checks every job finished with the same config and
-ids, then writes::
+``done.json`` (:class:`s2s_plugin.jobs.Shards`). The merge checks every job
+finished with the same config and ids, then writes::
 
     DIR/align.<lang>.ctm        utt 1 start duration word (seconds), every aligned utterance
     DIR/align.<lang>.report     utt<TAB>failed|warning<TAB>why, for every utterance with a problem
@@ -30,12 +29,11 @@ instead (to keep several alignments side by side).
 """
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,6 +43,7 @@ from s2s_plugin.align.plausibility import check_plausible
 from s2s_plugin.config import component, to_dict
 from s2s_plugin.data.io import PathLike, WordSpan, atomic_write, read_ctm, write_ctm
 from s2s_plugin.errors import ConfigError, DataError, PluginError
+from s2s_plugin.jobs import JobMode, Shards, run_stage
 
 logger = logging.getLogger(__name__)
 
@@ -105,12 +104,19 @@ class JobOutput:
     words: int = 0
 
 
-def split_dir(dump_dir: PathLike, lang: str, nj: int, out: str = "align") -> Path:
-    return Path(dump_dir) / f"{out}.{lang}.split{nj}"
+def job_log(dump_dir: PathLike, out: str = "align") -> str:
+    """The alignment jobs' log path, ``DIR/logs/<out>.JOB.log`` (one job aligns every language)."""
+    return str(Path(dump_dir) / "logs" / f"{out}.JOB.log")
 
 
-def _fingerprint(ids: list[str]) -> str:
-    return hashlib.sha1("\n".join(ids).encode()).hexdigest()[:16]
+def shards(dump_dir: PathLike, lang: str, nj: int, out: str = "align") -> Shards:
+    """The alignment jobs of one language: ``DIR/<out>.<lang>.split<nj>/<J>/``."""
+    return Shards(Path(dump_dir), f"{out}.{lang}", nj, log=job_log(dump_dir, out), what="align", part=lang)
+
+
+def _options(cfg: AlignConfig, lang: str) -> dict[str, Any]:
+    """What every alignment job and the merge must agree on."""
+    return {"config": to_dict(cfg), "language": lang}
 
 
 def _check_spans(spans: Any, words: list[str], utt: str, name: str) -> list[WordSpan]:
@@ -148,6 +154,8 @@ def align_job(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, job:
     dd = DataDir(dump_dir, tgt_lang=tgt_lang)
     if lang not in dd.langs:
         raise DataError(f"{dump_dir}: no language '{lang}' (it has {', '.join(dd.langs)})")
+    jobs = shards(dump_dir, lang, nj, out)
+    jdir = jobs.begin(job)
     ids = split_ids(dd.utt_ids, nj, job)
     name = cfg.aligner["name"]
     aligner = get_registry().build("aligner", cfg.aligner, "align config:aligner")
@@ -181,15 +189,12 @@ def align_job(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, job:
                 continue
         res.spans[utt_id] = spans
         res.words += len(words)
-    jdir = split_dir(dump_dir, lang, nj, out) / str(job)
     write_ctm(jdir / "align.ctm", res.spans)
     _write_report(jdir / "report.tsv", res.problems)
     _write_report(jdir / "dropped.tsv", res.dropped)
-    done = {"job": job, "nj": nj, "lang": lang, "config": to_dict(cfg), "ids": _fingerprint(ids),
-            "utterances": len(ids), "aligned": len(res.spans), "words": res.words,
-            "failed": sum(p.status == "failed" for p in res.problems), "dropped": len(res.dropped)}
-    with atomic_write(jdir / "done.json") as f:  # last: marks the job complete
-        json.dump(done, f, indent=2)
+    done = jobs.finish(job, ids, _options(cfg, lang), {  # last: marks the job complete
+        "aligned": len(res.spans), "words": res.words, "failed": sum(p.status == "failed" for p in res.problems),
+        "dropped": len(res.dropped)})
     logger.info("align job %d/%d: aligned %d of %d utterances (%d words), %d failed, %d dropped, in %s", job, nj,
                 len(res.spans), len(ids), res.words, done["failed"], len(res.dropped),
                 format_timespan(time.time() - t0))
@@ -224,26 +229,16 @@ def merge_jobs(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, tgt
         DataError: an unfinished job, jobs run with another config or ids, or more than
             ``max_fail_ratio`` of the utterances failed.
     """
-    from s2s_plugin.data.datadir import DataDir, split_ids
+    from s2s_plugin.data.datadir import DataDir
 
     dd = DataDir(dump_dir, tgt_lang=tgt_lang)
-    sdir = split_dir(dump_dir, lang, nj, out)
+    jobs = shards(dump_dir, lang, nj, out)
     spans: dict[str, list[WordSpan]] = {}
     problems: list[Problem] = []
     dropped: list[Problem] = []
     words = 0
-    for j in range(1, nj + 1):
-        jdir = sdir / str(j)
-        if not (jdir / "done.json").is_file():
-            raise DataError(f"{dump_dir}: align job {j} of {nj} ({lang}) did not finish (no {jdir / 'done.json'}); "
-                            f"rerun it with --lang {lang} --nj {nj} --job {j} and check its log")
-        done = json.loads((jdir / "done.json").read_text())
-        if done.get("config") != to_dict(cfg):
-            raise DataError(f"{jdir / 'done.json'}: job {j} ran with another config ({done.get('config')}); "
-                            "rerun the jobs with the config given to the merge")
-        if done.get("ids") != _fingerprint(split_ids(dd.utt_ids, nj, j)) or done.get("lang") != lang:
-            raise DataError(f"{jdir / 'done.json'}: job {j} ran on other utterances than {dump_dir} has now; "
-                            "rerun the jobs")
+    for j, done in enumerate(jobs.check(dd.utt_ids, _options(cfg, lang)), 1):
+        jdir = jobs.dir(j)
         spans.update(read_ctm(jdir / "align.ctm"))
         problems += _read_report(jdir / "report.tsv")
         dropped += _read_report(jdir / "dropped.tsv")
@@ -268,9 +263,30 @@ def merge_jobs(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, tgt
     return summary
 
 
+def align_set(dump_dir: PathLike, langs: Sequence[str], cfg: AlignConfig, tgt_lang: str = "en", out: str = "align",
+              mode: JobMode | None = None) -> dict[str, dict] | None:
+    """Align ``langs`` of ``dump_dir`` as ``mode.nj`` jobs (each aligns every language), then merge.
+
+    ``mode`` says how (:func:`s2s_plugin.jobs.run_stage`); without it the jobs run one after
+    another in this process.
+
+    Returns:
+        Per language, the merge's summary (None for one job).
+    """
+    mode = mode or JobMode()
+    splits = [shards(dump_dir, lang, mode.nj, out) for lang in langs]
+
+    def job(j: int) -> None:
+        for lang in langs:
+            align_job(dump_dir, lang, cfg, mode.nj, j, tgt_lang, out)
+
+    def merge() -> dict[str, dict]:
+        return {lang: merge_jobs(dump_dir, lang, cfg, mode.nj, tgt_lang, out) for lang in langs}
+
+    return run_stage(mode, splits, job, merge, job_log(dump_dir, out))
+
+
 def align_dir(dump_dir: PathLike, lang: str, cfg: AlignConfig, nj: int = 1, tgt_lang: str = "en",
               out: str = "align") -> dict:
-    """Run all ``nj`` jobs one after another in this process, then merge."""
-    for job in range(1, nj + 1):
-        align_job(dump_dir, lang, cfg, nj, job, tgt_lang, out)
-    return merge_jobs(dump_dir, lang, cfg, nj, tgt_lang, out)
+    """Run all ``nj`` jobs of ``lang`` one after another in this process, then merge."""
+    return align_set(dump_dir, [lang], cfg, tgt_lang, out, JobMode(nj))[lang]  # type: ignore[index]

@@ -29,23 +29,26 @@ class IntermixedParser(argparse.ArgumentParser):
 
 
 def add_job_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--nj N`` with ``--job J | --merge``: the Kaldi-style parallel job options of a stage verb.
+    """``--nj N`` with ``--job J | --merge | --cmd RUNNER``: the parallel job options of a sharded stage verb.
 
     Job J of N handles the contiguous part J of the sorted utterance ids
-    (``utils/split_scp.sh``'s contract); ``--merge`` combines the N finished jobs.
-    Check the values with :func:`check_job_arguments`.
+    (``utils/split_scp.sh``'s contract); ``--merge`` combines the N finished jobs;
+    ``--cmd`` runs the whole stage: the N jobs through a job runner, then the merge;
+    none of them: the N jobs one after another in this process, then the merge.
+    Read the values with :func:`job_mode` (:mod:`s2s_plugin.jobs`).
     """
     parser.add_argument("--nj", type=int, default=1, help="number of jobs the utterances are split into")
     mode = parser.add_mutually_exclusive_group()
-    mode.add_argument("--job", type=int, help="run only job J (1-based) of --nj")
+    mode.add_argument("--job", type=int, help="run only job J (1-based) of --nj, as a job runner does")
     mode.add_argument("--merge", action="store_true", help="combine the --nj finished jobs")
+    mode.add_argument("--cmd", metavar="RUNNER",
+                      help="the whole stage in one call: run the --nj jobs through this job runner (the "
+                           "recipe's ${cmd}, e.g. 'utils/run.pl' or 'utils/slurm.pl --config conf/slurm.conf'), "
+                           "each a copy of this command with --job JOB, then check and merge them")
 
 
-def check_job_arguments(args: argparse.Namespace) -> None:
-    """Raise a ConfigError for ``--nj`` < 1 or a ``--job`` outside 1..``--nj``."""
-    from s2s_plugin.errors import ConfigError
+def job_mode(args: argparse.Namespace):
+    """The :class:`s2s_plugin.jobs.JobMode` of a verb's ``--nj/--job/--merge/--cmd`` (a ConfigError when bad)."""
+    from s2s_plugin.jobs import JobMode
 
-    if args.nj < 1:
-        raise ConfigError(f"--nj must be >= 1, got {args.nj}")
-    if args.job is not None and not 1 <= args.job <= args.nj:
-        raise ConfigError(f"--job must be in 1..{args.nj} (--nj), got {args.job}")
+    return JobMode(args.nj, args.job, args.merge, args.cmd, getattr(args, "_argv", ()))

@@ -1,6 +1,7 @@
 """Word alignment of a dump dir into CTM (recipe stage 5).
 
     s2s align --config conf/align.yaml --dir dump/train_fr                     # both languages
+    s2s align --config conf/align.yaml --dir dump/train_fr --nj 4 --cmd utils/run.pl   # 4 jobs, then the merge
     s2s align --config conf/align.yaml --dir dump/train_fr --lang fr --nj 4 --job 2
     s2s align --config conf/align.yaml --dir dump/train_fr --lang fr --nj 4 --merge
     s2s align --config conf/align_uniform.yaml --dir dump/test_fr --out align_uniform
@@ -8,14 +9,15 @@
 Writes DIR/<out>.<lang>.ctm (default out: align) and DIR/<out>.<lang>.report, the
 utterances that could not be aligned and why; DIR/<out>.<lang>.dropped lists those left out
 as implausible (config max_duration_ratio / max_edge_silence). Job J of N aligns part J of the sorted ids
-into DIR/<out>.<lang>.split<N>/<J>/; --merge combines them. Without --job/--merge all N jobs
-run here, then the merge. See s2s_plugin/align/stage.py.
+into DIR/<out>.<lang>.split<N>/<J>/ (every language given); --merge combines them. --cmd RUNNER
+runs the N jobs through that job runner (logs: DIR/logs/<out>.<J>.log), then the merge; without
+--job/--merge/--cmd all N jobs run here, then the merge. See s2s_plugin/align/stage.py.
 """
 from __future__ import annotations
 
 import argparse
 
-from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
+from s2s_plugin.bin._args import add_job_arguments, job_mode
 
 COMMAND = "align"
 HELP = "align the words of a data set to its audio, into CTM (stage 5)"
@@ -36,7 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from s2s_plugin.align.stage import AlignConfig, align_dir, align_job, merge_jobs
+    from s2s_plugin.align.stage import AlignConfig, align_set
     from s2s_plugin.config import load_config
     from s2s_plugin.data.datadir import DataDir
     from s2s_plugin.errors import ConfigError
@@ -45,18 +47,13 @@ def main(args: argparse.Namespace) -> int:
         if "=" in lang:
             raise ConfigError(f"--lang got '{lang}', an override: give overrides before --lang")
     cfg = load_config(AlignConfig, args.config, args.overrides)
-    check_job_arguments(args)
+    mode = job_mode(args)
     if not args.out or "/" in args.out:
         raise ConfigError(f"--out must be a plain name, got {args.out!r}")
     langs = args.lang or list(DataDir(args.dir, tgt_lang=args.tgt_lang).langs)
-    for lang in langs:
-        if args.job is not None:
-            align_job(args.dir, lang, cfg, args.nj, args.job, args.tgt_lang, args.out)
-        elif args.merge:
-            s = merge_jobs(args.dir, lang, cfg, args.nj, args.tgt_lang, args.out)
-            _print_summary(args.dir, lang, s)
-        else:
-            _print_summary(args.dir, lang, align_dir(args.dir, lang, cfg, args.nj, args.tgt_lang, args.out))
+    summaries = align_set(args.dir, langs, cfg, args.tgt_lang, args.out, mode)
+    for lang, s in (summaries or {}).items():
+        _print_summary(args.dir, lang, s)
     return 0
 
 

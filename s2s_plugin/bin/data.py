@@ -3,14 +3,14 @@
     s2s data validate data/train_fr [--tgt_lang en] [--no_audio] [--no_pipes] [--max_problems 50]
     s2s data format data/train_fr dump/train_fr [--config conf/format.yaml] [--fs 16000] [--no_pipes] [key=value ...]
 
-    # recipe stage 2, Kaldi-style parallel jobs then a merge:
-    run.pl JOB=1:4 dump/train_fr/logs/format.JOB.log \\
-        s2s data format data/train_fr dump/train_fr --config conf/format.yaml --nj 4 --job JOB
-    s2s data format data/train_fr dump/train_fr --config conf/format.yaml --nj 4 --merge
+    # recipe stage 2: 4 jobs through the job runner (logs: dump/train_fr/logs/format.<J>.log), then the merge
+    s2s data format data/train_fr dump/train_fr --config conf/format.yaml --nj 4 --cmd utils/run.pl
+    # ... or each job as the runner calls it (--job J), then --merge
 
 `validate` prints one summary line and exits 0, or lists every problem (file,
-line, utterance) and exits 2. `format` without --job/--merge runs all --nj
-jobs in this process and merges; the merge writes DUMP_DIR/.format.done last.
+line, utterance) and exits 2. `format` with --cmd runs the --nj jobs through
+that job runner and merges; without --cmd/--job/--merge it runs them in this
+process and merges; the merge writes DUMP_DIR/.format.done last.
 Both run the commands of Kaldi pipe entries (`cmd |`) in wav.scp, as Kaldi
 does; --no_pipes refuses them (for data you do not trust, docs/security.md).
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
+from s2s_plugin.bin._args import add_job_arguments, job_mode
 
 COMMAND = "data"
 HELP = "validate a data directory; resample, filter and dump its audio (stage 2)"
@@ -31,8 +31,9 @@ Stage 2: resample every utterance of both languages to one rate (mono), drop
 pairs with an empty, silent, too short or too long side, and dump the rest.
 
 Job J of --nj N formats the contiguous part J of the sorted utterance ids
-(the utils/split_scp.sh contract); --merge checks all N jobs finished with the
-same config and data, then writes DUMP_DIR/{wav.scp,utt2dur,utt2num_samples,
+(the utils/split_scp.sh contract); --cmd RUNNER runs the N jobs through the job
+runner (logs: DUMP_DIR/logs/format.<J>.log) and then the merge; --merge checks
+all N jobs finished with the same config and data, then writes DUMP_DIR/{wav.scp,utt2dur,utt2num_samples,
 text}.<lang>, utt2spk, oracle CTMs, filter_report.txt and, last, .format.done.
 Audio goes to DUMP_DIR/audio/<lang>/<utt>.flac: plain files, so later stages
 never run a pipe. wav.scp entries may be files, kaldiio ark entries
@@ -91,18 +92,13 @@ def _validate(args: argparse.Namespace) -> int:
 
 def _format(args: argparse.Namespace) -> int:
     from s2s_plugin.config import apply_overrides, from_dict, load_yaml
-    from s2s_plugin.data.format import FormatConfig, format_datadir, format_job, merge_jobs
+    from s2s_plugin.data.format import FormatConfig, format_datadir
 
     data = load_yaml(args.config) if args.config else {}
     overrides = list(args.overrides) + ([f"fs={args.fs}"] if args.fs is not None else [])
     cfg = from_dict(FormatConfig, apply_overrides(data, overrides), where=args.config or "format config")
-    check_job_arguments(args)
-    if args.job is not None:
-        format_job(args.data_dir, args.dump_dir, cfg, args.nj, args.job, args.tgt_lang, args.allow_pipes)
-    elif args.merge:
-        merge_jobs(args.data_dir, args.dump_dir, cfg, args.nj, args.tgt_lang, args.allow_pipes)
-    else:
-        format_datadir(args.data_dir, args.dump_dir, cfg, args.nj, args.tgt_lang, args.allow_pipes)
+    format_datadir(args.data_dir, args.dump_dir, cfg, tgt_lang=args.tgt_lang, allow_pipes=args.allow_pipes,
+                   mode=job_mode(args))
     return 0
 
 

@@ -120,7 +120,9 @@ def underscored(argv: list[str], parser: argparse.ArgumentParser) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(underscored(list(sys.argv[1:] if argv is None else argv), parser))
+    words = underscored(list(sys.argv[1:] if argv is None else argv), parser)
+    args = parser.parse_args(words)
+    args._argv = words  # a sharded verb's --cmd runs its jobs as this command line with --job JOB
     logging.basicConfig(level=args.log_level, stream=sys.stderr,
                         format="%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s")
     try:

@@ -5,10 +5,9 @@
 
     # label one set: in this process ...
     s2s units label --exp exp/units --dir dump/test_fr --lang fr en
-    # ... or as Kaldi-style parallel jobs, then a merge
-    utils/run.pl JOB=1:4 dump/test_fr/logs/units.JOB.log \\
-        s2s units label --exp exp/units --dir dump/test_fr --nj 4 --job JOB
-    s2s units label --exp exp/units --dir dump/test_fr --nj 4 --merge
+    # ... or as 4 parallel jobs through a job runner (logs: dump/test_fr/logs/units.<J>.log), then the merge
+    s2s units label --exp exp/units --dir dump/test_fr --nj 4 --cmd utils/run.pl
+    # (each job as the runner calls it: --nj 4 --job J; then --nj 4 --merge)
 
     s2s units stats --dirs dump/train_fr dump/test_fr [--bpemodel bpe.model] [--json]
 
@@ -43,7 +42,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
+from s2s_plugin.bin._args import add_job_arguments, job_mode
 
 COMMAND = "units"
 HELP = "fit a unit tokenizer, write units.<lang> for every set, report unit rates (stage 4)"
@@ -67,7 +66,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     lab = sub.add_parser("label", help="write DIR/units.<lang> with a fitted tokenizer",
                          description="Job J of N labels the contiguous part J of the sorted ids; --merge "
-                                     "combines the N jobs into DIR/units.<lang> and DIR/units.<lang>.info.")
+                                     "combines the N jobs into DIR/units.<lang> and DIR/units.<lang>.info; --cmd "
+                                     "runs the N jobs through a job runner (logs: DIR/logs/units.<J>.log), then "
+                                     "the merge.")
     lab.add_argument("--exp", required=True, type=Path, help="the exp dir of `s2s units fit`")
     lab.add_argument("--dir", required=True, type=Path, help="a dump/<set> directory")
     lab.add_argument("--lang", nargs="+", default=None, help="languages to label (default: both of the set)")
@@ -126,48 +127,17 @@ def _move_overrides(args: argparse.Namespace) -> list[str]:
     return list(getattr(args, "overrides", []) or []) + extra
 
 
-def _threads(n: int):
-    from s2s_plugin.errors import ConfigError
-
-    if n < 1:
-        raise ConfigError(f"--num_threads must be >= 1, got {n}")
-    import torch
-    from threadpoolctl import threadpool_limits
-
-    torch.set_num_threads(n)
-    return threadpool_limits(n)
-
-
-@contextlib.contextmanager
-def _log_to(path: Path, level: str = "INFO"):
-    """Also send this verb's log records of ``level`` and above to ``path`` (appending)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"))
-    handler.setLevel(level)
-    root = logging.getLogger()
-    old_level = root.level
-    if old_level > handler.level:  # e.g. under pytest; NOTSET (0) already passes everything
-        root.setLevel(handler.level)
-    root.addHandler(handler)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-        handler.close()
-
-
 def _fit(args: argparse.Namespace) -> int:
     from s2s_plugin.config import apply_overrides, from_dict, load_yaml
     from s2s_plugin.errors import ConfigError
+    from s2s_plugin.jobs import limit_threads, log_to
     from s2s_plugin.units.stage import UnitsConfig, fit_units
 
     overrides = _move_overrides(args)
     if not args.dirs:
         raise ConfigError("--dirs: give at least one dump/<set> directory")
     cfg = from_dict(UnitsConfig, apply_overrides(load_yaml(args.config), overrides), where=str(args.config))
-    with _threads(args.num_threads), _log_to(args.exp / "fit.log", getattr(args, "log_level", "INFO")):
+    with limit_threads(args.num_threads), log_to(args.exp / "fit.log", getattr(args, "log_level", "INFO")):
         logging.getLogger(__name__).info("s2s units fit --config %s --dirs %s --lang %s --exp %s %s", args.config,
                                          " ".join(args.dirs), " ".join(args.lang or ["(all)"]), args.exp,
                                          " ".join(overrides))
@@ -177,12 +147,13 @@ def _fit(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     from s2s_plugin.config import apply_overrides, from_dict, load_yaml
+    from s2s_plugin.jobs import limit_threads, log_to
     from s2s_plugin.units.peer import import_kmeans
     from s2s_plugin.units.stage import UnitsConfig
 
     overrides = list(args.overrides or [])
     cfg = from_dict(UnitsConfig, apply_overrides(load_yaml(args.config), overrides), where=str(args.config))
-    with _threads(args.num_threads), _log_to(args.exp / "import.log", getattr(args, "log_level", "INFO")):
+    with limit_threads(args.num_threads), log_to(args.exp / "import.log", getattr(args, "log_level", "INFO")):
         logging.getLogger(__name__).info("s2s units import --kmeans %s --config %s --exp %s%s %s", args.kmeans,
                                          args.config, args.exp, " --trust_pickle" if args.trust_pickle else "",
                                          " ".join(overrides))
@@ -191,19 +162,14 @@ def _import(args: argparse.Namespace) -> int:
 
 
 def _label(args: argparse.Namespace) -> int:
-    from s2s_plugin.units.stage import label_dir, label_job, merge_labels
+    from s2s_plugin.jobs import limit_threads, log_to
+    from s2s_plugin.units.stage import label_dir
 
-    check_job_arguments(args)
+    mode = job_mode(args)
     dedup = None if args.dedup is None else args.dedup == "true"
-    with _log_to(args.dir / "logs" / "units.log", getattr(args, "log_level", "INFO")):
-        if args.merge:  # no model, no torch: a merge starts fast
-            merge_labels(args.exp, args.dir, args.lang, args.nj, dedup, args.tgt_lang)
-            return 0
-        with _threads(args.num_threads):
-            if args.job is not None:
-                label_job(args.exp, args.dir, args.lang, args.nj, args.job, dedup, args.tgt_lang)
-            else:
-                label_dir(args.exp, args.dir, args.lang, args.nj, dedup, args.tgt_lang)
+    with log_to(args.dir / "logs" / "units.log", getattr(args, "log_level", "INFO")), \
+            limit_threads(args.num_threads) if mode.runs_jobs_here else contextlib.nullcontext():  # a merge: no torch
+        label_dir(args.exp, args.dir, args.lang, dedup=dedup, tgt_lang=args.tgt_lang, mode=mode)
     return 0
 
 

@@ -7,10 +7,9 @@
     s2s vocoder synth --exp exp/vocoder --units exp/s2st/decode_test_fr/hyp_units.en --out exp/s2st/decode_test_fr
     # ... as speaker 3 of a multi-speaker vocoder (default: synthesis.speaker of the fit's config)
     s2s vocoder synth --exp exp/vocoder --units U --out D synthesis.speaker=3
-    # ... or as Kaldi-style parallel jobs, then a merge
-    utils/run.pl JOB=1:4 exp/s2st/decode_test_fr/logs/synth.JOB.log \\
-        s2s vocoder synth --exp exp/vocoder --units U --out D --nj 4 --job JOB
-    s2s vocoder synth --exp exp/vocoder --units U --out D --nj 4 --merge
+    # ... or as 4 parallel jobs through a job runner (logs: D/logs/synth.<J>.log), then the merge
+    s2s vocoder synth --exp exp/vocoder --units U --out D --nj 4 --cmd utils/run.pl
+    # (each job as the runner calls it: --nj 4 --job J; then --nj 4 --merge)
 
 `fit` reads DIR/wav.scp.<lang> and DIR/units.<lang> of every --dirs; stage 4's
 DIR/units.<lang>.info fills in the vocoder's frame_rate and n_units. `world`
@@ -26,10 +25,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
-import os
 from pathlib import Path
 
-from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
+from s2s_plugin.bin._args import add_job_arguments, job_mode
 
 COMMAND = "vocoder"
 HELP = "fit or import a vocoder; synthesise units into waveforms (stage 10)"
@@ -52,7 +50,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     s = sub.add_parser("synth", help="write OUT/wav/<utt>.wav and OUT/wav.scp from a units file",
                        description="Job J of N synthesises the contiguous part J of the sorted ids; --merge "
-                                   "checks the N jobs and writes OUT/wav.scp and OUT/synth.json.")
+                                   "checks the N jobs and writes OUT/wav.scp and OUT/synth.json; --cmd runs the "
+                                   "N jobs through a job runner (logs: OUT/logs/synth.<J>.log), then the merge.")
     s.add_argument("overrides", nargs="*", metavar="synthesis.KEY=VALUE",
                    help="synthesis options for this synthesis, e.g. synthesis.speaker=3 (the speaker of a "
                         "multi-speaker vocoder); default: the synthesis block of the fit's config")
@@ -68,46 +67,15 @@ def main(args: argparse.Namespace) -> int:
     return args._vocoder_main(args)
 
 
-def _threads(n: int):
-    from s2s_plugin.errors import ConfigError
-
-    if n < 1:
-        raise ConfigError(f"--num_threads must be >= 1, got {n}")
-    for var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
-        os.environ[var] = str(n)  # read by torch when a vocoder first imports it
-    from threadpoolctl import threadpool_limits
-
-    return threadpool_limits(n)
-
-
-@contextlib.contextmanager
-def _log_to(path: Path):
-    """Also write this verb's log records (INFO and above) to ``path`` (appending)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = logging.FileHandler(path, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s (%(module)s:%(lineno)d) %(levelname)s: %(message)s"))
-    handler.setLevel(logging.INFO)
-    root = logging.getLogger()
-    old_level = root.level
-    if old_level > logging.INFO or old_level == logging.NOTSET:
-        root.setLevel(logging.INFO)
-    root.addHandler(handler)
-    try:
-        yield
-    finally:
-        root.removeHandler(handler)
-        root.setLevel(old_level)
-        handler.close()
-
-
 def _fit(args: argparse.Namespace) -> int:
     from s2s_plugin.config import apply_overrides, from_dict, load_yaml
+    from s2s_plugin.jobs import limit_threads, log_to
     from s2s_plugin.vocoder.stage import VocoderConfig, fit_vocoder
 
     overrides = list(args.overrides) + [d for d in args.dirs if "=" in d]
     dirs = [d for d in args.dirs if "=" not in d]
     cfg = from_dict(VocoderConfig, apply_overrides(load_yaml(args.config), overrides), where=str(args.config))
-    with _threads(args.num_threads), _log_to(args.exp / "fit.log"):
+    with limit_threads(args.num_threads), log_to(args.exp / "fit.log"):
         logging.getLogger(__name__).info("s2s vocoder fit --config %s --dirs %s --lang %s --exp %s %s", args.config,
                                          " ".join(dirs), args.lang, args.exp, " ".join(overrides))
         fit_vocoder(cfg, dirs, args.lang, args.exp)
@@ -115,14 +83,10 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _synth(args: argparse.Namespace) -> int:
-    from s2s_plugin.vocoder.stage import merge_synth, synth_all, synth_job
+    from s2s_plugin.jobs import limit_threads
+    from s2s_plugin.vocoder.stage import synth_all
 
-    check_job_arguments(args)
-    with _threads(args.num_threads):
-        if args.job is not None:
-            synth_job(args.exp, args.units, args.out, args.nj, args.job, args.overrides)
-        elif args.merge:
-            merge_synth(args.exp, args.units, args.out, args.nj)
-        else:
-            synth_all(args.exp, args.units, args.out, args.nj, args.overrides)
+    mode = job_mode(args)
+    with limit_threads(args.num_threads) if mode.runs_jobs_here else contextlib.nullcontext():
+        synth_all(args.exp, args.units, args.out, overrides=args.overrides, mode=mode)
     return 0

@@ -2,10 +2,8 @@
 
     # one process
     s2s data format data/train_fr dump/train_fr --config conf/format.yaml
-    # Kaldi-style parallel jobs, then a merge
-    utils/run.pl JOB=1:4 dump/train_fr/logs/format.JOB.log \\
-        s2s data format data/train_fr dump/train_fr --config conf/format.yaml --nj 4 --job JOB
-    s2s data format data/train_fr dump/train_fr --config conf/format.yaml --nj 4 --merge
+    # Kaldi-style parallel jobs through a job runner, then the merge (s2s_plugin.jobs)
+    s2s data format data/train_fr dump/train_fr --config conf/format.yaml --nj 4 --cmd utils/run.pl
 
 Job ``j`` of ``n`` takes the contiguous part ``j`` of the sorted utterance ids
 (the ``utils/split_scp.sh`` contract, see :func:`~s2s_plugin.data.datadir.split_ids`).
@@ -25,7 +23,8 @@ a WAV file shorter than its header says, NaN or infinite samples, and float
 samples outside [-1, 1] when the output ``subtype`` is PCM (they would be
 clipped). Kept pairs are resampled to ``fs`` with a polyphase Kaiser-windowed FIR
 (``scipy.signal.resample_poly``) and written as one file per utterance. The
-merge checks every job finished with the same config and data, then writes::
+merge checks every job finished with the same config and data
+(:meth:`s2s_plugin.jobs.Shards.check`), then writes::
 
     DUMP_DIR/
       audio/<lang>/<utt>.flac          one mono file per utterance and language (audio_format)
@@ -36,6 +35,7 @@ merge checks every job finished with the same config and data, then writes::
       oracle.<lang>.ctm                copied when the data dir has it, kept utterances only
       filter_report.txt                removed utterances, per reason, with ids
       format.split<N>/<J>/             each job's lists and its done.json
+      logs/format.<J>.log, format.merge.log   the jobs' and the merge's logs (with --cmd)
       .format.done                     written last, only when all N jobs are complete
 
 Paths in ``wav.scp`` are ``DUMP_DIR`` as given joined with the file name
@@ -46,7 +46,6 @@ renamed.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import logging
 import math
@@ -62,6 +61,7 @@ import numpy as np
 from s2s_plugin.data.datadir import NO_PIPES, DataDir, split_ids
 from s2s_plugin.data.io import PathLike, atomic_write, read_kaldi_text, write_kaldi_text
 from s2s_plugin.errors import ConfigError, DataError
+from s2s_plugin.jobs import JobMode, Shards, run_stage
 
 logger = logging.getLogger(__name__)
 
@@ -147,9 +147,14 @@ def resampled_length(n: int, fs_in: int, fs_out: int) -> int:
     return -(-n * fs_out // fs_in)
 
 
+def shards(dump_dir: PathLike, nj: int) -> Shards:
+    """The ``nj`` job dirs of a format run: ``DUMP_DIR/format.split<nj>/<J>/``, logs in ``DUMP_DIR/logs/``."""
+    return Shards(Path(dump_dir), "format", nj, log=str(Path(dump_dir) / "logs" / "format.JOB.log"), what="format")
+
+
 def job_dir(dump_dir: PathLike, nj: int, job: int) -> Path:
     """Where job ``job`` of ``nj`` keeps its lists and ``done.json``."""
-    return Path(dump_dir) / f"format.split{nj}" / str(job)
+    return shards(dump_dir, nj).dir(job)
 
 
 def _dump_dir(dd: DataDir, dump_dir: PathLike) -> Path:
@@ -157,10 +162,6 @@ def _dump_dir(dd: DataDir, dump_dir: PathLike) -> Path:
     if dump_dir.resolve() == dd.path.resolve():
         raise DataError(f"{dump_dir}: the dump directory must differ from the data directory")
     return dump_dir
-
-
-def _fingerprint(ids: list[str]) -> str:
-    return hashlib.sha1("\n".join(ids).encode("utf-8")).hexdigest()
 
 
 def _reject(wave: np.ndarray, fs_in: int, cfg: FormatConfig) -> tuple[str, str] | None:
@@ -226,8 +227,8 @@ def format_job(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: in
     t0 = time.time()
     dd = _open(data_dir, tgt_lang, allow_pipes)
     dump_dir = _dump_dir(dd, dump_dir)
-    jdir = job_dir(dump_dir, nj, job)
-    (jdir / "done.json").unlink(missing_ok=True)
+    jobs = shards(dump_dir, nj)
+    jdir = jobs.begin(job)
     (dump_dir / DONE_MARKER).unlink(missing_ok=True)
     ids = split_ids(dd.utt_ids, nj, job)
     res = JobResult(job, nj, num_samples={lang: {} for lang in dd.langs})
@@ -253,7 +254,9 @@ def format_job(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: in
             res.bytes_written += _write_audio(path, out, cfg)
             res.num_samples[lang][utt] = out.size
         res.kept.append(utt)
-    _write_job_lists(jdir, dump_dir, dd, cfg, res, ids)
+    _write_job_lists(jdir, dump_dir, dd, cfg, res)
+    jobs.finish(job, ids, _options(dd, cfg), {"kept": len(res.kept), "removed": len(res.removed),
+                                              "bytes": res.bytes_written})  # last: marks the job complete
     secs = {lang: sum(n.values()) / cfg.fs for lang, n in res.num_samples.items()}
     logger.info("format job %d/%d: kept %d, removed %d (%s); %s; wrote %s of audio in %s", job, nj,
                 len(res.kept), len(res.removed), _reason_counts(r[1] for r in res.removed),
@@ -262,8 +265,12 @@ def format_job(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: in
     return res
 
 
-def _write_job_lists(jdir: Path, dump_dir: Path, dd: DataDir, cfg: FormatConfig, res: JobResult,
-                     ids: list[str]) -> None:
+def _options(dd: DataDir, cfg: FormatConfig) -> dict:
+    """What every job and the merge must agree on."""
+    return {"config": dataclasses.asdict(cfg), "languages": list(dd.langs)}
+
+
+def _write_job_lists(jdir: Path, dump_dir: Path, dd: DataDir, cfg: FormatConfig, res: JobResult) -> None:
     for lang in dd.langs:
         write_kaldi_text(jdir / f"wav.scp.{lang}",
                          {u: str(dump_dir / "audio" / lang / f"{u}.{cfg.audio_format}") for u in res.kept})
@@ -271,11 +278,6 @@ def _write_job_lists(jdir: Path, dump_dir: Path, dd: DataDir, cfg: FormatConfig,
     with atomic_write(jdir / "removed") as f:
         for row in res.removed:
             f.write(" ".join(row) + "\n")
-    done = {"job": res.job, "nj": res.nj, "langs": list(dd.langs), "config": dataclasses.asdict(cfg),
-            "num_utts": len(ids), "ids_sha1": _fingerprint(ids), "kept": len(res.kept),
-            "removed": len(res.removed), "bytes": res.bytes_written}
-    with atomic_write(jdir / "done.json") as f:  # last: marks the job complete
-        json.dump(done, f, indent=1)
 
 
 def _reason_counts(reasons) -> str:
@@ -301,7 +303,7 @@ def merge_jobs(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: in
     dd = _open(data_dir, tgt_lang, allow_pipes)
     dump_dir = _dump_dir(dd, dump_dir)
     (dump_dir / DONE_MARKER).unlink(missing_ok=True)
-    _check_jobs(dd, dump_dir, cfg, nj)
+    shards(dump_dir, nj).check(dd.utt_ids, _options(dd, cfg))
     wav = {lang: {} for lang in dd.langs}
     nsamp = {lang: {} for lang in dd.langs}
     removed: list[list[str]] = []
@@ -346,24 +348,6 @@ def merge_jobs(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: in
     return summary
 
 
-def _check_jobs(dd: DataDir, dump_dir: Path, cfg: FormatConfig, nj: int) -> None:
-    missing = [j for j in range(1, nj + 1) if not (job_dir(dump_dir, nj, j) / "done.json").is_file()]
-    if missing:
-        raise DataError(f"{dump_dir}: format job(s) {', '.join(map(str, missing))} of {nj} did not finish "
-                        f"(no {job_dir(dump_dir, nj, missing[0]) / 'done.json'}); rerun them with "
-                        f"--nj {nj} --job J and check their logs")
-    for j in range(1, nj + 1):
-        path = job_dir(dump_dir, nj, j) / "done.json"
-        done = json.loads(path.read_text(encoding="utf-8"))
-        ids = split_ids(dd.utt_ids, nj, j)
-        if done.get("config") != dataclasses.asdict(cfg):
-            raise DataError(f"{path}: job {j} ran with another config ({done.get('config')}); "
-                            f"rerun the jobs with the config given to the merge")
-        if done.get("ids_sha1") != _fingerprint(ids) or done.get("langs") != list(dd.langs):
-            raise DataError(f"{path}: job {j} ran on other utterances or languages than {dd.path} "
-                            f"has now; rerun the jobs")
-
-
 def _copy_ctm(src: Path | None, dst: Path, keep: set[str]) -> None:
     """Copy the CTM lines of kept utterances verbatim (times keep their precision)."""
     if src is None:
@@ -387,11 +371,22 @@ def _write_filter_report(path: Path, dd: DataDir, dump_dir: Path, removed: list[
 
 
 def format_datadir(data_dir: PathLike, dump_dir: PathLike, cfg: FormatConfig, nj: int = 1,
-                   tgt_lang: str = "en", allow_pipes: bool = True) -> dict:
-    """Run all ``nj`` jobs one after another in this process, then merge."""
-    for job in range(1, nj + 1):
-        format_job(data_dir, dump_dir, cfg, nj, job, tgt_lang, allow_pipes)
-    return merge_jobs(data_dir, dump_dir, cfg, nj, tgt_lang, allow_pipes)
+                   tgt_lang: str = "en", allow_pipes: bool = True, mode: JobMode | None = None) -> dict | None:
+    """Format ``data_dir`` into ``dump_dir`` as ``nj`` jobs, then merge; ``mode`` says how.
+
+    Without ``mode`` all ``nj`` jobs run one after another in this process; a
+    :class:`~s2s_plugin.jobs.JobMode` runs one job (``job``), only the merge (``merge``) or
+    the jobs through a job runner (``cmd``). A whole-stage run first removes the job dirs
+    of earlier runs.
+
+    Returns:
+        The merge's summary (None for one job).
+    """
+    mode = mode or JobMode(nj)
+    jobs = shards(dump_dir, mode.nj)
+    return run_stage(mode, [jobs],
+                     lambda j: format_job(data_dir, dump_dir, cfg, mode.nj, j, tgt_lang, allow_pipes),
+                     lambda: merge_jobs(data_dir, dump_dir, cfg, mode.nj, tgt_lang, allow_pipes), jobs.log)
 
 
 def read_filter_report(path: PathLike) -> list[tuple[str, str, str, str]]:

@@ -19,8 +19,10 @@ features into the tokenizer's ``fit`` and writes into the exp dir::
       config.yaml, plugins.yaml   the resolved config and plugin versions
 
 Labelling job ``j`` of ``n`` takes the contiguous part ``j`` of the sorted ids
-(``utils/split_scp.sh``'s contract) and writes ``DIR/units.split<n>/<lang>.<j>``
-plus a ``.done.json``; the merge checks every job ran with the same fit, then
+(``utils/split_scp.sh``'s contract) and writes ``DIR/units.split<n>/<j>/units.<lang>``
+and, last, its ``done.json`` (:class:`s2s_plugin.jobs.Shards`; ``label_dir(...,
+mode=JobMode(nj, cmd="utils/run.pl"))`` runs the jobs through a job runner, logs in
+``DIR/logs/units.<j>.log``); the merge checks every job ran with the same fit, then
 writes ``DIR/units.<lang>`` (``utt u1 u2 ...``) and ``DIR/units.<lang>.info``
 (frame rate, tokenizer, dedup, real-time factor), each through a temporary file.
 """
@@ -48,6 +50,7 @@ from s2s_plugin.config import component, save_resolved
 from s2s_plugin.data.datadir import DataDir, audio_info, split_ids
 from s2s_plugin.data.io import PathLike, atomic_write, iter_kaldi_lines, read_units
 from s2s_plugin.errors import ConfigError, DataError
+from s2s_plugin.jobs import JobMode, Shards, run_stage
 from s2s_plugin.units.kmeans import dedup as dedup_units
 from s2s_plugin.units.layout import FIT_JSON, UNITS_YAML
 
@@ -413,14 +416,14 @@ def load_tokenizer(exp_dir: PathLike) -> tuple[Any, dict[str, Any]]:
     return tok, info
 
 
-def split_dir(data_dir: PathLike, nj: int) -> Path:
-    """Where the labelling jobs of ``data_dir`` split ``nj`` ways keep their outputs."""
-    return Path(data_dir) / f"units.split{nj}"
+def shards(data_dir: PathLike, nj: int) -> Shards:
+    """The labelling jobs of ``data_dir`` split ``nj`` ways: ``DIR/units.split<nj>/<J>/``, logs in ``DIR/logs/``."""
+    return Shards(Path(data_dir), "units", nj, log=str(Path(data_dir) / "logs" / "units.JOB.log"), what="units")
 
 
-def _job_paths(data_dir: PathLike, lang: str, nj: int, job: int) -> tuple[Path, Path]:
-    base = split_dir(data_dir, nj) / f"{lang}.{job}"
-    return base, base.with_name(base.name + ".done.json")
+def _options(info: dict[str, Any], dedup: bool, langs: Sequence[str]) -> dict[str, Any]:
+    """What every labelling job and the merge must agree on."""
+    return {"unit tokenizer fit": info["fit_id"], "dedup": dedup, "languages": list(langs)}
 
 
 def label_job(exp_dir: PathLike, data_dir: PathLike, langs: Sequence[str] | None = None, nj: int = 1,
@@ -434,7 +437,7 @@ def label_job(exp_dir: PathLike, data_dir: PathLike, langs: Sequence[str] | None
         tgt_lang: the target language of ``data_dir``; default: the fit's.
 
     Returns:
-        Per language, the job's statistics (also in its ``.done.json``).
+        Per language, the job's statistics (also in its ``done.json``).
 
     Raises:
         DataError: unreadable audio or an utterance too short for one frame (naming it).
@@ -445,23 +448,22 @@ def label_job(exp_dir: PathLike, data_dir: PathLike, langs: Sequence[str] | None
     dedup = info.get("dedup", False) if dedup is None else dedup
     dd = DataDir(data_dir, tgt_lang or info.get("tgt_lang", "en"))
     langs = _check_langs(dd, langs)
+    jobs = shards(dd.path, nj)
+    jdir = jobs.begin(job)
+    for lang in langs:
+        for stale in (dd.path / f"units.{lang}", dd.path / f"units.{lang}.info"):
+            stale.unlink(missing_ok=True)
     _warm_up(tok)  # load the model now: the real-time factor measures extraction only
     ids = split_ids(dd.utt_ids, nj, job)
     out = {}
     for lang in langs:
-        path, done = _job_paths(dd.path, lang, nj, job)
-        for stale in (done, dd.path / f"units.{lang}", dd.path / f"units.{lang}.info"):
-            stale.unlink(missing_ok=True)
-        stats = {"job": job, "nj": nj, "lang": lang, "fit_id": info["fit_id"], "dedup": dedup,
-                 "ids_sha1": _fingerprint(ids), "utterances": len(ids),
-                 **_label_lang(tok, dd, lang, ids, path, dedup, f"units {lang} {job}/{nj}")}
-        with atomic_write(done) as f:  # last: marks the job complete
-            json.dump(stats, f, indent=1)
+        stats = _label_lang(tok, dd, lang, ids, jdir / f"units.{lang}", dedup, f"units {lang} {job}/{nj}")
         logger.info("units %s job %d/%d: %d utterances, %s of audio -> %d units in %s (RTF %.3f)", lang, job, nj,
                     len(ids), format_timespan(stats["audio_seconds"]), stats["units"],
                     format_timespan(stats["process_seconds"]),
                     stats["process_seconds"] / max(stats["audio_seconds"], 1e-9))
         out[lang] = stats
+    jobs.finish(job, ids, _options(info, dedup, langs), {"per_language": out})  # last: marks the job complete
     return out
 
 
@@ -517,12 +519,6 @@ def _check_langs(dd: DataDir, langs: Sequence[str] | None) -> list[str]:
     return langs
 
 
-def _fingerprint(ids: Sequence[str]) -> str:
-    import hashlib
-
-    return hashlib.sha1("\n".join(ids).encode("utf-8")).hexdigest()
-
-
 def merge_labels(exp_dir: PathLike, data_dir: PathLike, langs: Sequence[str] | None = None, nj: int = 1,
                  dedup: bool | None = None, tgt_lang: str | None = None) -> dict[str, dict]:
     """Concatenate the ``nj`` jobs into ``data_dir/units.<lang>`` and write ``units.<lang>.info``.
@@ -531,18 +527,22 @@ def merge_labels(exp_dir: PathLike, data_dir: PathLike, langs: Sequence[str] | N
         Per language, the ``.info`` contents.
 
     Raises:
-        DataError: a job that did not finish, or ran with another fit, dedup setting or id list.
+        DataError: a job that did not finish (naming its log), or ran with another fit, dedup
+            setting, languages or id list.
     """
     info = read_units_yaml(exp_dir)
     dedup = info.get("dedup", False) if dedup is None else dedup
     dd = DataDir(data_dir, tgt_lang or info.get("tgt_lang", "en"))
+    langs = _check_langs(dd, langs)
+    split = shards(dd.path, nj)
+    records = split.check(dd.utt_ids, _options(info, dedup, langs))
     out = {}
-    for lang in _check_langs(dd, langs):
-        jobs = [_read_done(dd, lang, nj, j, info["fit_id"], dedup) for j in range(1, nj + 1)]
+    for lang in langs:
+        jobs = [rec["per_language"][lang] for rec in records]
         target = dd.path / f"units.{lang}"
         with atomic_write(target) as f:
             for j in range(1, nj + 1):
-                with open(_job_paths(dd.path, lang, nj, j)[0], encoding="utf-8") as part:
+                with open(split.dir(j) / f"units.{lang}", encoding="utf-8") as part:
                     for line in part:
                         f.write(line)
         audio_s = sum(s["audio_seconds"] for s in jobs)
@@ -562,28 +562,20 @@ def merge_labels(exp_dir: PathLike, data_dir: PathLike, langs: Sequence[str] | N
     return out
 
 
-def _read_done(dd: DataDir, lang: str, nj: int, job: int, fit_id: str, dedup: bool) -> dict:
-    path = _job_paths(dd.path, lang, nj, job)[1]
-    if not path.is_file():
-        raise DataError(f"{dd.path}: units job {job} of {nj} ({lang}) did not finish (no {path}); rerun it with "
-                        f"`s2s units label ... --nj {nj} --job {job}` and check its log")
-    stats = json.loads(path.read_text(encoding="utf-8"))
-    if stats.get("fit_id") != fit_id:
-        raise DataError(f"{path}: job {job} ran with another unit tokenizer fit than the one in the exp dir now; "
-                        f"rerun the jobs")
-    if stats.get("dedup") != dedup:
-        raise DataError(f"{path}: job {job} ran with dedup={stats.get('dedup')}, the merge has dedup={dedup}")
-    if stats.get("ids_sha1") != _fingerprint(split_ids(dd.utt_ids, nj, job)):
-        raise DataError(f"{path}: job {job} ran on other utterances than {dd.path} has now; rerun the jobs")
-    return stats
-
-
 def label_dir(exp_dir: PathLike, data_dir: PathLike, langs: Sequence[str] | None = None, nj: int = 1,
-              dedup: bool | None = None, tgt_lang: str | None = None) -> dict[str, dict]:
-    """Run all ``nj`` labelling jobs one after another in this process, then merge."""
-    for job in range(1, nj + 1):
-        label_job(exp_dir, data_dir, langs, nj, job, dedup, tgt_lang)
-    return merge_labels(exp_dir, data_dir, langs, nj, dedup, tgt_lang)
+              dedup: bool | None = None, tgt_lang: str | None = None,
+              mode: JobMode | None = None) -> dict[str, dict] | None:
+    """Label ``data_dir`` as ``nj`` jobs, then merge; ``mode`` says how (:func:`s2s_plugin.jobs.run_stage`).
+
+    Without ``mode`` all ``nj`` jobs run one after another in this process.
+
+    Returns:
+        The merge's ``.info`` contents per language (None for one job).
+    """
+    mode = mode or JobMode(nj)
+    split = shards(data_dir, mode.nj)
+    return run_stage(mode, [split], lambda j: label_job(exp_dir, data_dir, langs, mode.nj, j, dedup, tgt_lang),
+                     lambda: merge_labels(exp_dir, data_dir, langs, mode.nj, dedup, tgt_lang), split.log)
 
 
 # -- statistics ---------------------------------------------------------------------------------------------

@@ -7,6 +7,9 @@
     synth_job("exp/vocoder", "exp/s2st/decode_test_fr/hyp_units.en", "exp/s2st/decode_test_fr", nj=2, job=1)
     ...                                                     # and job=2, then
     merge_synth("exp/vocoder", "exp/s2st/decode_test_fr/hyp_units.en", "exp/s2st/decode_test_fr", nj=2)
+    # or all of it: 2 jobs through a job runner (logs: OUT/logs/synth.<j>.log), then the merge
+    synth_all("exp/vocoder", "exp/s2st/decode_test_fr/hyp_units.en", "exp/s2st/decode_test_fr",
+              mode=JobMode(2, cmd="utils/run.pl", argv=[...the s2s vocoder synth command line...]))
 
 The fit reads ``wav.scp.<lang>`` and ``units.<lang>`` of every dump dir given.
 Stage 4's ``units.<lang>.info`` gives the units' frame rate and vocabulary
@@ -31,8 +34,9 @@ next without a refit: ``speaker``, the speaker of a multi-speaker vocoder
 (a keyword of its ``synthesize``; null: the vocoder's default). Synthesis job
 ``j`` of ``n`` takes the contiguous part ``j`` of the sorted
 utterance ids (``utils/split_scp.sh``'s contract), writes ``OUT/wav/<utt>.wav``
-(``synth_fs`` Hz, 16-bit) and ``OUT/synth.split<n>/<j>/{wav.scp,done.json}``;
-the merge checks every job ran on the same units with the same vocoder fit and
+(``synth_fs`` Hz, 16-bit) and ``OUT/synth.split<n>/<j>/{wav.scp,done.json}``
+(:class:`s2s_plugin.jobs.Shards`); the merge checks every job ran on the same
+units with the same vocoder fit and synthesis options and
 writes ``OUT/wav.scp`` and ``OUT/synth.json`` (real-time factor). An empty unit
 sequence (a decode that produced no speech) gives ``empty_seconds`` of silence
 and is listed in ``synth.json``; a unit outside the vocoder's range is an error
@@ -60,6 +64,7 @@ from s2s_plugin.data.datadir import DataDir, split_ids
 from s2s_plugin.data.io import PathLike, atomic_write, iter_kaldi_lines
 from s2s_plugin.data.io import read_units_info as io_read_units_info
 from s2s_plugin.errors import ConfigError, DataError
+from s2s_plugin.jobs import JobMode, Shards, run_stage
 
 logger = logging.getLogger(__name__)
 
@@ -335,8 +340,10 @@ def load_vocoder(exp_dir: PathLike) -> tuple[Any, VocoderConfig, dict[str, Any]]
     return vocoder, cfg, fit
 
 
-def _split_dir(out_dir: Path, nj: int, job: int) -> Path:
-    return out_dir / f"synth.split{nj}" / str(job)
+def shards(out_dir: PathLike, nj: int) -> Shards:
+    """The synthesis jobs of ``out_dir``: ``OUT/synth.split<nj>/<J>/``, logs in ``OUT/logs/synth.<J>.log``."""
+    return Shards(Path(out_dir), "synth", nj, log=str(Path(out_dir) / "logs" / "synth.JOB.log"),
+                  what="vocoder synth")
 
 
 def _units_digest(units: dict[str, tuple[int, list[int]]]) -> str:
@@ -381,7 +388,7 @@ def synth_job(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: in
         overrides: ``synthesis.<key>=<value>`` options for this synthesis (e.g. ``synthesis.speaker=3``).
 
     Returns:
-        The job's statistics (also in ``out_dir/synth.split<nj>/<job>/done.json``).
+        The job's done record (``out_dir/synth.split<nj>/<job>/done.json``).
 
     Raises:
         DataError: a malformed units file, or a unit outside the vocoder's range
@@ -394,8 +401,8 @@ def synth_job(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: in
     out_dir, units_file = Path(out_dir), Path(units_file)
     units = read_unit_lines(units_file)
     ids = split_ids(sorted(units), nj, job)
-    jdir = _split_dir(out_dir, nj, job)
-    (jdir / "done.json").unlink(missing_ok=True)
+    jobs = shards(out_dir, nj)
+    jdir = jobs.begin(job)
     vocoder, cfg, fit = load_vocoder(exp_dir)
     options = synthesis_options(cfg, overrides)
     kwargs = options.kwargs(vocoder)
@@ -430,15 +437,12 @@ def synth_job(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: in
         path = out_dir / "wav" / f"{utt}.wav"
         _write_wav(path, wave, cfg.synth_fs)
         entries.append((utt, str(path)))
-    stats = {"job": job, "nj": nj, "utterances": len(ids), "units_digest": _units_digest(units),
-             "units_file": str(units_file), "fit_id": fit.get("fit_id"), "synthesis": dataclasses.asdict(options),
-             "empty": empty,
-             "audio_seconds": audio_s, "synth_seconds": synth_s, "rtf": synth_s / audio_s if audio_s else None}
     with atomic_write(jdir / "wav.scp") as f:
         for utt, path in entries:
             f.write(f"{utt} {path}\n")
-    with atomic_write(jdir / "done.json") as f:  # last: marks the job complete
-        json.dump(stats, f, indent=1)
+    stats = jobs.finish(job, ids, {**_options(units, fit), "synthesis options": dataclasses.asdict(options)},
+                        {"units_file": str(units_file), "empty": empty, "audio_seconds": audio_s,  # last: complete
+                         "synth_seconds": synth_s, "rtf": synth_s / audio_s if audio_s else None})
     if empty:
         logger.warning("vocoder synth job %d/%d: %d empty unit sequences got %.2f s of silence (e.g. %s)", job, nj,
                        len(empty), cfg.empty_seconds, empty[0])
@@ -447,38 +451,34 @@ def synth_job(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: in
     return stats
 
 
+def _options(units: dict[str, tuple[int, list[int]]], fit: dict[str, Any]) -> dict[str, Any]:
+    """What every synthesis job and the merge must agree on (besides the synthesis options)."""
+    return {"units digest": _units_digest(units), "vocoder fit": fit.get("fit_id")}
+
+
 def merge_synth(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: int = 1) -> dict:
     """Check the ``nj`` jobs finished on these units with this fit; write ``out_dir/wav.scp`` and ``synth.json``.
 
     Raises:
-        DataError: a job that did not finish, or ran on other units or another vocoder fit.
+        DataError: a job that did not finish (naming its log), or ran on other units, with another
+            vocoder fit or with other synthesis options than job 1.
     """
     out_dir, units_file = Path(out_dir), Path(units_file)
     units = read_unit_lines(units_file)
-    digest = _units_digest(units)
-    fit_id = json.loads((Path(exp_dir) / FIT_JSON).read_text(encoding="utf-8")).get("fit_id") \
-        if (Path(exp_dir) / FIT_JSON).is_file() else None
-    jobs, lines = [], []
+    fit = json.loads((Path(exp_dir) / FIT_JSON).read_text(encoding="utf-8")) \
+        if (Path(exp_dir) / FIT_JSON).is_file() else {}
+    fit_id = fit.get("fit_id")
+    split = shards(out_dir, nj)
+    jobs = split.check(sorted(units), _options(units, fit))
+    lines = []
     for j in range(1, nj + 1):
-        jdir = _split_dir(out_dir, nj, j)
-        if not (jdir / "done.json").is_file():
-            raise DataError(f"{out_dir}: vocoder synth job {j} of {nj} did not finish (no {jdir / 'done.json'}); "
-                            f"rerun it with --nj {nj} --job {j} and check its log")
-        stats = json.loads((jdir / "done.json").read_text(encoding="utf-8"))
-        if stats.get("units_digest") != digest or stats.get("fit_id") != fit_id:
-            raise DataError(f"{jdir / 'done.json'}: job {j} ran on other units or another vocoder fit than "
-                            f"{units_file} and {exp_dir} now; rerun the jobs")
-        if jobs and stats.get("synthesis") != jobs[0].get("synthesis"):
-            raise DataError(f"{jdir / 'done.json'}: job {j} ran with synthesis options {stats.get('synthesis')} "
-                            f"but job 1 with {jobs[0].get('synthesis')}; rerun the jobs with the same options")
-        jobs.append(stats)
-        lines.extend((jdir / "wav.scp").read_text(encoding="utf-8").splitlines(keepends=True))
+        lines.extend((split.dir(j) / "wav.scp").read_text(encoding="utf-8").splitlines(keepends=True))
     with atomic_write(out_dir / "wav.scp") as f:
         f.writelines(lines)
     audio_s = sum(s["audio_seconds"] for s in jobs)
     synth_s = sum(s["synth_seconds"] for s in jobs)
     summary = {"units_file": str(units_file), "exp_dir": str(exp_dir), "fit_id": fit_id, "nj": nj,
-               "synthesis": jobs[0].get("synthesis") if jobs else None,
+               "synthesis": jobs[0]["options"]["synthesis options"] if jobs else None,
                "utterances": len(lines), "empty": [u for s in jobs for u in s["empty"]],
                "audio_seconds": audio_s, "synth_seconds": synth_s, "rtf": synth_s / audio_s if audio_s else None}
     with atomic_write(out_dir / "synth.json") as f:
@@ -489,8 +489,15 @@ def merge_synth(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: 
 
 
 def synth_all(exp_dir: PathLike, units_file: PathLike, out_dir: PathLike, nj: int = 1,
-              overrides: Sequence[str] = ()) -> dict:
-    """Run all ``nj`` synthesis jobs one after another in this process, then merge."""
-    for job in range(1, nj + 1):
-        synth_job(exp_dir, units_file, out_dir, nj, job, overrides)
-    return merge_synth(exp_dir, units_file, out_dir, nj)
+              overrides: Sequence[str] = (), mode: JobMode | None = None) -> dict | None:
+    """Synthesise ``units_file`` as ``nj`` jobs, then merge; ``mode`` says how (:func:`s2s_plugin.jobs.run_stage`).
+
+    Without ``mode`` all ``nj`` jobs run one after another in this process.
+
+    Returns:
+        The merge's summary (None for one job).
+    """
+    mode = mode or JobMode(nj)
+    split = shards(out_dir, mode.nj)
+    return run_stage(mode, [split], lambda j: synth_job(exp_dir, units_file, out_dir, mode.nj, j, overrides),
+                     lambda: merge_synth(exp_dir, units_file, out_dir, mode.nj), split.log)

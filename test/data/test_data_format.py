@@ -97,7 +97,7 @@ def test_missing_job_at_merge_is_an_error(make_datadir, tmp_path):
     dump = tmp_path / "dump"
     format_job(d, dump, CFG, nj=3, job=1)
     format_job(d, dump, CFG, nj=3, job=3)
-    with pytest.raises(DataError, match=r"format job\(s\) 2 of 3 did not finish \(no .*format.split3/2/done.json\)"):
+    with pytest.raises(DataError, match=r"format job 2 of 3 did not finish \(no .*format.split3/2/done.json\)"):
         merge_jobs(d, dump, CFG, nj=3)
     assert not (dump / DONE_MARKER).exists() and not (dump / "wav.scp.fr").exists()
 
@@ -165,7 +165,7 @@ def test_cli_run_pl_style_jobs_then_merge(make_datadir, tmp_path, capsys):
     base = ["data", "format", str(d), str(dump), "--config", str(conf), "--nj", "2"]
     assert main(base + ["--job", "1"]) == 0
     assert main(base + ["--merge"]) == 2
-    assert "format job(s) 2 of 2 did not finish" in capsys.readouterr().err
+    assert "format job 2 of 2 did not finish" in capsys.readouterr().err
     assert main(base + ["--job", "2"]) == 0
     assert main(base + ["--merge"]) == 0
     assert len(read_kaldi_text(dump / "wav.scp.en")) == 2

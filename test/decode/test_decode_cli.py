@@ -58,7 +58,7 @@ def test_missing_job_and_missing_model(setup, registry, capsys):
     assert main(common + ["--out", str(root / "three"), "--nj", "3", "--job", "1"]) == 0
     assert main(common + ["--out", str(root / "three"), "--nj", "3", "--merge"]) == 2
     err = capsys.readouterr().err
-    assert "job 2 of 3 did not finish" in err and "logs/decode.2.log" in err
+    assert "decode jobs 2, 3 of 3 did not finish" in err and "logs/decode.2.log" in err and "logs/decode.3.log" in err
     assert main(["decode", "--model_dir", str(root / "nope"), "--dir", str(root / "dump"),
                  "--out", str(root / "x")]) == 2
     assert "not a trained model dir" in capsys.readouterr().err

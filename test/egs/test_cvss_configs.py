@@ -231,25 +231,29 @@ def test_dry_run_prints_every_stage_with_the_tuning_configs(dry_run):
     expected = {
         1: ["local/data.sh --src_lang pt --version c --test_subset 1000 --seed 1 --max_missing 0.02",
             "data validate data/test_pt --tgt_lang en"],
-        2: ["data format data/train_pt dump/train_pt --config conf/format.yaml --tgt_lang en --nj 4 --job JOB"],
+        2: ["data format data/train_pt dump/train_pt --config conf/format.yaml --tgt_lang en --nj 4 "
+            "--cmd utils/run.pl"],
         3: ["ctc import --from downloads/w2v-bert-2.0-ctc --type hf --exp exp/ctc"],
         # the vocoder needs only stage 4's units: it fits in the background from then on, stage 10 waits
         4: ["units fit --config conf/tuning/units.yaml --dirs dump/train_pt --lang pt en --exp exp/units",
-            "units label --exp exp/units --dir dump/test_pt --nj 4 --merge",
+            "units label --exp exp/units --dir dump/test_pt --nj 4 --cmd utils/run.pl",
             "(in the background: vocoder_fit) utils/run.pl exp/vocoder/logs/fit.log python -m s2s_plugin.bin.main "
             "vocoder fit --config conf/tuning/vocoder_unit_hifigan.yaml --dirs dump/train_pt --lang en "
             "--exp exp/vocoder"],
-        5: ["align --config conf/tuning/align.yaml --dir dump/train_pt --tgt_lang en --out align --nj 4 --job JOB",
+        5: ["align --config conf/tuning/align.yaml --dir dump/train_pt --tgt_lang en --out align --nj 4 "
+            "--cmd utils/run.pl",
             "align --config conf/tuning/align_uniform.yaml --dir dump/test_pt --tgt_lang en --out uniform --nj 4 "
-            "--merge"],
+            "--cmd utils/run.pl"],
         6: ["vocab --config conf/tuning/vocab.yaml --exp exp/vocab --units_exp exp/units --text dump/train_pt"],
         8: ["launch --ngpu 1 --nproc 1 -- s2s train --config conf/tuning/train_scheduled.yaml "
             "--exp exp/s2st_pt_scheduled --vocab exp/vocab/vocab.yaml data.train=[dump/train_pt] "
             "data.valid=[dump/dev_pt]"],
         9: ["decode --model_dir exp/s2st_pt_scheduled/model --dir dump/test_pt "
-            "--out exp/s2st_pt_scheduled/decode_test_pt --config conf/tuning/decode.yaml --tgt_lang en"],
+            "--out exp/s2st_pt_scheduled/decode_test_pt --config conf/tuning/decode.yaml --tgt_lang en --nj 4 "
+            "--cmd utils/run.pl"],
         10: ["(waits for the background job vocoder_fit)",
-             "vocoder synth --exp exp/vocoder --units exp/s2st_pt_scheduled/decode_test_pt/hyp_units.en"],
+             "vocoder synth --exp exp/vocoder --units exp/s2st_pt_scheduled/decode_test_pt/hyp_units.en "
+             "--out exp/s2st_pt_scheduled/decode_test_pt --nj 4 --cmd utils/run.pl"],
         11: ["score --config conf/tuning/score_whisper.yaml --exp exp/s2st_pt_scheduled --sets test_pt"],
     }
     for stage, commands in expected.items():

@@ -222,10 +222,12 @@ def test_stage_2_formats_with_parallel_jobs_then_skips(fake_recipe):
         scp = dict(line.split(" ", 1) for line in (dump / f"wav.scp.{lang}").read_text().splitlines())
         assert sorted(scp) == ["spk1-00", "spk1-01", "spk1-02"]
         assert sf.info(r / scp["spk1-01"].strip()).samplerate == 16000
-    for log in ("format.1.log", "format.2.log", "format_merge.log"):
+    for log in ("format.1.log", "format.2.log"):  # the job runner's logs, its header the job's command
         text = (dump / "logs" / log).read_text()
         assert "--fs 16000" in text.splitlines()[0] and "# Ended (code 0)" in text
     assert "--job 2" in (dump / "logs" / "format.2.log").read_text().splitlines()[0]
+    merge_log = (dump / "logs" / "format.merge.log").read_text()
+    assert "format merge: data/train_xx -> dump/train_xx: kept 3 of 3" in merge_log
     assert (dump / ".done.stage2").is_file()
 
     before = (dump / "logs" / "format.1.log").read_text()
@@ -238,14 +240,20 @@ def test_stage_2_formats_with_parallel_jobs_then_skips(fake_recipe):
 def test_stage_2_failure_names_the_log_and_resume_command(fake_recipe):
     r = fake_recipe
     assert run_recipe(r, "--stage", "1", "--stop_stage", "1").returncode == 0
-    (r / "conf" / "format.yaml").write_text("fs: 16000\nno_such_key: 1\n")
+    (r / "prepared" / "train_xx" / "wav" / "spk1-00.en.wav").write_bytes(b"broken")  # in job 1 of 2
     p = run_recipe(r, "--stage", "2", "--nj", "2")
     assert p.returncode != 0
-    assert "log: dump/train_xx/logs/format.1.log" in p.stderr
-    assert "no_such_key" in p.stderr  # the end of the failed log is shown
+    assert "log: dump/train_xx/logs/format.1.log" in p.stderr  # the job runner names the failed job's log
+    assert "cannot read audio" in p.stderr  # and shows its end
+    assert "format job 1 of 2 did not finish (no dump/train_xx/format.split2/1/done.json); see " \
+           "dump/train_xx/logs/format.1.log" in p.stderr
     assert re.search(r"Stage 2 failed", p.stderr)
     assert p.stderr.strip().splitlines()[-1].endswith("--nj 2 --stage 2")
     assert not (r / "dump" / "train_xx" / ".done.stage2").exists()
+    # a config error stops the stage before any job starts
+    (r / "conf" / "format.yaml").write_text("fs: 16000\nno_such_key: 1\n")
+    p = run_recipe(r, "--stage", "2", "--nj", "2")
+    assert p.returncode != 0 and "no_such_key" in p.stderr and "Stage 2 failed" in p.stderr
 
 
 def test_cmd_sh_backends(tmp_path):
@@ -323,7 +331,7 @@ def test_dry_run_prints_every_stage_command_and_writes_nothing(fake_recipe):
     # the commands of a few stages, with the sets, configs and job counts filled in
     assert "local/data.sh" in out
     assert "ctc train --config conf/ctc.yaml --exp exp/ctc --train_dirs dump/train_xx --valid_dirs dump/dev_xx" in out
-    assert "JOB=1:3 dump/test_xx/logs/units.JOB.log" in out
+    assert "units label --exp exp/units --dir dump/test_xx --nj 3 --cmd utils/run.pl" in out
     assert "pretrain-text --config conf/pretrain_text.yaml" in out
     assert "s2s train --config conf/train_baseline.yaml --exp exp/s2st_baseline" in out
     assert "decode --model_dir exp/s2st_baseline/model --dir dump/test_xx" in out
@@ -337,7 +345,7 @@ def test_gpu_inference_sends_feature_and_alignment_jobs_to_the_gpu_runner(fake_r
             "--dry_run", "true", "--stage", "4", "--stop_stage", "5", "--gpu_inference", gpu]
     p = sh(args, cwd=fake_recipe, cmd_backend="slurm")
     assert p.returncode == 0, p.stderr
-    jobs = [line for line in p.stdout.splitlines() if "JOB=1:" in line]
+    jobs = [line for line in p.stdout.splitlines() if "--cmd utils/slurm.pl" in line]
     assert len(jobs) == 2 and all(("units label" in j) != ("align --config" in j) for j in jobs)
     assert all(("--gpu 1" in j) == (gpu == "true") for j in jobs), jobs
     bad = sh(args[:-1] + ["yes"], cwd=fake_recipe)

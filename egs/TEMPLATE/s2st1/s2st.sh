@@ -324,11 +324,10 @@ if in_range 2; then
             log "Stage 2: ${dset} done before, skipped"
             continue
         fi
-        fmt_args=("${datadir}/${dset}" "${dumpdir}/${dset}" --config "${format_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" ${pipes_opt:+"${pipes_opt}"})
-        # shellcheck disable=SC2086  # ${cmd}, ${s2s} and ${fs_opt} hold several words
-        run ${cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/format.JOB.log" ${s2s} data format "${fmt_args[@]}" ${fs_opt} --job JOB
-        # shellcheck disable=SC2086
-        run ${cmd} "${dumpdir}/${dset}/logs/format_merge.log" ${s2s} data format "${fmt_args[@]}" ${fs_opt} --merge
+        # ${nj} jobs through ${cmd} (logs: dump/<set>/logs/format.<J>.log), then the merge (format.merge.log)
+        # shellcheck disable=SC2086  # ${s2s} and ${fs_opt} hold several words
+        run ${s2s} data format "${datadir}/${dset}" "${dumpdir}/${dset}" --config "${format_conf}" \
+            --tgt_lang "${tgt_lang}" ${pipes_opt:+"${pipes_opt}"} ${fs_opt} --nj "${nj}" --cmd "${cmd}"
         stage_end "${dumpdir}/${dset}/.done.stage2"
     done
 fi
@@ -395,9 +394,7 @@ if in_range 4; then
         stage_begin "${dumpdir}/${dset}/.done.stage4" --stage 4 --input "${expdir}/units/.done.stage4" \
             --input "${dumpdir}/${dset}/.done.stage2" --clean "${dumpdir}/${dset}" || continue
         # shellcheck disable=SC2086
-        run ${infer_cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/units.JOB.log" ${s2s} units label \
-            --exp "${expdir}/units" --dir "${dumpdir}/${dset}" --nj "${nj}" --job JOB
-        run ${s2s} units label --exp "${expdir}/units" --dir "${dumpdir}/${dset}" --nj "${nj}" --merge
+        run ${s2s} units label --exp "${expdir}/units" --dir "${dumpdir}/${dset}" --nj "${nj}" --cmd "${infer_cmd}"
         stage_end "${dumpdir}/${dset}/.done.stage4"
     done
     # shellcheck disable=SC2046,SC2086
@@ -429,10 +426,8 @@ if in_range 5; then
                 --opt tgt_lang="${tgt_lang}" --input "${dumpdir}/${dset}/.done.stage2" \
                 --input_if_used "${expdir}/ctc/.done.stage3" --clean "${dumpdir}/${dset}" || continue
             # shellcheck disable=SC2086
-            run ${infer_cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/${name}.JOB.log" ${s2s} align --config "${conf}" \
-                --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" --nj "${nj}" --job JOB
             run ${s2s} align --config "${conf}" --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" \
-                --nj "${nj}" --merge
+                --nj "${nj}" --cmd "${infer_cmd}"
             stage_end "${dumpdir}/${dset}/.done.stage5.${name}"
         done
     done
@@ -500,10 +495,8 @@ if in_range 9; then
             --input "${exp_tag}/.done.stage8" --input "${dumpdir}/${dset}/.done.stage2" \
             --input "${dumpdir}/${dset}/.done.stage4" --clean "${out}" || continue
         # shellcheck disable=SC2086
-        run ${decode_cmd} JOB=1:"${nj}" "${out}/logs/decode.JOB.log" ${s2s} decode --model_dir "${exp_tag}/model" \
-            --dir "${dumpdir}/${dset}" --out "${out}" --config "${decode_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" --job JOB
         run ${s2s} decode --model_dir "${exp_tag}/model" --dir "${dumpdir}/${dset}" --out "${out}" \
-            --tgt_lang "${tgt_lang}" --nj "${nj}" --merge
+            --config "${decode_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" --cmd "${decode_cmd}"
         stage_end "${out}/.done.stage9"
     done
 fi
@@ -523,10 +516,8 @@ if in_range 10; then
         stage_begin "${out}/.done.stage10" --stage 10 --input "${expdir}/vocoder/.done.stage10" \
             --input "${out}/.done.stage9" --clean "${out}" || continue
         # shellcheck disable=SC2086
-        run ${cmd} JOB=1:"${nj}" "${out}/logs/synth.JOB.log" ${s2s} vocoder synth --exp "${expdir}/vocoder" \
-            --units "${out}/hyp_units.${tgt_lang}" --out "${out}" --nj "${nj}" --job JOB
         run ${s2s} vocoder synth --exp "${expdir}/vocoder" --units "${out}/hyp_units.${tgt_lang}" --out "${out}" \
-            --nj "${nj}" --merge
+            --nj "${nj}" --cmd "${cmd}"
         stage_end "${out}/.done.stage10"
     done
 fi

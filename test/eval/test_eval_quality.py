@@ -13,10 +13,12 @@ from s2s_plugin.config import load_config
 from s2s_plugin.data.io import read_kaldi_text
 from s2s_plugin.errors import DataError
 from s2s_plugin.eval.report import load_runs
-from s2s_plugin.eval.score import ScoreConfig, run_stage
+from s2s_plugin.eval.score import QUALITY_METRICS, ScoreConfig, run_stage
 from s2s_plugin.quality.wada import wada_snr
 
 QUALITY = "quality:\n  name: length_quality\n  scale: 10.0\n"
+#: how the reports label length_quality: scorer, unit, direction
+LQ = "[length_quality] (seconds x scale, higher is better)"
 
 
 def _seconds(scp_path):
@@ -53,17 +55,18 @@ def test_quality_per_set_overall_and_reference(eval_registry, corpus):
 
     results = (exp / "RESULTS.md").read_text()
     header = next(line for line in results.splitlines() if line.startswith("| set |"))
-    assert "quality [length_quality]" in header and "quality ref speech [length_quality]" in header
+    assert f"quality {LQ}" in header and f"quality ref speech {LQ}" in header
     row = next(line for line in results.splitlines() if line.startswith("| test_fr |"))
     assert f"| {scores['sets']['test_fr']['quality']:.2f} |" in row
-    assert "Speech quality **length_quality** (seconds x scale)" in results
+    assert "Speech quality **length_quality** (seconds x scale)" in results and "**higher is better**" in results
 
     page = (exp / "listen" / "index.html").read_text()
     fr_mean, fr_sd = scores["sets"]["test_fr"]["quality"], scores["sets"]["test_fr"]["details"]["quality"]["sd"]
     assert (f"mean over the whole set: our speech {fr_mean:.2f} ± {fr_sd:.2f} (sd) over 3 utterances; "
             "reference speech") in page
     assert f"our speech {ours['test_fr']['fr_1']:.2f}; reference speech {refs['test_fr']['fr_1']:.2f}" in page
-    assert "<th>quality [length_quality]</th>" in page
+    assert f"<th>quality {LQ}</th>" in page
+    assert "Quality length_quality (seconds x scale; higher is better), mean over the whole set" in page
 
 
 def test_unscored_utterances_and_no_toplines(eval_registry, corpus):
@@ -101,10 +104,10 @@ def _old_format(exp):
     data = json.loads(path.read_text())
     del data["quality"]
     for block in (*data["sets"].values(), data["overall"], data["mean"]):
-        for key in ("quality", "quality_ref_speech"):
+        for key in QUALITY_METRICS:
             block.pop(key, None)
             block.get("details", {}).pop(key, None)
-    for key in ("quality", "quality_ref_speech"):
+    for key in QUALITY_METRICS:
         del data["metrics"][key]
     path.write_text(json.dumps(data))
 
@@ -125,20 +128,22 @@ def test_compare_shows_quality_per_system_and_old_runs_as_not_scored(eval_regist
     capsys.readouterr()
 
     table = out.read_text()
-    section = table.split("## quality [length_quality]\n", 1)[1].split("\n## ", 1)[0]
+    section = table.split(f"## quality {LQ}\n", 1)[1].split("\n## ", 1)[0]
     a, b = s1["sets"]["test_fr"]["quality"], s2["sets"]["test_fr"]["quality"]
     sched = next(line for line in section.splitlines() if line.startswith("| s2st_scheduled |"))
     assert sched.startswith(f"| s2st_scheduled | 2 | {(a + b) / 2:.2f} ± {np.std([a, b], ddof=1):.2f} |")
     base = next(line for line in section.splitlines() if line.startswith("| s2st_baseline |"))
     assert base == "| s2st_baseline | 0 | not scored | not scored | not scored |"
-    assert "## quality ref speech [length_quality]" in table
+    assert f"## quality ref speech {LQ}" in table
+    assert "## quality ref units+vocoder" not in table   # no run was scored with a vocoder: no such section
+    assert (out.parent / "table.quality.png").is_file() and "![quality [length_quality]" in table
     assert "Not scored in `" in table and "s2st_baseline_seed1" in table
 
     text = results.read_text()
-    section = text.split("### quality [length_quality]\n", 1)[1].split("\n#", 1)[0]
+    section = text.split(f"### quality {LQ}\n", 1)[1].split("\n#", 1)[0]
     assert "| s2st_baseline | 1 | not scored | not scored |" in section
     assert next(line for line in section.splitlines() if line.startswith("| s2st_scheduled | 1 2 |")).count("±") == 2
-    assert next(line for line in text.splitlines() if line.startswith("| quality ref speech [length_quality] |"))
+    assert next(line for line in text.splitlines() if line.startswith(f"| quality ref speech {LQ} |"))
 
 
 def test_compare_of_old_runs_only_and_of_different_scorers(eval_registry, corpus, capsys):

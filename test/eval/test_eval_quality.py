@@ -163,3 +163,93 @@ def test_compare_of_old_runs_only_and_of_different_scorers(eval_registry, corpus
     table = out.read_text()
     assert "## quality\n" in table and "| a | 0 | not scored |" in table
     assert "Speech quality: not scored (these runs were scored without a `quality` block" in table
+
+
+GAP = "quality:\n  name: length_gap\n"
+#: how the reports label length_gap
+LG = "[length_gap] (seconds, lower is better)"
+
+
+def _units_seconds(corpus, set_name):
+    """Per utterance: the seconds the lookup vocoder makes of its reference units (160 samples per unit)."""
+    units = read_kaldi_text(corpus.dump / set_name / "units.en")
+    return {u: len(v.split()) * 160 / 16000 for u, v in units.items()}
+
+
+def test_a_reference_scorer_gets_each_references_speech_and_scores_the_vocoder_topline(eval_registry, corpus):
+    exp = corpus.make_exp("gap_seed1")
+    scores = _score(corpus, exp, GAP, [f"vocoder_exp={corpus.vocoder_exp}"])
+    for s in corpus.sets:
+        ours = _seconds(exp / f"decode_{s.name}" / "wav.scp")
+        refs = _seconds(corpus.dump / s.name / "wav.scp.en")
+        voc = _units_seconds(corpus, s.name)
+        gap = {u: abs(ours[u] - refs[u]) / 10 for u in ours}          # _seconds is seconds x 10
+        voc_gap = {u: abs(voc[u] - refs[u] / 10) for u in voc}
+        row = scores["sets"][s.name]
+        assert row["quality"] == pytest.approx(np.mean(list(gap.values())), abs=0.005)
+        assert row["quality_ref_units"] == pytest.approx(np.mean(list(voc_gap.values())), abs=0.005)
+        assert row["quality_ref_speech"] is None                       # the reference against itself: left out
+        score_dir = exp / f"decode_{s.name}" / "score"
+        kept = read_kaldi_text(score_dir / "topline_ref_units.quality.en")
+        assert {u: float(v) for u, v in kept.items()} == pytest.approx(voc_gap, abs=1e-4)
+        assert not (score_dir / "topline_ref_speech.quality.en").exists()
+    q = scores["quality"]
+    assert q["higher_is_better"] is False and q["needs_reference"] is True and "lower is better" in q["what"]
+
+    results = (exp / "RESULTS.md").read_text()
+    header = next(line for line in results.splitlines() if line.startswith("| set |"))
+    assert f"| quality {LG} |" in header and f"| quality ref units+vocoder {LG} |" in header
+    assert "quality ref speech" not in header
+    assert "**lower is better**" in results and "no reference-speech topline" in results
+    page = (exp / "listen" / "index.html").read_text()
+    assert "Quality length_gap (seconds, |length - reference length|; lower is better)" in page
+    assert "; reference units through the vocoder " in page and "reference speech 0." not in page
+
+
+def test_a_wada_style_scorer_also_scores_the_vocoder_topline(eval_registry, corpus):
+    exp = corpus.make_exp("voc")
+    scores = _score(corpus, exp, overrides=[f"vocoder_exp={corpus.vocoder_exp}", "listen_samples=0"])
+    voc = _units_seconds(corpus, "test_es")
+    assert scores["sets"]["test_es"]["quality_ref_units"] == pytest.approx(10 * np.mean(list(voc.values())),
+                                                                           abs=0.005)
+    assert scores["sets"]["test_es"]["quality_ref_speech"] is not None and scores["quality"]["higher_is_better"]
+
+
+def test_a_missing_reference_is_named(eval_registry, corpus):
+    exp = corpus.make_exp("gap_missing")
+    scp = corpus.dump / "test_es" / "wav.scp.en"
+    scp.write_text("".join(line + "\n" for line in scp.read_text().splitlines() if not line.startswith("es_2 ")))
+    with pytest.raises(DataError, match=r"wav.scp.en: no reference speech for utterance 'es_2' \(1 of 2 missing\); "
+                                        "quality scorer 'length_gap' compares"):
+        _score(corpus, exp, GAP, ["toplines=false", "listen_samples=0"])
+
+
+def _speech(n: int, vowels: str) -> np.ndarray:
+    """``n`` samples at 16 kHz of WORLD speech through ``vowels`` (test/speech_testutils.py)."""
+    from speech_testutils import vowel_speech
+
+    wave = vowel_speech(vowels, per_vowel=n / 16000 / len(vowels))
+    return np.pad(wave, (0, max(0, n - wave.size)))[:n]
+
+
+def test_mcd_dtw_end_to_end(eval_registry, corpus):
+    """Stage 11 with the real mcd_dtw: our test_fr speech is the reference speech (0 dB), test_es other speech."""
+    exp = corpus.make_exp("mcd")
+    for s in corpus.sets:
+        refs = read_kaldi_text(corpus.dump / s.name / "wav.scp.en")
+        ours = read_kaldi_text(exp / f"decode_{s.name}" / "wav.scp")
+        for k, u in enumerate(sorted(refs)):
+            n_ref, n_ours = sf.info(refs[u]).frames, sf.info(ours[u]).frames   # the lookup ASR keys on lengths
+            sf.write(refs[u], _speech(n_ref, "aiueo"[k:] + "a"), 16000, subtype="FLOAT")
+            same = s.name == "test_fr"
+            sf.write(ours[u], sf.read(refs[u])[0][:n_ours] if same else _speech(n_ours, "uoiea"[k:] + "i"),
+                     16000, subtype="FLOAT")
+    scores = _score(corpus, exp, "quality:\n  name: mcd_dtw\n", [f"vocoder_exp={corpus.vocoder_exp}",
+                                                                 "listen_samples=0"])
+    fr, es = scores["sets"]["test_fr"], scores["sets"]["test_es"]
+    assert fr["quality"] < 0.5 < 4.0 < es["quality"]
+    assert fr["details"]["quality"]["unscored"] == 0
+    # the lookup vocoder writes silence: nothing to analyse, every utterance unscored
+    assert fr["quality_ref_units"] is None and fr["details"]["quality_ref_units"]["unscored"] == 3
+    assert scores["quality"]["unit"].startswith("dB") and not scores["quality"]["higher_is_better"]
+    assert "quality [mcd_dtw] (dB, lower is better)" in (exp / "RESULTS.md").read_text()

@@ -23,8 +23,9 @@ def vowel_speech(vowels: str, sr: int = 16000, per_vowel: float = 0.25, f0: floa
     Each vowel lasts ``per_vowel`` seconds (a longer ``per_vowel`` is the same utterance spoken slower);
     F0 glides by +-15% around ``f0``; a 50 ms pause at each end.
     """
-    import pyworld
+    from s2s_plugin.vocoder.world import import_pyworld
 
+    pyworld = import_pyworld()
     period = 5.0
     n = int(len(vowels) * per_vowel * 1000 / period)
     pos = np.linspace(0, len(vowels) - 1, n)                      # where in the vowel sequence each frame is

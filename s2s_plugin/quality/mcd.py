@@ -111,8 +111,9 @@ def mel_cepstrum(wave: np.ndarray, sr: int, order: int | None = None, alpha: flo
         frame_period: frame shift, ms.
         f0_method: ``dio`` (DIO + StoneMask, fast) or ``harvest`` (slower, fewer F0 errors).
     """
-    import pyworld
+    from s2s_plugin.vocoder.world import import_pyworld
 
+    pyworld = import_pyworld()
     x = np.ascontiguousarray(wave, dtype=np.float64).reshape(-1)
     track = pyworld.dio if f0_method == "dio" else pyworld.harvest
     f0, t = track(x, sr, frame_period=frame_period)
@@ -183,7 +184,8 @@ class MelCepstralDistortion:
         f0_method: ``dio`` (DIO + StoneMask) or ``harvest`` (about 10 times slower).
 
     Raises:
-        ConfigError: an order below 1, alpha outside (-1, 1), a frame period <= 0 or an unknown F0 method.
+        ConfigError: an order below 1, alpha outside (-1, 1), a frame period <= 0, an unknown F0 method, or
+            pyworld is not installed.
     """
 
     name = "mcd_dtw"
@@ -204,6 +206,11 @@ class MelCepstralDistortion:
         if f0_method not in F0_METHODS:
             raise ConfigError(f"quality 'mcd_dtw': f0_method must be one of {', '.join(F0_METHODS)}, "
                               f"got {f0_method!r}")
+        import importlib.util
+
+        if importlib.util.find_spec("pyworld") is None:
+            raise ConfigError("quality 'mcd_dtw' needs pyworld (WORLD analysis): pip install 's2s_plugin[vocoder]' "
+                              "(tools/requirements.txt installs it), or choose another quality scorer")
         self._cache: dict[bytes, np.ndarray] = {}
         self._cached_bytes = 0
         self.options = {"order": order, "alpha": alpha, "frame_period": float(frame_period), "f0_method": f0_method}

@@ -124,6 +124,15 @@ def test_bad_settings_are_refused(kwargs, message):
         MelCepstralDistortion(**kwargs)
 
 
+def test_without_pyworld_the_scorer_says_what_to_install(monkeypatch):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "pyworld" else real(name, *a))
+    with pytest.raises(ConfigError, match=r"needs pyworld .*pip install 's2s_plugin\[vocoder\]'"):
+        MelCepstralDistortion()
+
+
 def test_frame_distance_is_the_textbook_formula():
     a = np.zeros((3, 4))
     b = a.copy()

@@ -6,8 +6,9 @@
     MelCepstralDistortion().score([hyp], 16000, refs=[(ref, 16000)])  # [7.9]
 
 Lower is better: 0 dB when the two say the same thing with the same spectral
-envelope. The recipe for one utterance, the way TTS toolkits (ESPnet's TTS
-evaluation, and the papers that report MCD) compute it:
+envelope. The recipe for one utterance, MCD's WORLD variant as TTS and
+voice-conversion evaluations use it (ESPnet2's ``evaluate_mcd.py`` analyses
+FFT frames with SPTK instead, and aligns with fastdtw: its values differ):
 
 1. both waveforms at the reference's rate (ours resampled when it differs);
 2. WORLD analysis (pyworld): F0 by DIO refined by StoneMask (or Harvest),
@@ -51,7 +52,7 @@ F0_METHODS = ("dio", "harvest")
 
 def default_order(sr: int) -> int:
     """The mel-cepstral order used at a sample rate: 23 up to 16 kHz, 34 up to 24 kHz, 39 above
-    (the orders of the MCD figures TTS toolkits report at those rates)."""
+    (the orders usual for WORLD-based MCD at those rates)."""
     if sr <= 16000:
         return 23
     return 34 if sr <= 24000 else 39
@@ -181,7 +182,7 @@ class MelCepstralDistortion:
         order: mel-cepstral order (coefficients 1..order are compared); None: by the reference's rate.
         alpha: all-pass constant; None: the mel-scale fit at the reference's rate (0.41 at 16 kHz).
         frame_period: WORLD frame shift, ms.
-        f0_method: ``dio`` (DIO + StoneMask) or ``harvest`` (about 10 times slower).
+        f0_method: ``dio`` (DIO + StoneMask) or ``harvest`` (about 5 times slower).
 
     Raises:
         ConfigError: an order below 1, alpha outside (-1, 1), a frame period <= 0, an unknown F0 method, or

@@ -30,7 +30,7 @@ pauses and leading silence are aligned by the DTW like any other frame.
 
 What it is not: a naturalness score. It measures how far our spectral
 envelopes are from the reference's along the best alignment; a fluent voice
-other than the reference's (another speaker, another vocoder) scores worse
+other than the reference's (another speaker, another vocoder) can score worse
 than a muffled copy of the reference voice. It needs the reference speech of
 every utterance, so it has no "reference speech" topline (that would be 0).
 """

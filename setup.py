@@ -32,10 +32,10 @@ INSTALL_REQUIRES = [
     "scipy>=1.11",
     "threadpoolctl>=3.1",  # threadpool_limits around k-means and vocoder jobs (bin/units.py, bin/vocoder.py)
     "matplotlib",
-    "librosa>=0.10",  # log-mel spectrograms of the listening page
+    "librosa>=0.10",  # log-mel spectrograms of the listening page; the DTW of the mcd_dtw quality scorer
 ]
 
-#: optional groups: the CTC model and aligners, SSL units, the LLM, training, the WORLD vocoder, tests
+#: optional groups: the CTC model and aligners, SSL units, the LLM, training, WORLD (vocoder, mcd_dtw), tests
 EXTRAS = {
     # einops: espnet2.tasks.asr imports the S4 decoder, which imports einops; espnet does not declare it
     "espnet": ["espnet==202511", "ctc_segmentation>=1.7", "einops"],
@@ -43,7 +43,7 @@ EXTRAS = {
     # tokenizers: the exported joint tokenizer; protobuf: reading a sentencepiece model's settings to convert it
     "hf": ["transformers>=4.56", "peft", "tokenizers", "protobuf"],  # 4.56: from_pretrained/from_config take dtype=
     "train": ["lightning>=2.6,<2.7", "tensorboard"],  # the series the suite runs with (Trainer.fit(weights_only=))
-    "vocoder": ["pyworld>=0.3.4"],
+    "vocoder": ["pyworld>=0.3.4"],  # the WORLD vocoder and the mcd_dtw quality scorer (WORLD analysis)
     # parallel_wavegan: test/vocoder loads trained unit HiFi-GAN checkpoints with it, as ESPnet does
     "test": ["pytest>=8", "hypothesis>=6.100", "parallel_wavegan==0.6.1"],
 }

@@ -89,7 +89,7 @@ def register_asr_models() -> list[type]:
 
 @hookspec
 def register_quality_scorers() -> list[type]:
-    """Return speech quality scorer classes: waveform -> one number, higher is better (e.g. a predicted MOS).
+    """Return speech quality scorer classes: waveform -> one number (e.g. a predicted MOS, a distortion in dB).
 
     Returns:
         Classes with a ``name`` attribute implementing

@@ -100,22 +100,37 @@ class ASRModel(Protocol):
 
 @runtime_checkable
 class QualityScorer(Protocol):
-    """Scores speech quality without a reference (stage 11: quality per set beside ASR-BLEU).
+    """Scores speech quality (stage 11: quality per set beside ASR-BLEU).
 
-    One number per waveform, higher is better (a predicted MOS, an SNR in dB,
-    ...); NaN where a waveform cannot be scored (empty, too short), which
+    One number per waveform (a predicted MOS, an SNR in dB, a distortion in
+    dB, ...); NaN where a waveform cannot be scored (empty, too short), which
     stage 11 counts as unscored. ``unit`` says what the number is, for the
     reports. Example::
 
         scorer = get_registry().build("quality_scorer", {"name": "wada_snr"})
         scorer.score([wave_a, wave_b], 16000)    # [24.3, 11.0]
+
+    Two optional class attributes (read with ``getattr``, so a scorer
+    without them still implements this protocol and ``isinstance`` holds):
+
+    - ``higher_is_better`` (default True): False for a distortion or error,
+      where lower is better; the reports say which;
+    - ``needs_reference`` (default False): True for a scorer that compares
+      each waveform with the reference target speech of its utterance
+      (``mcd_dtw``): stage 11 then calls ``score(wavs, sr, refs=...)`` with
+      ``refs[i] = (reference wave, its rate)``, and the "reference speech"
+      topline, which would compare the reference with itself, is left out::
+
+          scorer = get_registry().build("quality_scorer", {"name": "mcd_dtw"})
+          scorer.score([ours], 16000, refs=[(reference, 22050)])   # [7.9]
     """
 
     name: ClassVar[str]
     unit: ClassVar[str]
 
     def score(self, wavs: list[np.ndarray], sr: int) -> list[float]:
-        """One score per 1-D float waveform sampled at ``sr`` Hz, in input order."""
+        """One score per 1-D float waveform sampled at ``sr`` Hz, in input order (a scorer with
+        ``needs_reference`` also takes ``refs``, one ``(wave, rate)`` per waveform)."""
 
 
 @runtime_checkable

@@ -8,8 +8,10 @@
 Each exp dir must hold the ``scores.json`` of ``s2s score``; runs are grouped
 by its ``system`` (the exp dir name without ``_seed<N>``, or the scoring
 config's ``system``). ``--out`` writes the Markdown table, the numbers to the
-same name with ``.json`` and a bar plot of ASR-BLEU per set and system with
-``.png``. Runs scored with a different ASR, normalisation or sacrebleu
+same name with ``.json``, a bar plot of ASR-BLEU per set and system with
+``.png`` and, for runs with quality scores, one of the quality score (its
+label says the scorer, unit and whether lower or higher is better) with
+``.quality.png``. Runs scored with a different ASR, normalisation or sacrebleu
 signature are refused.
 
 ``--results`` writes the replication's report (s2s_plugin.eval.replication):
@@ -91,19 +93,24 @@ def main(args: argparse.Namespace) -> int:
 
 
 def write_table(runs: list, out: Path, command: str, plot: bool) -> None:
-    """The comparison table (``--out``), its ``.json`` and ``.png``."""
+    """The comparison table (``--out``), its ``.json``, ``.png`` and (with quality scores) ``.quality.png``."""
     from s2s_plugin.data.io import atomic_write
-    from s2s_plugin.eval.report import aggregate, comparison_markdown, metric_labels
+    from s2s_plugin.eval.report import aggregate, comparison_markdown, metric_labels, runs_metric_labels
     from s2s_plugin.eval.score import write_json
 
     table = aggregate(runs)
-    png = None
+    png = quality_png = None
     if plot:
         from s2s_plugin.eval.plots import plot_compare
 
         png = out.with_suffix(".png")
         plot_compare({s: t.get("asr_bleu", {}) for s, t in table.items()}, metric_labels(runs[0])["asr_bleu"], png)
-    text = comparison_markdown(runs, table, command, png.name if png else None)
+        if any("quality" in t for t in table.values()):
+            quality_png = out.with_suffix(".quality.png")
+            plot_compare({s: t.get("quality", {}) for s, t in table.items()}, runs_metric_labels(runs)["quality"],
+                         quality_png)
+    text = comparison_markdown(runs, table, command, png.name if png else None,
+                               quality_png.name if quality_png else None)
     write_json(out.with_suffix(".json"), {"command": command, "runs": [r["_path"] for r in runs], "systems": table})
     with atomic_write(out) as f:
         f.write(text)

@@ -4,6 +4,7 @@
     s2s score --config conf/score.yaml --exp exp/s2st_scheduled --sets test_fr --ref_dump dump \\
         vocoder_exp=exp/vocoder asr.device=cuda
     s2s score --config conf/score.yaml --exp exp/s2st_scheduled --sets test_fr asr_bleu_protocol=espnet
+    s2s score --config conf/score.yaml --exp exp/s2st_scheduled --sets test_fr quality.name=wada_snr
 
 Reads ``<exp>/decode_<set>/`` (hyp_text.<src>, hyp_text.<tgt>, wav.scp from
 stages 9 and 10) and the references in ``<ref_dump>/<set>/``; writes
@@ -12,7 +13,10 @@ stages 9 and 10) and the references in ``<ref_dump>/<set>/``; writes
 dotted overrides change them (``listen_samples=10``, ``asr.exp_dir=exp/asr_en``,
 ``asr_bleu_protocol=espnet`` to score ASR-BLEU as ESPnet's evaluate_asr_bleu.sh
 does, ``asr_bleu_protocol=fairseq`` as fairseq's compute_asr_bleu.py does; see
-s2s_plugin/eval/bleu_protocols.py and docs/asr_bleu.md).
+s2s_plugin/eval/bleu_protocols.py and docs/asr_bleu.md). The ``quality`` block
+adds a speech quality score per set (``mcd_dtw``: the mel-cepstral distortion
+from the reference speech, dB, lower is better; ``wada_snr``;
+``utmos22_strong``; docs/quality.md).
 """
 from __future__ import annotations
 

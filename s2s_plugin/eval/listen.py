@@ -14,8 +14,10 @@ colour scale, the log-mel spectrograms of the reference speech, the reference
 units through the vocoder, our speech and the source speech
 (:func:`s2s_plugin.eval.plots.plot_spectrograms`); a missing audio gets a
 panel saying why. With a quality scorer (``quality`` in ``conf/score.yaml``),
-each sample shows the quality score of our speech and of the reference
-speech, and each set the mean over all its utterances. Audio is copied into ``listen/audio/<set>/`` as 16-bit wav
+each sample shows the quality score of our speech, of the reference speech
+(for a scorer that does not compare with it) and of the reference units
+through the vocoder, and each set the mean over all its utterances, with the
+scorer's unit and whether lower or higher is better. Audio is copied into ``listen/audio/<set>/`` as 16-bit wav
 and the images go to ``listen/img/<set>/``, linked by relative, URL-quoted
 paths, so the folder can be zipped and opened anywhere; file names are the
 ids where they are plain (``[A-Za-z0-9._-]``), else their plain characters
@@ -109,11 +111,12 @@ def _row(label: str, text: str | None, audio: str | None = None, with_audio: boo
 
 
 def _summary_table(scores: Mapping[str, Any]) -> str:
+    from s2s_plugin.eval.report import QUALITY_LABELS, quality_label
+
     labels = dict(scores.get("metrics", {}))
-    scorer = (scores.get("quality") or {}).get("name")
-    for key in ("quality", "quality_ref_speech"):   # named by their scorer, as in RESULTS.md
-        if key in labels and scorer:
-            labels[key] = f"{labels[key]} [{scorer}]"
+    for key in QUALITY_LABELS:   # named by their scorer, unit and direction, as in RESULTS.md
+        if key in labels and scores.get("quality"):
+            labels[key] = quality_label(labels[key], scores["quality"])
     rows = [*scores["sets"].items(), ("overall", scores["overall"])]
     keys = [k for k in labels if any(r.get(k) is not None for _, r in rows)]
     head = "".join(f"<th>{html.escape(labels[k])}</th>" for k in keys)
@@ -227,9 +230,16 @@ def _plot_sample(out: Path, s: Any, utt: str, waves: Mapping[str, tuple[np.ndarr
     plot_spectrograms(panels, out, title=f"{s.name} / {utt}")
 
 
+#: the per-utterance quality scores a sample shows: metric -> what was scored
+QUALITY_SOURCES = {"quality": "our speech", "quality_ref_speech": "reference speech",
+                   "quality_ref_units": "reference units through the vocoder"}
+
+
 def _quality_name(scores: Mapping[str, Any]) -> str:
+    from s2s_plugin.eval.report import quality_direction
+
     q = scores.get("quality") or {}
-    return f"{q.get('name', 'quality')} ({q.get('unit', '')})" if q else "quality"
+    return f"{q.get('name', 'quality')} ({q.get('unit', '')}; {quality_direction(q)})" if q else "quality"
 
 
 def _quality_summary(s: Any, scores: Mapping[str, Any]) -> str:
@@ -240,7 +250,7 @@ def _quality_summary(s: Any, scores: Mapping[str, Any]) -> str:
     if not per_utt:
         return ""
     said = []
-    for key, what in (("quality", "our speech"), ("quality_ref_speech", "reference speech")):
+    for key, what in QUALITY_SOURCES.items():
         if key in per_utt:
             q = quality_summary(per_utt[key])
             mean = "—" if q["mean"] is None else f"{q['mean']:.2f}"
@@ -257,7 +267,7 @@ def _quality_text(s: Any, i: int) -> str | None:
     if not per_utt:
         return None
     said = []
-    for key, what in (("quality", "our speech"), ("quality_ref_speech", "reference speech")):
+    for key, what in QUALITY_SOURCES.items():
         if key in per_utt:
             v = per_utt[key][i]
             said.append(f"{what} {'unscored' if v != v else f'{v:.2f}'}")   # v != v: NaN

@@ -502,13 +502,14 @@ def replication_markdown(rep: Replication, command: str, commit: str | None, plo
         lines.append("No pair of the paper's systems was run (baseline, scheduled, constant, ablations).")
     lines += ["", "## Toplines", "",
               "The scoring ASR on the reference target speech, and on the reference target units through the "
-              "vocoder, and the quality scorer on the reference target speech (mean ± sd over all runs; they do "
-              "not depend on the system).", "",
+              "vocoder, and the quality scorer on the same (the reference speech only for a scorer that does not "
+              "compare with it; mean ± sd over all runs; they do not depend on the system).", "",
               "| topline " + head, "|---|" + rule]
     from s2s_plugin.eval.report import aggregate
 
     pooled = aggregate([{**r, "system": "all"} for r in rep.runs])["all"]
-    for metric in (*TOPLINES, "quality_ref_speech"):
+    quality_toplines = [m for m in ("quality_ref_speech", "quality_ref_units") if m in pooled] or ["quality_ref_speech"]
+    for metric in (*TOPLINES, *quality_toplines):
         cells = pooled.get(metric, {})
         if metric == "quality_ref_speech" and not cells:
             lines.append(f"| {labels.get(metric, metric)} | " + " | ".join(NOT_SCORED for _ in cols) + " |")

@@ -14,9 +14,10 @@ normalisation, ASR-BLEU protocol or sacrebleu signature) are refused: their
 numbers do not compare. Every ASR-BLEU column and section names the protocol
 it was scored with (:mod:`s2s_plugin.eval.bleu_protocols`). Speech quality
 (the ``quality`` block of ``s2s score``, docs/quality.md) is shown per
-system like the other metrics and names its scorer; runs scored before
-quality scores existed (or without a ``quality`` block) read as "not
-scored", and runs scored with different quality scorers are refused.
+system like the other metrics and names its scorer, unit and direction
+(``quality [mcd_dtw] (dB, lower is better)``); runs scored before quality
+scores existed (or without a ``quality`` block) read as "not scored", and
+runs scored with different quality scorers are refused.
 """
 from __future__ import annotations
 
@@ -34,7 +35,8 @@ PROTOCOL_KEYS = ("asr", "normalization", "bleu_signature", "asr_bleu_protocol")
 #: the metrics scored under the ASR-BLEU protocol (s2s_plugin.eval.score.PROTOCOL_METRICS)
 ASR_BLEU_METRICS = ("asr_bleu", "topline_ref_speech", "topline_ref_units")
 #: the speech quality metrics (s2s_plugin.eval.score.QUALITY_METRICS) and their labels
-QUALITY_LABELS = {"quality": "quality", "quality_ref_speech": "quality ref speech"}
+QUALITY_LABELS = {"quality": "quality", "quality_ref_speech": "quality ref speech",
+                  "quality_ref_units": "quality ref units+vocoder"}
 NOT_SCORED = "not scored"
 #: ASR block keys that change speed, not transcripts
 _RUNTIME_KEYS = ("device", "batch_size")
@@ -59,17 +61,29 @@ def asr_bleu_protocol(run: Mapping[str, Any]) -> dict[str, str]:
             "bleu_signature": run["bleu_signature"], "signature": f"s2s:{steps} | {run['bleu_signature']}"}
 
 
+def quality_direction(q: Mapping[str, Any] | None) -> str:
+    """``higher is better`` or ``lower is better``, from a ``scores.json`` quality block (files written before
+    scorers had a direction: higher)."""
+    return "higher is better" if (q or {}).get("higher_is_better", True) else "lower is better"
+
+
+def quality_label(label: str, q: Mapping[str, Any]) -> str:
+    """A quality metric's label with the scorer, its unit (up to the first comma) and the direction:
+    ``quality [mcd_dtw] (dB, lower is better)``."""
+    unit = str(q.get("unit", "")).split(",")[0].strip()
+    return f"{label} [{q['name']}] ({unit + ', ' if unit else ''}{quality_direction(q)})"
+
+
 def metric_labels(run: Mapping[str, Any]) -> dict[str, str]:
     """``scores.json``'s metric labels, each ASR-BLEU one suffixed with its protocol (``ASR-BLEU [espnet]``)
-    and each quality one with its scorer (``quality [utmos22_strong]``)."""
+    and each quality one with its scorer, unit and direction (:func:`quality_label`)."""
     name = asr_bleu_protocol(run)["name"]
-    scorer = (run.get("quality") or {}).get("name")
     out = {}
     for k, v in run["metrics"].items():
         if k in ASR_BLEU_METRICS:
             v = f"{v} [{name}]"
-        elif k in QUALITY_LABELS and scorer:
-            v = f"{v} [{scorer}]"
+        elif k in QUALITY_LABELS and run.get("quality"):
+            v = quality_label(v, run["quality"])
         out[k] = v
     return out
 
@@ -92,9 +106,16 @@ def quality_lines(runs: Sequence[Mapping[str, Any]]) -> list[str]:
         return [f"- Speech quality: {NOT_SCORED} (these runs were scored without a `quality` block, or before "
                 "quality scores existed; rescore with `s2s score` and a `quality:` block, docs/quality.md)."]
     unscored = [r.get("exp", r.get("_path", "?")) for r in runs if not r.get("quality")]
-    return [f"- Speech quality **{q['name']}** ({q['unit']}): mean of the per-utterance scores of our speech "
-            "over the set (quality) and of the reference target speech (quality ref speech); higher is better; "
-            f"scorer block `{q['scorer']}` (docs/quality.md)."
+    if q.get("needs_reference"):
+        what = ("of our speech, each utterance against its reference target speech (quality), and of the "
+                "reference units through the vocoder against the same reference (quality ref units+vocoder: "
+                "what the vocoder alone loses); no reference-speech topline (it would be the reference against "
+                "itself)")
+    else:
+        what = ("of our speech (quality), of the reference target speech (quality ref speech) and of the "
+                "reference units through the vocoder (quality ref units+vocoder)")
+    return [f"- Speech quality **{q['name']}** ({q['unit']}): mean over the set of the per-utterance scores {what}; "
+            f"**{quality_direction(q)}**; scorer block `{q['scorer']}` (docs/quality.md)."
             + (f" Not scored in {', '.join(f'`{u}`' for u in unscored)}." if unscored else "")]
 
 
@@ -279,8 +300,11 @@ def _cell(c: Mapping[str, Any] | None) -> str:
 
 
 def comparison_markdown(runs: Sequence[Mapping[str, Any]], table: Mapping[str, Any], command: str = "",
-                        plot: str | None = None) -> str:
-    """The comparison table: one section per metric, one row per system, one column per set."""
+                        plot: str | None = None, quality_plot: str | None = None) -> str:
+    """The comparison table: one section per metric, one row per system, one column per set.
+
+    ``plot`` and ``quality_plot``: the bar plots of ASR-BLEU and of the quality score, relative to the table.
+    """
     labels: Mapping[str, str] = runs_metric_labels(runs)
     proto = asr_bleu_protocol(runs[0])["name"]
     sets = list(dict.fromkeys(s for r in runs for s in r["sets"])) + ["overall"]
@@ -291,8 +315,8 @@ def comparison_markdown(runs: Sequence[Mapping[str, Any]], table: Mapping[str, A
               "(n - 1; no spread for one run). `overall` pools every utterance of a run's sets.", ""]
     for metric, label in labels.items():
         quality = metric in QUALITY_LABELS
-        if not quality and not any(metric in t for t in table.values()):
-            continue
+        if metric != "quality" and not any(metric in t for t in table.values()):
+            continue   # "quality" shows "not scored" rows; a metric no run has (a topline left out) is left out
         lines += [f"## {label}", "", "| system | runs | " + " | ".join(sets) + " |",
                   "|---|---:|" + "---:|" * len(sets)]
         for system, per_metric in table.items():
@@ -313,4 +337,6 @@ def comparison_markdown(runs: Sequence[Mapping[str, Any]], table: Mapping[str, A
     lines += ["", f"- ASR: `{first['asr'].get('name')}`.", *protocol_lines(first), *quality_lines(runs)]
     if plot:
         lines += ["", f"![ASR-BLEU [{proto}] per set and system]({plot})"]
+    if quality_plot:
+        lines += ["", f"![{labels['quality']} per set and system]({quality_plot})"]
     return "\n".join(lines) + "\n"

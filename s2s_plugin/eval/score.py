@@ -10,10 +10,15 @@ For each set, with ``D = exp/<tag>/decode_<set>`` (stage 9 and 10) and
 - **BLEU (T_tgt)**: ``D/hyp_text.<tgt>`` against ``R/text.<tgt>``;
 - **WER (T_src)**: ``D/hyp_text.<src>`` against ``R/text.<src>`` (percent);
 - **quality** (with a ``quality`` block, a ``quality_scorer`` plugin): the mean
-  score of the speech of ``D/wav.scp`` over the set's utterances, and of the
-  reference speech ``R/wav.scp.<tgt>`` as a topline (with ``toplines``);
-  per-utterance scores go to ``D/score/quality.<tgt>`` and
-  ``D/score/topline_ref_speech.quality.<tgt>``;
+  score of the speech of ``D/wav.scp`` over the set's utterances, of the
+  reference speech ``R/wav.scp.<tgt>`` as a topline (with ``toplines``) and of
+  the reference units through the vocoder (given ``vocoder_exp``);
+  per-utterance scores go to ``D/score/quality.<tgt>``,
+  ``D/score/topline_ref_speech.quality.<tgt>`` and
+  ``D/score/topline_ref_units.quality.<tgt>``. A scorer that ``needs_reference``
+  (``mcd_dtw``) compares each utterance with its reference speech
+  ``R/wav.scp.<tgt>``; it has no reference-speech topline (that would compare
+  the reference with itself);
 - toplines, the same ASR and BLEU on references instead of system output:
   ``R/wav.scp.<tgt>`` (reference speech), and ``R/units.<tgt>`` through the
   stage-10 vocoder (given ``vocoder_exp``); the ASR's own WER on reference
@@ -67,12 +72,13 @@ METRICS: dict[str, str] = {
     "asr_wer_ref_speech": "ASR WER ref speech %",
     "quality": "quality",
     "quality_ref_speech": "quality ref speech",
+    "quality_ref_units": "quality ref units+vocoder",
 }
 WER_METRICS = ("wer_src", "asr_wer_ref_speech")
 #: the metrics scored under the ASR-BLEU protocol (the others use our normalisation)
 PROTOCOL_METRICS = ("asr_bleu", "topline_ref_speech", "topline_ref_units")
-#: the speech quality metrics (the ``quality`` block's scorer): mean over utterances, higher is better
-QUALITY_METRICS = ("quality", "quality_ref_speech")
+#: the speech quality metrics (the ``quality`` block's scorer): mean over utterances
+QUALITY_METRICS = ("quality", "quality_ref_speech", "quality_ref_units")
 
 
 @dataclass
@@ -89,8 +95,8 @@ class ScoreConfig:
 
     Attributes:
         asr: the ``asr_model`` block that transcribes speech.
-        quality: the ``quality_scorer`` block that scores the speech (``utmos22_strong``,
-            ``wada_snr``, ...; docs/quality.md); null: no quality scores.
+        quality: the ``quality_scorer`` block that scores the speech (``mcd_dtw``, ``wada_snr``,
+            ``utmos22_strong``, ...; docs/quality.md); null: no quality scores.
         tgt_lang: the target language (the other language of a set is its source).
         normalization: the text normalisation of hypotheses and references (all of it under the
             ``s2s`` protocol; BLEU of T_tgt and the WERs under every protocol).
@@ -99,9 +105,10 @@ class ScoreConfig:
             evaluate_asr_bleu.sh) or ``fairseq`` (fairseq's compute_asr_bleu.py); see
             :mod:`s2s_plugin.eval.bleu_protocols`.
         decode_dir: the decode dir of a set inside the exp dir (``{set}`` is replaced).
-        toplines: score reference target speech through the ASR.
+        toplines: score reference target speech through the ASR (and the quality scorer, unless it
+            compares with the reference speech itself).
         vocoder_exp: the stage-10 vocoder exp dir: adds the topline reference units ->
-            vocoder -> ASR (None: that topline is left out).
+            vocoder -> ASR and quality scorer (None: that topline is left out).
         listen_samples: utterances per set on the listening page (evenly spaced over the sorted ids).
         allow_missing: score a missing hypothesis as empty (counted in the results) instead of failing.
         chunk_size: utterances read and transcribed at a time.
@@ -200,13 +207,65 @@ def audio_chunks(scp: dict[str, str], utt_ids: list[str], where: str, chunk_size
         yield [load_audio(scp[u], f"{where}: utterance '{u}'") for u in utt_ids[start:start + chunk_size]]
 
 
+def quality_traits(scorer: Any) -> tuple[bool, bool]:
+    """``(needs_reference, higher_is_better)`` of a quality scorer: the optional attributes of
+    :class:`s2s_plugin.protocols.QualityScorer` (False and True when it does not set them)."""
+    return bool(getattr(scorer, "needs_reference", False)), bool(getattr(scorer, "higher_is_better", True))
+
+
 def quality_scp(scorer: Any, scp: dict[str, str], utt_ids: list[str], where: str, chunk_size: int,
-                desc: str = "quality") -> list[float]:
-    """Quality scores of ``utt_ids`` read from ``scp`` (NaN where the scorer cannot score one)."""
+                desc: str = "quality", refs: References | None = None) -> list[float]:
+    """Quality scores of ``utt_ids`` read from ``scp`` (NaN where the scorer cannot score one).
+
+    ``refs``: each utterance's reference speech, for a scorer that ``needs_reference``.
+    """
     out: list[float] = []
     for waves in audio_chunks(scp, utt_ids, where, chunk_size, desc):
-        out.extend(float(v) for v in per_rate(scorer.score, waves, f"quality scorer {scorer!r}", "scores"))
+        ids = utt_ids[len(out):len(out) + len(waves)]
+        out.extend(quality_waves(scorer, waves, refs.load(ids) if refs is not None else None))
     return out
+
+
+def quality_waves(scorer: Any, waves: list[tuple[np.ndarray, int]],
+                  refs: list[tuple[np.ndarray, int]] | None = None) -> list[float]:
+    """Score ``(wave, rate)`` pairs, one scorer call per sample rate, in input order; with ``refs`` (one
+    ``(wave, rate)`` per wave) the scorer gets each wave's reference as ``score(..., refs=...)``."""
+    who = f"quality scorer {scorer!r}"
+    if refs is None:
+        return [float(v) for v in per_rate(scorer.score, waves, who, "scores")]
+
+    def call(pairs: list[tuple[np.ndarray, tuple[np.ndarray, int]]], sr: int) -> list[float]:
+        return scorer.score([w for w, _ in pairs], sr, refs=[r for _, r in pairs])
+
+    return [float(v) for v in per_rate(call, [((w, r), sr) for (w, sr), r in zip(waves, refs)], who, "scores")]
+
+
+@dataclass
+class References:
+    """The reference target speech of a set, for a quality scorer that compares with it."""
+
+    scp: dict[str, str]
+    path: Path
+
+    @classmethod
+    def of_set(cls, ref_dir: Path, tgt_lang: str, utt_ids: list[str], scorer: Any) -> References:
+        """``ref_dir/wav.scp.<tgt_lang>``, which must hold every utterance of ``utt_ids``.
+
+        Raises:
+            DataError: naming the file and the first utterance without reference speech.
+        """
+        path = ref_dir / f"wav.scp.{tgt_lang}"
+        scp = read_scp(path)
+        missing = [u for u in utt_ids if u not in scp]
+        if missing:
+            raise DataError(f"{path}: no reference speech for utterance '{missing[0]}' ({len(missing)} of "
+                            f"{len(utt_ids)} missing); quality scorer '{scorer.name}' compares our speech with "
+                            "the reference speech of each utterance. Redo stage 2 (audio formatting) for this "
+                            "set, or choose a quality scorer that needs no reference (e.g. wada_snr).")
+        return cls(scp, path)
+
+    def load(self, utt_ids: list[str]) -> list[tuple[np.ndarray, int]]:
+        return [load_audio(self.scp[u], f"{self.path}: utterance '{u}'") for u in utt_ids]
 
 
 def transcribe_waves(asr: Any, waves: list[tuple[np.ndarray, int]]) -> list[str]:
@@ -308,7 +367,7 @@ def score_set(cfg: ScoreConfig, asr: Any, exp: Path, set_name: str, ref_dump: Pa
     if cfg.toplines:
         _topline_ref_speech(s, cfg, asr)
     if vocoder is not None:
-        _topline_ref_units(s, cfg, asr, vocoder)
+        _topline_ref_units(s, cfg, asr, vocoder, quality)
     if quality is not None:
         _score_quality(s, cfg, quality)
     return s
@@ -363,36 +422,52 @@ def _topline_ref_speech(s: SetScore, cfg: ScoreConfig, asr: Any) -> None:
     s.wer["asr_wer_ref_speech"] = word_error_rate(s.norm["asr_ref"], s.norm["ref_tgt"])
 
 
-def _topline_ref_units(s: SetScore, cfg: ScoreConfig, asr: Any, vocoder: Callable) -> None:
-    """The reference target units through the vocoder, then the ASR."""
+def _topline_ref_units(s: SetScore, cfg: ScoreConfig, asr: Any, vocoder: Callable, quality: Any = None) -> None:
+    """The reference target units through the vocoder, then the ASR (and the quality scorer)."""
     path = s.ref_dir / f"units.{s.tgt_lang}"
     units = read_units(path)
     require_all(units, s.utt_ids, path)
+    refs = None
+    if quality is not None and quality_traits(quality)[0]:
+        refs = References.of_set(s.ref_dir, s.tgt_lang, s.utt_ids, quality)
     texts: list[str] = []
+    values: list[float] = []
     for start in range(0, len(s.utt_ids), cfg.chunk_size):
         chunk = s.utt_ids[start:start + cfg.chunk_size]
-        texts.extend(transcribe_waves(asr, [vocoder(units[u]) for u in chunk]))
+        waves = [vocoder(units[u]) for u in chunk]
+        texts.extend(transcribe_waves(asr, waves))
+        if quality is not None:
+            values.extend(quality_waves(quality, waves, refs.load(chunk) if refs is not None else None))
     _save_transcripts(s.decode_dir / "score" / f"topline_ref_units.asr_text.{s.tgt_lang}",
                       dict(zip(s.utt_ids, texts)))
     s.texts["asr_vocoded"] = texts
     _protocol_bleu(s, cfg, "asr_vocoded", "topline_ref_units")
+    if quality is not None:
+        _keep_quality(s, "quality_ref_units", "topline_ref_units.quality", dict(zip(s.utt_ids, values)))
 
 
 def _score_quality(s: SetScore, cfg: ScoreConfig, scorer: Any) -> None:
-    """The quality scorer on our speech (``D/wav.scp``) and, with toplines, on the reference speech."""
+    """The quality scorer on our speech (``D/wav.scp``) and, with toplines, on the reference speech (not for a
+    scorer that compares with the reference speech: it would score the reference against itself)."""
+    needs_reference = quality_traits(scorer)[0]
+    refs = References.of_set(s.ref_dir, s.tgt_lang, s.utt_ids, scorer) if needs_reference else None
     sources = [("quality", s.decode_dir / "wav.scp", "quality")]
-    if cfg.toplines:
+    if cfg.toplines and not needs_reference:
         sources.append(("quality_ref_speech", s.ref_dir / f"wav.scp.{s.tgt_lang}", "topline_ref_speech.quality"))
     for metric, path, stem in sources:
         scp = read_scp(path)
         present = [u for u in s.utt_ids if u in scp]   # a missing one was refused or counted by the ASR pass
         if metric == "quality_ref_speech":
             require_all(scp, s.utt_ids, path)
-        values = dict(zip(present, quality_scp(scorer, scp, present, str(path), cfg.chunk_size,
-                                               f"quality {s.name}")))
-        s.quality[metric] = [values.get(u, math.nan) for u in s.utt_ids]
-        write_kaldi_text(s.decode_dir / "score" / f"{stem}.{s.tgt_lang}",
-                         {u: f"{v:.4f}" for u, v in zip(s.utt_ids, s.quality[metric]) if u in values})
+        values = quality_scp(scorer, scp, present, str(path), cfg.chunk_size, f"quality {s.name}", refs)
+        _keep_quality(s, metric, stem, dict(zip(present, values)))
+
+
+def _keep_quality(s: SetScore, metric: str, stem: str, values: dict[str, float]) -> None:
+    """Per-utterance quality scores into ``s.quality[metric]`` (NaN where absent) and ``D/score/<stem>.<tgt>``."""
+    s.quality[metric] = [values.get(u, math.nan) for u in s.utt_ids]
+    write_kaldi_text(s.decode_dir / "score" / f"{stem}.{s.tgt_lang}",
+                     {u: f"{v:.4f}" for u, v in zip(s.utt_ids, s.quality[metric]) if u in values})
 
 
 def _save_transcripts(path: Path, texts: dict[str, str]) -> None:
@@ -535,11 +610,7 @@ def score_experiment(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_d
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
         "s2s_plugin": __version__,
         "asr": dict(cfg.asr),
-        "quality": None if quality is None else {
-            "scorer": dict(cfg.quality or {"name": quality.name}), "name": quality.name,
-            "unit": str(getattr(quality, "unit", "")),
-            "what": "mean over the utterances of a set (overall: of every set) of the scorer's per-utterance "
-                    "scores, higher is better; unscored (NaN) utterances left out and counted"},
+        "quality": None if quality is None else quality_block(quality, cfg.quality),
         "vocoder_exp": cfg.vocoder_exp,
         "normalization": {**dataclasses.asdict(cfg.normalization), "signature": cfg.normalization.signature},
         "bleu_signature": bleu_signature(),
@@ -558,6 +629,17 @@ def score_experiment(cfg: ScoreConfig, exp: PathLike, sets: Iterable[str], ref_d
         "seconds": round(time.time() - t0, 1),
     }
     return result, scores
+
+
+def quality_block(scorer: Any, block: dict | None) -> dict[str, Any]:
+    """The ``quality`` entry of ``scores.json``: the scorer, its config block, unit and direction."""
+    needs_reference, higher = quality_traits(scorer)
+    return {"scorer": dict(block or {"name": scorer.name}), "name": scorer.name,
+            "unit": str(getattr(scorer, "unit", "")), "higher_is_better": higher, "needs_reference": needs_reference,
+            "what": "mean over the utterances of a set (overall: of every set) of the scorer's per-utterance scores, "
+                    f"{'higher' if higher else 'lower'} is better; unscored (NaN) utterances left out and counted"
+                    + ("; each utterance compared with its reference target speech, so no reference-speech topline"
+                       if needs_reference else "")}
 
 
 def write_json(path: Path, data: dict) -> None:

@@ -48,7 +48,8 @@ logger = logging.getLogger(__name__)
 _MODEL_KEYS = ("frame_rate", "fs", "frame_period", "n_mcep", "n_ap_bands", "f0_floor", "f0_ceil", "f0_method")
 
 
-def _import_pyworld():
+def import_pyworld():
+    """The pyworld module, imported without its pkg_resources deprecation warning."""
     import warnings
 
     with warnings.catch_warnings():  # pyworld 0.3.5 imports the deprecated pkg_resources
@@ -129,7 +130,7 @@ class WorldVocoder:
 
     @property
     def fft_size(self) -> int:
-        return int(_import_pyworld().get_cheaptrick_fft_size(self.fs, self.f0_floor))
+        return int(import_pyworld().get_cheaptrick_fft_size(self.fs, self.f0_floor))
 
     # -- analysis -------------------------------------------------------------------------------------------
     def _band_edges(self) -> np.ndarray:
@@ -165,7 +166,7 @@ class WorldVocoder:
             ``{"time": (T,) s, "lf0": (T,) log Hz (0 where unvoiced), "voiced": (T,) bool,
             "mcep": (T, n_mcep), "bap": (T, n_ap_bands) dB}``.
         """
-        pw = _import_pyworld()
+        pw = import_pyworld()
         x = resample(np.asarray(wave, dtype=np.float64), sr, self.fs).astype(np.float64)
         x = np.ascontiguousarray(x)
         if self.f0_method == "harvest":
@@ -323,7 +324,7 @@ class WorldVocoder:
             DataError: an empty sequence or a unit outside ``0..n_units-1``.
             ConfigError: the vocoder is not fitted.
         """
-        pw = _import_pyworld()
+        pw = import_pyworld()
         tr = self.trajectories(units)
         sp = pw.decode_spectral_envelope(np.ascontiguousarray(tr["mcep"]), self.fs, self.fft_size)
         ap = self._decode_ap(tr["bap"])

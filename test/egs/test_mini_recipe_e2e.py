@@ -289,8 +289,16 @@ def test_stage_11_scores_are_numbers_in_range(recipe_run):
             number(row[key], 0.0, 100.0)
         for key in wers:
             number(row[key], 0.0, math.inf)
+    # speech quality: mcd_dtw (dB from the reference speech, lower is better); the vocoded reference units are
+    # real speech, our tiny model's may be too short to analyse (unscored, None)
+    assert scores["quality"]["name"] == "mcd_dtw" and scores["quality"]["higher_is_better"] is False
+    for row in [*scores["sets"].values(), scores["overall"]]:
+        number(row["quality_ref_units"], 0.0, 40.0)
+        assert row["quality_ref_speech"] is None
+        assert row["quality"] is None or number(row["quality"], 0.0, 60.0) >= 0
     results = (rec / EXP / "RESULTS.md").read_text()
     assert "| test_fr | fr |" in results and "ASR-BLEU" in results
+    assert "quality ref units+vocoder [mcd_dtw] (dB, lower is better)" in results
     for plot in ("scores.png", "training.png"):
         assert (rec / EXP / "plots" / plot).stat().st_size > 0
 

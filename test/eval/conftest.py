@@ -74,11 +74,24 @@ class LengthQuality:
         return [float("nan") if len(w) < self.min_samples else len(w) / sr * self.scale for w in wavs]
 
 
+class LengthGap:
+    """A reference-based scorer: how many seconds a waveform is longer or shorter than its reference (lower is
+    better)."""
+
+    name = "length_gap"
+    unit = "seconds, |length - reference length|"
+    needs_reference = True
+    higher_is_better = False
+
+    def score(self, wavs, sr, refs=None):
+        return [abs(len(w) / sr - len(ref) / ref_sr) for w, (ref, ref_sr) in zip(wavs, refs)]
+
+
 def fake_plugins() -> types.ModuleType:
     mod = types.ModuleType("fake_eval_plugins")
     mod.register_asr_models = hookimpl(lambda: [LookupASR])
     mod.register_vocoders = hookimpl(lambda: [LookupVocoder])
-    mod.register_quality_scorers = hookimpl(lambda: [LengthQuality])
+    mod.register_quality_scorers = hookimpl(lambda: [LengthQuality, LengthGap])
     return mod
 
 

@@ -13,10 +13,12 @@ from s2s_plugin.config import load_config
 from s2s_plugin.data.io import read_kaldi_text
 from s2s_plugin.errors import DataError
 from s2s_plugin.eval.report import load_runs
-from s2s_plugin.eval.score import ScoreConfig, run_stage
+from s2s_plugin.eval.score import QUALITY_METRICS, ScoreConfig, run_stage
 from s2s_plugin.quality.wada import wada_snr
 
 QUALITY = "quality:\n  name: length_quality\n  scale: 10.0\n"
+#: how the reports label length_quality: scorer, unit, direction
+LQ = "[length_quality] (seconds x scale, higher is better)"
 
 
 def _seconds(scp_path):
@@ -53,17 +55,18 @@ def test_quality_per_set_overall_and_reference(eval_registry, corpus):
 
     results = (exp / "RESULTS.md").read_text()
     header = next(line for line in results.splitlines() if line.startswith("| set |"))
-    assert "quality [length_quality]" in header and "quality ref speech [length_quality]" in header
+    assert f"quality {LQ}" in header and f"quality ref speech {LQ}" in header
     row = next(line for line in results.splitlines() if line.startswith("| test_fr |"))
     assert f"| {scores['sets']['test_fr']['quality']:.2f} |" in row
-    assert "Speech quality **length_quality** (seconds x scale)" in results
+    assert "Speech quality **length_quality** (seconds x scale)" in results and "**higher is better**" in results
 
     page = (exp / "listen" / "index.html").read_text()
     fr_mean, fr_sd = scores["sets"]["test_fr"]["quality"], scores["sets"]["test_fr"]["details"]["quality"]["sd"]
     assert (f"mean over the whole set: our speech {fr_mean:.2f} ± {fr_sd:.2f} (sd) over 3 utterances; "
             "reference speech") in page
     assert f"our speech {ours['test_fr']['fr_1']:.2f}; reference speech {refs['test_fr']['fr_1']:.2f}" in page
-    assert "<th>quality [length_quality]</th>" in page
+    assert f"<th>quality {LQ}</th>" in page
+    assert "Quality length_quality (seconds x scale; higher is better), mean over the whole set" in page
 
 
 def test_unscored_utterances_and_no_toplines(eval_registry, corpus):
@@ -101,10 +104,10 @@ def _old_format(exp):
     data = json.loads(path.read_text())
     del data["quality"]
     for block in (*data["sets"].values(), data["overall"], data["mean"]):
-        for key in ("quality", "quality_ref_speech"):
+        for key in QUALITY_METRICS:
             block.pop(key, None)
             block.get("details", {}).pop(key, None)
-    for key in ("quality", "quality_ref_speech"):
+    for key in QUALITY_METRICS:
         del data["metrics"][key]
     path.write_text(json.dumps(data))
 
@@ -125,20 +128,22 @@ def test_compare_shows_quality_per_system_and_old_runs_as_not_scored(eval_regist
     capsys.readouterr()
 
     table = out.read_text()
-    section = table.split("## quality [length_quality]\n", 1)[1].split("\n## ", 1)[0]
+    section = table.split(f"## quality {LQ}\n", 1)[1].split("\n## ", 1)[0]
     a, b = s1["sets"]["test_fr"]["quality"], s2["sets"]["test_fr"]["quality"]
     sched = next(line for line in section.splitlines() if line.startswith("| s2st_scheduled |"))
     assert sched.startswith(f"| s2st_scheduled | 2 | {(a + b) / 2:.2f} ± {np.std([a, b], ddof=1):.2f} |")
     base = next(line for line in section.splitlines() if line.startswith("| s2st_baseline |"))
     assert base == "| s2st_baseline | 0 | not scored | not scored | not scored |"
-    assert "## quality ref speech [length_quality]" in table
+    assert f"## quality ref speech {LQ}" in table
+    assert "## quality ref units+vocoder" not in table   # no run was scored with a vocoder: no such section
+    assert (out.parent / "table.quality.png").is_file() and "![quality [length_quality]" in table
     assert "Not scored in `" in table and "s2st_baseline_seed1" in table
 
     text = results.read_text()
-    section = text.split("### quality [length_quality]\n", 1)[1].split("\n#", 1)[0]
+    section = text.split(f"### quality {LQ}\n", 1)[1].split("\n#", 1)[0]
     assert "| s2st_baseline | 1 | not scored | not scored |" in section
     assert next(line for line in section.splitlines() if line.startswith("| s2st_scheduled | 1 2 |")).count("±") == 2
-    assert next(line for line in text.splitlines() if line.startswith("| quality ref speech [length_quality] |"))
+    assert next(line for line in text.splitlines() if line.startswith(f"| quality ref speech {LQ} |"))
 
 
 def test_compare_of_old_runs_only_and_of_different_scorers(eval_registry, corpus, capsys):
@@ -158,3 +163,93 @@ def test_compare_of_old_runs_only_and_of_different_scorers(eval_registry, corpus
     table = out.read_text()
     assert "## quality\n" in table and "| a | 0 | not scored |" in table
     assert "Speech quality: not scored (these runs were scored without a `quality` block" in table
+
+
+GAP = "quality:\n  name: length_gap\n"
+#: how the reports label length_gap
+LG = "[length_gap] (seconds, lower is better)"
+
+
+def _units_seconds(corpus, set_name):
+    """Per utterance: the seconds the lookup vocoder makes of its reference units (160 samples per unit)."""
+    units = read_kaldi_text(corpus.dump / set_name / "units.en")
+    return {u: len(v.split()) * 160 / 16000 for u, v in units.items()}
+
+
+def test_a_reference_scorer_gets_each_references_speech_and_scores_the_vocoder_topline(eval_registry, corpus):
+    exp = corpus.make_exp("gap_seed1")
+    scores = _score(corpus, exp, GAP, [f"vocoder_exp={corpus.vocoder_exp}"])
+    for s in corpus.sets:
+        ours = _seconds(exp / f"decode_{s.name}" / "wav.scp")
+        refs = _seconds(corpus.dump / s.name / "wav.scp.en")
+        voc = _units_seconds(corpus, s.name)
+        gap = {u: abs(ours[u] - refs[u]) / 10 for u in ours}          # _seconds is seconds x 10
+        voc_gap = {u: abs(voc[u] - refs[u] / 10) for u in voc}
+        row = scores["sets"][s.name]
+        assert row["quality"] == pytest.approx(np.mean(list(gap.values())), abs=0.005)
+        assert row["quality_ref_units"] == pytest.approx(np.mean(list(voc_gap.values())), abs=0.005)
+        assert row["quality_ref_speech"] is None                       # the reference against itself: left out
+        score_dir = exp / f"decode_{s.name}" / "score"
+        kept = read_kaldi_text(score_dir / "topline_ref_units.quality.en")
+        assert {u: float(v) for u, v in kept.items()} == pytest.approx(voc_gap, abs=1e-4)
+        assert not (score_dir / "topline_ref_speech.quality.en").exists()
+    q = scores["quality"]
+    assert q["higher_is_better"] is False and q["needs_reference"] is True and "lower is better" in q["what"]
+
+    results = (exp / "RESULTS.md").read_text()
+    header = next(line for line in results.splitlines() if line.startswith("| set |"))
+    assert f"| quality {LG} |" in header and f"| quality ref units+vocoder {LG} |" in header
+    assert "quality ref speech" not in header
+    assert "**lower is better**" in results and "no reference-speech topline" in results
+    page = (exp / "listen" / "index.html").read_text()
+    assert "Quality length_gap (seconds, |length - reference length|; lower is better)" in page
+    assert "; reference units through the vocoder " in page and "reference speech 0." not in page
+
+
+def test_a_wada_style_scorer_also_scores_the_vocoder_topline(eval_registry, corpus):
+    exp = corpus.make_exp("voc")
+    scores = _score(corpus, exp, overrides=[f"vocoder_exp={corpus.vocoder_exp}", "listen_samples=0"])
+    voc = _units_seconds(corpus, "test_es")
+    assert scores["sets"]["test_es"]["quality_ref_units"] == pytest.approx(10 * np.mean(list(voc.values())),
+                                                                           abs=0.005)
+    assert scores["sets"]["test_es"]["quality_ref_speech"] is not None and scores["quality"]["higher_is_better"]
+
+
+def test_a_missing_reference_is_named(eval_registry, corpus):
+    exp = corpus.make_exp("gap_missing")
+    scp = corpus.dump / "test_es" / "wav.scp.en"
+    scp.write_text("".join(line + "\n" for line in scp.read_text().splitlines() if not line.startswith("es_2 ")))
+    with pytest.raises(DataError, match=r"wav.scp.en: no reference speech for utterance 'es_2' \(1 of 2 missing\); "
+                                        "quality scorer 'length_gap' compares"):
+        _score(corpus, exp, GAP, ["toplines=false", "listen_samples=0"])
+
+
+def _speech(n: int, vowels: str) -> np.ndarray:
+    """``n`` samples at 16 kHz of WORLD speech through ``vowels`` (test/speech_testutils.py)."""
+    from speech_testutils import vowel_speech
+
+    wave = vowel_speech(vowels, per_vowel=n / 16000 / len(vowels))
+    return np.pad(wave, (0, max(0, n - wave.size)))[:n]
+
+
+def test_mcd_dtw_end_to_end(eval_registry, corpus):
+    """Stage 11 with the real mcd_dtw: our test_fr speech is the reference speech (0 dB), test_es other speech."""
+    exp = corpus.make_exp("mcd")
+    for s in corpus.sets:
+        refs = read_kaldi_text(corpus.dump / s.name / "wav.scp.en")
+        ours = read_kaldi_text(exp / f"decode_{s.name}" / "wav.scp")
+        for k, u in enumerate(sorted(refs)):
+            n_ref, n_ours = sf.info(refs[u]).frames, sf.info(ours[u]).frames   # the lookup ASR keys on lengths
+            sf.write(refs[u], _speech(n_ref, "aiueo"[k:] + "a"), 16000, subtype="FLOAT")
+            same = s.name == "test_fr"
+            sf.write(ours[u], sf.read(refs[u])[0][:n_ours] if same else _speech(n_ours, "uoiea"[k:] + "i"),
+                     16000, subtype="FLOAT")
+    scores = _score(corpus, exp, "quality:\n  name: mcd_dtw\n", [f"vocoder_exp={corpus.vocoder_exp}",
+                                                                 "listen_samples=0"])
+    fr, es = scores["sets"]["test_fr"], scores["sets"]["test_es"]
+    assert fr["quality"] < 0.5 < 4.0 < es["quality"]
+    assert fr["details"]["quality"]["unscored"] == 0
+    # the lookup vocoder writes silence: nothing to analyse, every utterance unscored
+    assert fr["quality_ref_units"] is None and fr["details"]["quality_ref_units"]["unscored"] == 3
+    assert scores["quality"]["unit"].startswith("dB") and not scores["quality"]["higher_is_better"]
+    assert "quality [mcd_dtw] (dB, lower is better)" in (exp / "RESULTS.md").read_text()

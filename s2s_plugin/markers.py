@@ -36,6 +36,14 @@ config.) Then:
   fit of 10, the scoring ASR of 11), whose result a rerun would overwrite, and
   reruns the others.
 
+A training stage resumes from its checkpoints when it is run again after a
+kill. That is right only if the run that wrote them had this run's key: a
+running stage keeps its key in ``<marker>.running`` (removed by ``end``), and
+``begin`` removes the dirs given as ``--fresh DIR`` (the stage's resume state,
+e.g. ``exp/s2st_x/checkpoints``) when the stage is forced, when its marker has
+another key, or when ``<marker>.running`` holds another key: a forced or
+changed stage starts afresh instead of finishing the old run.
+
 ``end`` writes the record as the marker (under a temporary name, renamed),
 so a marker exists only for a stage that completed.
 """
@@ -47,6 +55,7 @@ import json
 import logging
 import os
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -241,9 +250,19 @@ def _now() -> str:
     return datetime.datetime.now().astimezone().isoformat(timespec="seconds")
 
 
+def running_path(marker: PathLike) -> Path:
+    """``<marker>.running``: the key of a stage that started and has not completed."""
+    marker = Path(marker)
+    return marker.with_name(marker.name + ".running")
+
+
 def begin(marker: PathLike, spec: StageSpec, force: bool = False, on_change: str = "rerun",
-          clean: Sequence[PathLike] = (), run_cmd: str = "./run.sh") -> dict[str, Any] | None:
+          clean: Sequence[PathLike] = (), run_cmd: str = "./run.sh",
+          fresh: Sequence[PathLike] = ()) -> dict[str, Any] | None:
     """Decide whether a stage runs; when it does, remove its marker first.
+
+    ``fresh``: the stage's resume state (checkpoint dirs), removed before the work when the
+    stage is forced or its marker, or an unfinished run's ``<marker>.running``, has another key.
 
     Returns:
         The record to give :func:`end` once the stage completed, or None: its marker is
@@ -258,10 +277,12 @@ def begin(marker: PathLike, spec: StageSpec, force: bool = False, on_change: str
         raise ConfigError(f"--on_change must be rerun or refuse, got {on_change!r}")
     marker = Path(marker)
     record = make_record(spec, run_cmd)
+    stale = force
     if marker.is_file() and not force:
         old = read_marker(marker)
         if old is not None and old.get("key") == record["key"]:
             return None
+        stale = True
         what = "; ".join(changes(old, record))
         if on_change == "refuse":
             raise StageError(f"stage {spec.stage}: {marker} was made with other options or inputs than this run "
@@ -273,6 +294,18 @@ def begin(marker: PathLike, spec: StageSpec, force: bool = False, on_change: str
     for d in clean:
         for tmp in remove_orphan_temps(d):
             logger.info("stage %d: removed %s, left by a run that was killed", spec.stage, tmp)
+    running = running_path(marker)
+    if running.is_file() and running.read_text(encoding="utf-8").strip() != record["key"]:
+        stale = True  # a killed run with other options or inputs: its checkpoints are not this run's
+    for d in fresh:
+        if stale and Path(d).exists():
+            shutil.rmtree(d)
+            logger.info("stage %d: removed %s, the resume state of a run with other options or inputs%s",
+                        spec.stage, d, " (--force true)" if force else "")
+    if fresh:
+        running.parent.mkdir(parents=True, exist_ok=True)
+        with atomic_write(running) as f:
+            f.write(record["key"] + "\n")
     record["started"] = _now()
     return record
 
@@ -288,6 +321,7 @@ def end(marker: PathLike, record: Mapping[str, Any]) -> dict[str, Any]:
     record = {**record, "finished": _now()}
     with atomic_write(marker) as f:  # the marker exists only once complete
         yaml.safe_dump(record, f, sort_keys=False)
+    running_path(marker).unlink(missing_ok=True)
     return record
 
 

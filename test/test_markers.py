@@ -170,3 +170,47 @@ def test_cli_begin_end_and_errors(work, capsys, monkeypatch):
     assert "needs out/.done.stage2" in capsys.readouterr().err
     assert s2s_main(["marker", "begin", "m", "--stage", "2", "--opt", "novalue"]) == 2
     assert "--opt takes NAME=VALUE" in capsys.readouterr().err
+
+
+def test_fresh_dirs_go_when_forced_or_changed_and_stay_for_a_killed_run_of_the_same_key(work):
+    ckpt = work / "exp" / "checkpoints"
+    m = work / "exp" / ".done.stage8"
+
+    def checkpoint():
+        ckpt.mkdir(parents=True, exist_ok=True)
+        (ckpt / "last.ckpt").write_text("weights")
+
+    # a first run is killed after writing a checkpoint: the rerun with the same options resumes from it
+    rec = begin(m, spec(), fresh=[ckpt])
+    checkpoint()
+    assert (m.parent / ".done.stage8.running").read_text().strip() == rec["key"]
+    begin(m, spec(), fresh=[ckpt])
+    assert (ckpt / "last.ckpt").is_file()
+    # killed again, then rerun with other options: the checkpoints are another run's and go
+    rec = begin(m, spec(options={"tgt_lang": "de"}), fresh=[ckpt])
+    assert not ckpt.exists()
+    checkpoint()
+    end(m, rec)
+    assert not (m.parent / ".done.stage8.running").exists()
+    # completed: the same key skips and keeps everything
+    assert begin(m, spec(options={"tgt_lang": "de"}), fresh=[ckpt]) is None and ckpt.is_dir()
+    # other inputs (a changed config) with --on_change rerun: afresh
+    begin(m, spec(), fresh=[ckpt])
+    assert not ckpt.exists()
+    checkpoint()
+    end(m, make_record(spec()) | {"started": "x"})
+    # forced with the same key: afresh too
+    begin(m, spec(), force=True, fresh=[ckpt])
+    assert not ckpt.exists()
+    # without --fresh nothing is removed and no .running file is written
+    checkpoint()
+    begin(m, spec(options={"tgt_lang": "fr"}), clean=[work / "exp"])
+    assert ckpt.is_dir()
+
+
+def test_cli_begin_takes_fresh(work, capsys):
+    ckpt = work / "exp" / "checkpoints"
+    ckpt.mkdir(parents=True)
+    assert s2s_main(["marker", "begin", "exp/.done.stage8", "--stage", "8", "--opt", "a=1",
+                     "--force", "true", "--fresh", str(ckpt)]) == 0
+    assert capsys.readouterr().out.startswith("run\n") and not ckpt.exists()

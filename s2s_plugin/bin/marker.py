@@ -60,6 +60,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--force", default="false", choices=["true", "false"], help="run even with a current marker")
     b.add_argument("--clean", action="append", default=[], metavar="DIR",
                    help="remove the temporary files a killed run left under DIR before running")
+    b.add_argument("--fresh", action="append", default=[], metavar="DIR",
+                   help="the stage's resume state (e.g. its checkpoints dir): removed before running when the "
+                        "stage is forced or was last started or completed with other options or inputs, so it "
+                        "starts afresh instead of resuming another run")
     e = sub.add_parser("end", help="the stage completed: write its marker from the record begin printed "
                                    "(read from standard input)")
     e.add_argument("marker", metavar="MARKER", help="the done marker to write (the one begin was given)")
@@ -85,7 +89,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.marker_command == "begin":
         record = markers.begin(args.marker, _spec(args), force=args.force == "true", on_change=args.on_change,
-                               clean=args.clean, run_cmd=args.run_cmd)
+                               clean=args.clean, run_cmd=args.run_cmd, fresh=args.fresh)
         print("skip" if record is None else "run\n" + json.dumps(record, separators=(",", ":")))
     elif args.marker_command == "end":
         try:

@@ -3,15 +3,16 @@
     s2s ctc train --config conf/ctc.yaml --exp exp/ctc \\
         --train_dirs dump/train_fr dump/train_es --valid_dirs dump/dev_fr dump/dev_es [key=value ...]
     s2s ctc eval --exp exp/ctc --dirs dump/dev_fr dump/dev_es [--sides src tgt] [--langs fr]
-    s2s ctc import --from /models/espnet_asr --type espnet --exp exp/ctc [--model_file valid.acc.ave.pth]
-    s2s ctc import --from /models/w2v-bert-ctc --type hf --exp exp/ctc
+    s2s ctc import --from /models/espnet_asr --exp exp/ctc [--model_file valid.acc.ave.pth]
+    s2s ctc import --from /models/w2v-bert-ctc --exp exp/ctc [--type hf]
 
 `train` writes exp/<tag>/{model.pth,config.yaml,tokens.txt,train.log,scores.json,run.sh,tensorboard/,
 checkpoints/} and resumes from checkpoints/last.ckpt when run again; through `s2s launch` it runs as
 several DDP processes (`s2s launch --ngpu 0 --nproc 2 -- s2s ctc train ...`: gloo on the CPU).
 `eval` prints the CER per set and language and writes exp/<tag>/eval/<set>/hyp.<lang> and
 exp/<tag>/eval/cer.json. `import` checks an ESPnet ASR model dir or a transformers *ForCTC dir and
-makes exp/<tag> point at it, so every later stage uses it like a trained one.
+makes exp/<tag> point at it, so every later stage uses it like a trained one; which of the two --from
+holds is read from its files (config.yaml and *.pth: ESPnet; config.json: transformers), or --type.
 """
 from __future__ import annotations
 
@@ -50,8 +51,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     i = sub.add_parser("import", help="use an ESPnet or transformers CTC model as the stage-3 model")
     i.add_argument("--from", dest="source", required=True, help="the model dir")
-    i.add_argument("--type", dest="kind", required=True, choices=["espnet", "hf"],
-                   help="what --from holds: an ESPnet ASR exp dir or a transformers CTC model dir")
+    i.add_argument("--type", dest="kind", default=None, choices=["espnet", "hf"],
+                   help="what --from holds: an ESPnet ASR exp dir or a transformers CTC model dir (default: "
+                        "told from its files: config.yaml and *.pth for ESPnet, config.json for transformers)")
     i.add_argument("--exp", required=True, help="the exp dir to write, e.g. exp/ctc")
     i.add_argument("--model_file", default=None, help="ESPnet: the .pth inside --from when it holds several")
     i.add_argument("--device", default="cpu", help="where to load it for the check")
@@ -123,6 +125,6 @@ def _import(args: argparse.Namespace) -> int:
     from s2s_plugin.asr.imported import import_ctc_model
 
     cfg = import_ctc_model(args.source, args.kind, args.exp, args.model_file, args.device)
-    print(f"imported {args.kind} model {cfg['source']} into {args.exp}: {cfg['vocab_size']} tokens, "
+    print(f"imported {cfg['type']} model {cfg['source']} into {args.exp}: {cfg['vocab_size']} tokens, "
           f"{cfg['frame_rate']:g} frames/s, {cfg['num_layers']} layers")
     return 0

@@ -232,7 +232,7 @@ def test_dry_run_prints_every_stage_with_the_tuning_configs(dry_run):
         1: ["local/data.sh --src_lang pt --version c --test_subset 1000 --seed 1 --max_missing 0.02",
             "data validate data/test_pt --tgt_lang en"],
         2: ["data format data/train_pt dump/train_pt --config conf/format.yaml --tgt_lang en --nj 4 --job JOB"],
-        3: ["ctc import --from downloads/w2v-bert-2.0-ctc --type hf --exp exp/ctc"],
+        3: ["ctc import --from downloads/w2v-bert-2.0-ctc --exp exp/ctc"],
         # the vocoder needs only stage 4's units: it fits in the background from then on, stage 10 waits
         4: ["units fit --config conf/tuning/units.yaml --dirs dump/train_pt --lang pt en --exp exp/units",
             "units label --exp exp/units --dir dump/test_pt --nj 4 --merge",

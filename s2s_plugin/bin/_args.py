@@ -2,6 +2,10 @@
 from __future__ import annotations
 
 import argparse
+import importlib
+import re
+from pathlib import Path
+from typing import Any
 
 
 class IntermixedParser(argparse.ArgumentParser):
@@ -49,3 +53,65 @@ def check_job_arguments(args: argparse.Namespace) -> None:
         raise ConfigError(f"--nj must be >= 1, got {args.nj}")
     if args.job is not None and not 1 <= args.job <= args.nj:
         raise ConfigError(f"--job must be in 1..{args.nj} (--nj), got {args.job}")
+
+
+#: a dotted override: ``key.subkey=value`` (the value may be empty or hold anything)
+_OVERRIDE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*=")
+
+
+def add_overrides(parser: argparse.ArgumentParser, example: str) -> None:
+    """The trailing ``KEY=VALUE`` dotted config overrides of a verb that reads ``--config``.
+
+    Read them with :func:`take_overrides` (or :func:`verb_config`, which also loads the config).
+    """
+    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                        help=f"dotted overrides of the config, after the options, e.g. {example}")
+
+
+def take_overrides(args: argparse.Namespace) -> list[str]:
+    """The verb's dotted overrides: ``args.overrides`` plus the ``KEY=VALUE`` words a list option took.
+
+    ``--dirs dump/a dump/b max_epoch=5`` hands ``max_epoch=5`` to ``--dirs`` (argparse cannot tell), so
+    such words (those that are not existing paths) move from every list option to the overrides; then
+    the verb's own options that set config keys (the module's ``config_overrides(args)``, e.g. ``--vocab``)
+    come last and win. ``args.overrides`` is set to the result.
+
+    Raises:
+        ConfigError: a word among the overrides that is not ``key.subkey=value``.
+    """
+    from s2s_plugin.errors import ConfigError
+
+    overrides = list(getattr(args, "overrides", None) or [])
+    for name, values in vars(args).items():
+        if name == "overrides" or not isinstance(values, list):
+            continue
+        moved = [v for v in values if isinstance(v, str) and _OVERRIDE.match(v) and not Path(v).exists()]
+        if moved:
+            overrides += moved
+            setattr(args, name, [v for v in values if v not in moved] or None)
+    for word in overrides:
+        if not _OVERRIDE.match(str(word)):
+            raise ConfigError(f"'{word}' is not a config override: give overrides as key.subkey=value "
+                              "(a dotted key of the config, e.g. optim.lr=1e-4) after the options")
+    args.overrides = overrides
+    module = getattr(args, "_module", None)
+    return overrides + list(getattr(module, "config_overrides", lambda a: [])(args))
+
+
+def verb_config(args: argparse.Namespace) -> Any:
+    """The verb's config: ``--config`` (the schema's defaults without one) with :func:`take_overrides` applied.
+
+    The schema is the one the verb declares in its module's ``CONFIG_SCHEMAS``; ``--print_config``
+    prints what this returns, so it shows what the verb runs with.
+
+    Raises:
+        ConfigError, PluginError: see :func:`s2s_plugin.config.from_dict`.
+    """
+    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
+
+    module_name, _, cls_name = args._schema.partition(":")
+    schema = getattr(importlib.import_module(module_name), cls_name)
+    overrides = take_overrides(args)
+    config = getattr(args, "config", None)
+    data = apply_overrides(load_yaml(config) if config else {}, overrides)
+    return from_dict(schema, data, where=str(config or f"the {cls_name} defaults"))

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
+from s2s_plugin.bin._args import add_job_arguments, add_overrides, check_job_arguments, verb_config
 
 COMMAND = "align"
 HELP = "align the words of a data set to its audio, into CTM (stage 5)"
@@ -24,8 +24,7 @@ CONFIG_SCHEMAS = {"": "s2s_plugin.align.stage:AlignConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="config overrides, e.g. aligner.model=exp/ctc2 max_fail_ratio=0.1")
+    add_overrides(parser, "aligner.model=exp/ctc2 max_fail_ratio=0.1")
     parser.add_argument("--config", required=True, help="YAML with an 'aligner' block (conf/align.yaml)")
     parser.add_argument("--dir", required=True, help="the dump dir of one set, e.g. dump/train_fr")
     parser.add_argument("--lang", nargs="+", default=None,
@@ -36,15 +35,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from s2s_plugin.align.stage import AlignConfig, align_dir, align_job, merge_jobs
-    from s2s_plugin.config import load_config
+    from s2s_plugin.align.stage import align_dir, align_job, merge_jobs
     from s2s_plugin.data.datadir import DataDir
     from s2s_plugin.errors import ConfigError
 
-    for lang in args.lang or []:
-        if "=" in lang:
-            raise ConfigError(f"--lang got '{lang}', an override: give overrides before --lang")
-    cfg = load_config(AlignConfig, args.config, args.overrides)
+    cfg = verb_config(args)
     check_job_arguments(args)
     if not args.out or "/" in args.out:
         raise ConfigError(f"--out must be a plain name, got {args.out!r}")

@@ -19,6 +19,8 @@ from __future__ import annotations
 import argparse
 import shlex
 
+from s2s_plugin.bin._args import add_overrides, verb_config
+
 COMMAND = "ctc"
 HELP = "train, score or import the CTC model that aligns words and feeds units (stage 3)"
 #: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
@@ -30,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     t = sub.add_parser("train", help="train a CTC model on characters or BPE pieces (token_type)",
                        description="Train (or resume) the in-recipe CTC model; see s2s_plugin/asr/train.py.")
-    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. max_epoch=5")
+    add_overrides(t, "max_epoch=5")
     t.add_argument("--config", help="YAML with the CTCTrainConfig keys (defaults when omitted)")
     t.add_argument("--train_dirs", nargs="+", required=True, help="training sets (dump/<set>)")
     t.add_argument("--valid_dirs", nargs="*", default=[], help="sets scored after every epoch")
@@ -78,12 +80,13 @@ def _check_dirs(**lists: list[str]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from s2s_plugin.asr.train import CTCTrainConfig, CTCTrainer, format_cer_table
-    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
+    from s2s_plugin.asr.train import CTCTrainer, format_cer_table
+    from s2s_plugin.errors import ConfigError
 
-    _check_dirs(train_dirs=args.train_dirs, valid_dirs=args.valid_dirs)
-    data = apply_overrides(load_yaml(args.config) if args.config else {}, args.overrides)
-    cfg = from_dict(CTCTrainConfig, data, where=args.config or "ctc config")
+    cfg = verb_config(args)
+    if not args.train_dirs:
+        raise ConfigError("--train_dirs: give at least one dump/<set> directory")
+    args.valid_dirs = args.valid_dirs or []
     command = shlex.join(["s2s", "ctc", "train"] + (["--config", args.config] if args.config else [])
                          + ["--train_dirs", *args.train_dirs]
                          + (["--valid_dirs", *args.valid_dirs] if args.valid_dirs else [])

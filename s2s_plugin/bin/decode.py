@@ -22,7 +22,7 @@ import argparse
 import logging
 from pathlib import Path
 
-from s2s_plugin.bin._args import add_job_arguments, check_job_arguments
+from s2s_plugin.bin._args import add_job_arguments, add_overrides, check_job_arguments, verb_config
 
 COMMAND = "decode"
 HELP = "stage 9: decode source units to T_src, T_tgt and target units"
@@ -37,7 +37,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, required=True, help="dump/<set> with units.<src>")
     parser.add_argument("--out", type=Path, required=True, help="output dir, e.g. exp/<tag>/decode_<set>")
     parser.add_argument("--config", type=Path, default=None, help="YAML of DecodeConfig keys")
-    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. num_beams=4")
+    add_overrides(parser, "num_beams=4")
     parser.add_argument("--tgt_lang", default="en", help="target language of the sets (default: en)")
     add_job_arguments(parser)
 
@@ -62,10 +62,10 @@ def main(args: argparse.Namespace) -> int:
     import torch
     import yaml
 
-    from s2s_plugin.config import apply_overrides, from_dict, load_yaml, to_dict
+    from s2s_plugin.config import from_dict, load_yaml, to_dict
     from s2s_plugin.data.io import atomic_write, read_kaldi_text
     from s2s_plugin.data.jobs import merge_shards, shard_ids, write_shard
-    from s2s_plugin.decode.generate import ChainDecoder, DecodeConfig, resolve_device_dtype
+    from s2s_plugin.decode.generate import ChainDecoder, resolve_device_dtype
     from s2s_plugin.errors import ConfigError
 
     check_job_arguments(args)
@@ -75,8 +75,7 @@ def main(args: argparse.Namespace) -> int:
         counts = merge_shards(args.out, args.nj, names, log_pattern=str(args.out / "logs" / "decode.JOB.log"))
         log.info("merged %d jobs into %s: %s", args.nj, args.out, counts)
         return 0
-    data = apply_overrides(load_yaml(args.config) if args.config else {}, args.overrides)
-    cfg = from_dict(DecodeConfig, data, where=str(args.config or "decode config"))
+    cfg = verb_config(args)
     model_dir = args.model_dir
     has_model = (model_dir / "config.json").is_file() or (model_dir / "adapter_config.json").is_file()
     if not has_model or not (model_dir / "vocab.yaml").is_file():

@@ -117,6 +117,16 @@ for dset in ${train_sets} ${valid_sets} ${test_sets}; do
     case " ${all_sets} " in *" ${dset} "*) ;; *) all_sets+="${all_sets:+ }${dset}" ;; esac
 done
 [ -n "${all_sets}" ] || die "no data sets: give --train_sets, --valid_sets and/or --test_sets"
+# Each stage's --<stage>_args: dotted KEY=VALUE overrides of its config, one word each
+for opt in format_args ctc_args units_args align_args vocab_args pretrain_args train_args decode_args vocoder_args \
+        asr_args score_args; do
+    for a in ${!opt}; do
+        [[ ${a} =~ ^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*= ]] \
+            || die "--${opt}: '${a}' is not a KEY=VALUE override (a dotted key of the stage's config, e.g. trainer.seed=2)"
+    done
+done
+[ -z "${ctc_import}" ] || [ -z "${ctc_args}" ] \
+    || die "--ctc_args '${ctc_args}' override --ctc_conf, which is not read with --ctc_import ${ctc_import}"
 s2s="${python} -m s2s_plugin.bin.main"
 fs_opt=${fs:+--fs ${fs}}
 pipes_opt=""; [ "${no_pipes}" = false ] || pipes_opt=--no_pipes
@@ -184,6 +194,8 @@ stage_needs() {
     # shellcheck disable=SC2086
     ${marker} needs --run_cmd "$(rerun_cmd)" "$@" || exit 2
 }
+# overrides_of CONF_NAME ARGS: --override options that put a stage's --<stage>_args into its marker's key
+overrides_of() { local a; for a in $2; do printf -- ' --override %s.%s' "$1" "${a}"; done; }
 # set_inputs STAGE[.NAME] SETS...: --input options for those sets' markers of that stage
 set_inputs() { local d; for d in "${@:2}"; do printf -- ' --input %s/%s/.done.stage%s' "${dumpdir}" "${d}" "$1"; done; }
 
@@ -294,13 +306,15 @@ if in_range 2; then
     log "Stage 2: audio formatting (${format_conf}${fs:+, fs=${fs}}) of ${all_sets} into ${dumpdir}, ${nj} jobs each"
     current_stage=2
     for dset in ${all_sets}; do
+        # shellcheck disable=SC2046  # word lists
         if ! stage_begin "${dumpdir}/${dset}/.done.stage2" --stage 2 --input "${datadir}/${dset}/.done.stage1" \
-                --config format_conf="${format_conf}" --override format_conf.fs="${fs}" --opt tgt_lang="${tgt_lang}" \
-                --clean "${dumpdir}/${dset}"; then
+                --config format_conf="${format_conf}" $(overrides_of format_conf "${format_args}") \
+                --override format_conf.fs="${fs}" --opt tgt_lang="${tgt_lang}" --clean "${dumpdir}/${dset}"; then
             log "Stage 2: ${dset} done before, skipped"
             continue
         fi
-        fmt_args=("${datadir}/${dset}" "${dumpdir}/${dset}" --config "${format_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" ${pipes_opt:+"${pipes_opt}"})
+        # shellcheck disable=SC2206  # the overrides are words
+        fmt_args=("${datadir}/${dset}" "${dumpdir}/${dset}" --config "${format_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" ${pipes_opt:+"${pipes_opt}"} ${format_args})
         # shellcheck disable=SC2086  # ${cmd}, ${s2s} and ${fs_opt} hold several words
         run ${cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/format.JOB.log" ${s2s} data format "${fmt_args[@]}" ${fs_opt} --job JOB
         # shellcheck disable=SC2086
@@ -319,9 +333,10 @@ langs="${src_langs} ${tgt_lang}"
 # beside stages 3-10 (one core; path.sh gives every job one thread).
 # shellcheck disable=SC2206  # ${train_cmd}, ${s2s} and the dir lists hold several words
 asr_train_cmd=(${train_cmd} "${asr_exp}/logs/ctc_train.log" ${s2s} ctc train --config "${asr_conf}" --exp "${asr_exp}"
-    --train_dirs ${train_dirs} --valid_dirs ${valid_dirs})
+    --train_dirs ${train_dirs} --valid_dirs ${valid_dirs} ${asr_args})
 # shellcheck disable=SC2086,SC2207  # word lists
-asr_spec=(--stage 11 --config asr_conf="${asr_conf}" $(set_inputs 2 ${train_sets} ${valid_sets}) --on_change refuse
+asr_spec=(--stage 11 --config asr_conf="${asr_conf}" $(overrides_of asr_conf "${asr_args}")
+    $(set_inputs 2 ${train_sets} ${valid_sets}) --on_change refuse
     --clean "${asr_exp}")
 asr_trains() { [ -z "${asr_import}" ] && [ -n "${asr_conf}" ]; }
 # shellcheck disable=SC2086
@@ -336,7 +351,7 @@ if in_range 3; then
         ctc_spec=(--opt ctc_import="${ctc_import}")
     else
         # shellcheck disable=SC2086,SC2207
-        ctc_spec=(--config ctc_conf="${ctc_conf}" $(set_inputs 2 ${train_sets} ${valid_sets}))
+        ctc_spec=(--config ctc_conf="${ctc_conf}" $(overrides_of ctc_conf "${ctc_args}") $(set_inputs 2 ${train_sets} ${valid_sets}))
     fi
     if ! stage_begin "${expdir}/ctc/.done.stage3" --stage 3 "${ctc_spec[@]}" --on_change refuse --clean "${expdir}/ctc"; then
         log "Stage 3: ${expdir}/ctc done before, skipped"
@@ -348,7 +363,7 @@ if in_range 3; then
         log "Stage 3: training the CTC model (${ctc_conf}) into ${expdir}/ctc; log: ${expdir}/ctc/train.log"
         # shellcheck disable=SC2086  # word lists
         run ${train_cmd} "${expdir}/ctc/logs/ctc_train.log" ${s2s} ctc train --config "${ctc_conf}" \
-            --exp "${expdir}/ctc" --train_dirs ${train_dirs} --valid_dirs ${valid_dirs}
+            --exp "${expdir}/ctc" --train_dirs ${train_dirs} --valid_dirs ${valid_dirs} ${ctc_args}
         # shellcheck disable=SC2086
         run ${s2s} ctc eval --exp "${expdir}/ctc" --dirs ${valid_dirs}
         stage_end "${expdir}/ctc/.done.stage3"
@@ -359,12 +374,13 @@ if in_range 4; then
     current_stage=4
     log "Stage 4: unit extraction (${units_conf}): k-means fit into ${expdir}/units, labels for ${all_sets}"
     # shellcheck disable=SC2046,SC2086  # word lists
-    if stage_begin "${expdir}/units/.done.stage4" --stage 4 --config units_conf="${units_conf}" --opt langs="${langs}" \
+    if stage_begin "${expdir}/units/.done.stage4" --stage 4 --config units_conf="${units_conf}" \
+            $(overrides_of units_conf "${units_args}") --opt langs="${langs}" \
             $(set_inputs 2 ${train_sets}) --input_if_used "${expdir}/ctc/.done.stage3" --on_change refuse \
             --clean "${expdir}/units"; then
         # shellcheck disable=SC2086
         run ${train_cmd} "${expdir}/units/logs/fit.log" ${s2s} units fit --config "${units_conf}" \
-            --dirs ${train_dirs} --lang ${langs} --exp "${expdir}/units"
+            --dirs ${train_dirs} --lang ${langs} --exp "${expdir}/units" ${units_args}
         stage_end "${expdir}/units/.done.stage4"
     fi
     for dset in ${all_sets}; do
@@ -384,9 +400,10 @@ fi
 # --background true it fits beside stages 5-9.
 # shellcheck disable=SC2206  # ${train_cmd}, ${s2s} and the dir list hold several words
 vocoder_fit_cmd=(${train_cmd} "${expdir}/vocoder/logs/fit.log" ${s2s} vocoder fit --config "${vocoder_conf}"
-    --dirs ${train_dirs} --lang "${tgt_lang}" --exp "${expdir}/vocoder")
+    --dirs ${train_dirs} --lang "${tgt_lang}" --exp "${expdir}/vocoder" ${vocoder_args})
 # shellcheck disable=SC2086,SC2207
-vocoder_spec=(--stage 10 --config vocoder_conf="${vocoder_conf}" --opt tgt_lang="${tgt_lang}"
+vocoder_spec=(--stage 10 --config vocoder_conf="${vocoder_conf}" $(overrides_of vocoder_conf "${vocoder_args}")
+    --opt tgt_lang="${tgt_lang}"
     $(set_inputs 4 ${train_sets}) --on_change refuse --clean "${expdir}/vocoder")
 # shellcheck disable=SC2086
 if [ "${background}" = true ] && in_range 10 && [ "${stage}" -lt 10 ] && sets_done 4 ${train_sets} \
@@ -401,14 +418,16 @@ if in_range 5; then
         name=${pair%%:*}
         conf=${pair#*:}
         for dset in ${all_sets}; do
+            # shellcheck disable=SC2046  # word lists
             stage_begin "${dumpdir}/${dset}/.done.stage5.${name}" --stage 5 --config align_conf="${conf}" \
-                --opt tgt_lang="${tgt_lang}" --input "${dumpdir}/${dset}/.done.stage2" \
+                $(overrides_of align_conf "${align_args}") --opt tgt_lang="${tgt_lang}" --input "${dumpdir}/${dset}/.done.stage2" \
                 --input_if_used "${expdir}/ctc/.done.stage3" --clean "${dumpdir}/${dset}" || continue
             # shellcheck disable=SC2086
             run ${infer_cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/${name}.JOB.log" ${s2s} align --config "${conf}" \
-                --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" --nj "${nj}" --job JOB
+                --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" --nj "${nj}" --job JOB ${align_args}
+            # shellcheck disable=SC2086
             run ${s2s} align --config "${conf}" --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" \
-                --nj "${nj}" --merge
+                --nj "${nj}" --merge ${align_args}
             stage_end "${dumpdir}/${dset}/.done.stage5.${name}"
         done
     done
@@ -423,11 +442,12 @@ if in_range 6; then
     for d in ${vocab_text}; do vocab_data+=(--data "${d}"); done
     # shellcheck disable=SC2046,SC2086
     if stage_begin "${expdir}/vocab/.done.stage6" --stage 6 --config vocab_conf="${vocab_conf}" \
+            $(overrides_of vocab_conf "${vocab_args}") \
             --input "${expdir}/units/.done.stage4" $(set_inputs 2 ${train_sets}) ${vocab_data[@]+"${vocab_data[@]}"} \
             --clean "${expdir}/vocab"; then
         # shellcheck disable=SC2086
         run ${s2s} vocab --config "${vocab_conf}" --exp "${expdir}/vocab" --units_exp "${expdir}/units" \
-            --text ${train_dirs} ${vocab_text}
+            --text ${train_dirs} ${vocab_text} ${vocab_args}
         stage_end "${expdir}/vocab/.done.stage6"
     fi
 fi
@@ -435,11 +455,12 @@ fi
 if in_range 7 && [ -n "${pretrain_conf}" ]; then
     current_stage=7
     log "Stage 7: text pretraining (${pretrain_conf}) into ${expdir}/lm; log: ${expdir}/lm/train.log"
+    # shellcheck disable=SC2046  # word lists
     if stage_begin "${expdir}/lm/.done.stage7" --stage 7 --config pretrain_conf="${pretrain_conf}" \
-            --input "${expdir}/vocab/.done.stage6" --on_change refuse --clean "${expdir}/lm"; then
+            $(overrides_of pretrain_conf "${pretrain_args}") --input "${expdir}/vocab/.done.stage6" --on_change refuse --clean "${expdir}/lm"; then
         # shellcheck disable=SC2086
         run ${train_cmd} "${expdir}/lm/logs/launch.log" ${launch} s2s pretrain-text --config "${pretrain_conf}" \
-            --vocab "${expdir}/vocab/vocab.yaml" --exp "${expdir}/lm"
+            --vocab "${expdir}/vocab/vocab.yaml" --exp "${expdir}/lm" ${pretrain_args}
         stage_end "${expdir}/lm/.done.stage7"
     fi
 fi
@@ -447,8 +468,8 @@ fi
 if in_range 8; then
     current_stage=8
     log "Stage 8: S2ST training (${train_conf}${train_args:+ ${train_args}}) into ${exp_tag}; log: ${exp_tag}/train.log"
-    train_spec=()
-    for a in ${train_args}; do train_spec+=(--override "train_conf.${a}"); done
+    # shellcheck disable=SC2207  # word lists
+    train_spec=($(overrides_of train_conf "${train_args}"))
     for name in ${align_names}; do
         # shellcheck disable=SC2086,SC2207
         train_spec+=($(set_inputs "5.${name}" ${train_sets} ${valid_sets}))
@@ -472,12 +493,15 @@ if in_range 9; then
     log "Stage 9: decoding (${decode_conf}) of ${test_sets} with ${exp_tag}/model"
     for dset in ${test_sets}; do
         out=${exp_tag}/decode_${dset}
-        stage_begin "${out}/.done.stage9" --stage 9 --config decode_conf="${decode_conf}" --opt tgt_lang="${tgt_lang}" \
+        # shellcheck disable=SC2046  # word lists
+        stage_begin "${out}/.done.stage9" --stage 9 --config decode_conf="${decode_conf}" \
+            $(overrides_of decode_conf "${decode_args}") --opt tgt_lang="${tgt_lang}" \
             --input "${exp_tag}/.done.stage8" --input "${dumpdir}/${dset}/.done.stage2" \
             --input "${dumpdir}/${dset}/.done.stage4" --clean "${out}" || continue
         # shellcheck disable=SC2086
         run ${decode_cmd} JOB=1:"${nj}" "${out}/logs/decode.JOB.log" ${s2s} decode --model_dir "${exp_tag}/model" \
-            --dir "${dumpdir}/${dset}" --out "${out}" --config "${decode_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" --job JOB
+            --dir "${dumpdir}/${dset}" --out "${out}" --config "${decode_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" --job JOB \
+            ${decode_args}
         run ${s2s} decode --model_dir "${exp_tag}/model" --dir "${dumpdir}/${dset}" --out "${out}" \
             --tgt_lang "${tgt_lang}" --nj "${nj}" --merge
         stage_end "${out}/.done.stage9"
@@ -525,7 +549,7 @@ if in_range 11; then
     stage_needs --stage 11 ${score_inputs[@]+"${score_inputs[@]}"}
     # shellcheck disable=SC2086
     run ${s2s} score --config "${score_conf}" --exp "${exp_tag}" --sets ${test_sets} --ref_dump "${dumpdir}" \
-        ${asr_exp:+asr.exp_dir="${asr_exp}"} vocoder_exp="${expdir}/vocoder"
+        ${asr_exp:+asr.exp_dir="${asr_exp}"} vocoder_exp="${expdir}/vocoder" ${score_args}
     log "Stage 11: results in ${exp_tag}/RESULTS.md, listening page ${exp_tag}/listen/index.html"
 fi
 

@@ -68,6 +68,16 @@ def add_overrides(parser: argparse.ArgumentParser, example: str) -> None:
                         help=f"dotted overrides of the config, after the options, e.g. {example}")
 
 
+def add_recipe_path(parser: argparse.ArgumentParser, name: str) -> None:
+    """``--<name> DIR``: a path the recipe knows (a name of ``s2s_plugin.config.RECIPE_PATHS``), given to the
+    config's blocks whose plugins take it (:func:`verb_config`)."""
+    from s2s_plugin.config import RECIPE_PATHS
+
+    parser.add_argument(f"--{name}", default=None, metavar="DIR",
+                        help=f"{RECIPE_PATHS[name]}: given to the config's blocks whose plugins read it and do not "
+                             "name it (e.g. ctc_kmeans's exp_dir, ctc_segmentation's model); s2st.sh passes it")
+
+
 def take_overrides(args: argparse.Namespace) -> list[str]:
     """The verb's dotted overrides: ``args.overrides`` plus the ``KEY=VALUE`` words a list option took.
 
@@ -91,15 +101,17 @@ def take_overrides(args: argparse.Namespace) -> list[str]:
             setattr(args, name, [v for v in values if v not in moved] or None)
     for word in overrides:
         if not _OVERRIDE.match(str(word)):
-            raise ConfigError(f"'{word}' is not a config override: give overrides as key.subkey=value "
-                              "(a dotted key of the config, e.g. optim.lr=1e-4) after the options")
+            raise ConfigError(f"override {str(word)!r} must look like key.subkey=value (a dotted key of the "
+                              "config, e.g. optim.lr=1e-4), given after the options")
     args.overrides = overrides
     module = getattr(args, "_module", None)
     return overrides + list(getattr(module, "config_overrides", lambda a: [])(args))
 
 
 def verb_config(args: argparse.Namespace) -> Any:
-    """The verb's config: ``--config`` (the schema's defaults without one) with :func:`take_overrides` applied.
+    """The verb's config: ``--config`` (the schema's defaults without one) with :func:`take_overrides` applied,
+    then the recipe paths the verb was given (``--ctc_exp``; :func:`add_recipe_path`) in the blocks whose
+    plugins take them and do not set them.
 
     The schema is the one the verb declares in its module's ``CONFIG_SCHEMAS``; ``--print_config``
     prints what this returns, so it shows what the verb runs with.
@@ -107,11 +119,12 @@ def verb_config(args: argparse.Namespace) -> Any:
     Raises:
         ConfigError, PluginError: see :func:`s2s_plugin.config.from_dict`.
     """
-    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
+    from s2s_plugin.config import RECIPE_PATHS, apply_overrides, fill_recipe_paths, from_dict, load_yaml
 
     module_name, _, cls_name = args._schema.partition(":")
     schema = getattr(importlib.import_module(module_name), cls_name)
     overrides = take_overrides(args)
     config = getattr(args, "config", None)
     data = apply_overrides(load_yaml(config) if config else {}, overrides)
+    fill_recipe_paths(data, {name: getattr(args, name, None) for name in RECIPE_PATHS})
     return from_dict(schema, data, where=str(config or f"the {cls_name} defaults"))

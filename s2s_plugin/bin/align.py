@@ -1,6 +1,6 @@
 """Word alignment of a dump dir into CTM (recipe stage 5).
 
-    s2s align --config conf/align.yaml --dir dump/train_fr                     # both languages
+    s2s align --config conf/align.yaml --dir dump/train_fr --ctc_exp exp/ctc   # both languages
     s2s align --config conf/align.yaml --dir dump/train_fr --lang fr --nj 4 --job 2
     s2s align --config conf/align.yaml --dir dump/train_fr --lang fr --nj 4 --merge
     s2s align --config conf/align_uniform.yaml --dir dump/test_fr --out align_uniform
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import argparse
 
-from s2s_plugin.bin._args import add_job_arguments, add_overrides, check_job_arguments, verb_config
+from s2s_plugin.bin._args import add_job_arguments, add_overrides, add_recipe_path, check_job_arguments, verb_config
 
 COMMAND = "align"
 HELP = "align the words of a data set to its audio, into CTM (stage 5)"
@@ -25,6 +25,7 @@ CONFIG_SCHEMAS = {"": "s2s_plugin.align.stage:AlignConfig"}
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_overrides(parser, "aligner.model=exp/ctc2 max_fail_ratio=0.1")
+    add_recipe_path(parser, "ctc_exp")
     parser.add_argument("--config", required=True, help="YAML with an 'aligner' block (conf/align.yaml)")
     parser.add_argument("--dir", required=True, help="the dump dir of one set, e.g. dump/train_fr")
     parser.add_argument("--lang", nargs="+", default=None,

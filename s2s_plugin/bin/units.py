@@ -1,7 +1,7 @@
 """Stage 4: fit a unit tokenizer, label every set with discrete units, report unit rates.
 
     s2s units fit --config conf/units.yaml --dirs dump/train_fr dump/train_es --lang fr es en \\
-        --exp exp/units [tokenizer.n_clusters=300 fit.share=0.5 ...]
+        --exp exp/units --ctc_exp exp/ctc [tokenizer.n_clusters=300 fit.share=0.5 ...]
 
     # label one set: in this process ...
     s2s units label --exp exp/units --dir dump/test_fr --lang fr en
@@ -43,7 +43,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from s2s_plugin.bin._args import add_job_arguments, add_overrides, check_job_arguments, verb_config
+from s2s_plugin.bin._args import add_job_arguments, add_overrides, add_recipe_path, check_job_arguments, verb_config
 
 COMMAND = "units"
 HELP = "fit a unit tokenizer, write units.<lang> for every set, report unit rates (stage 4)"
@@ -57,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     f = sub.add_parser("fit", help="fit the unit tokenizer's k-means on a portion of some sets",
                        description="Stream features of the config's fit portion into the tokenizer's k-means.")
     add_overrides(f, "tokenizer.n_clusters=64")
+    add_recipe_path(f, "ctc_exp")
     f.add_argument("--config", required=True, type=Path, help="YAML with the UnitsConfig keys (conf/units.yaml)")
     f.add_argument("--dirs", nargs="+", required=True, help="dump/<set> directories to fit on")
     f.add_argument("--lang", nargs="+", default=None, help="languages to fit on (default: all of each dir)")
@@ -87,6 +88,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     "sklearn k-means objects, numpy arrays and random states and refuses any other object; "
                     "--trust_pickle lifts that (docs/security.md).")
     add_overrides(imp, "tokenizer.layer=11")
+    add_recipe_path(imp, "ctc_exp")
     imp.add_argument("--kmeans", required=True, type=Path,
                      help="the peer's k-means file: a joblib/pickle sklearn k-means (.bin, .mdl, .pkl; a pickle, "
                           "read with a restricted reader that refuses objects other than k-means and numpy "

@@ -151,6 +151,7 @@ def test_recipe_align_configs_load(registry):
 
     conf = Path(__file__).resolve().parents[2] / "egs" / "mini_s2st" / "s2st1" / "conf"
     cfg = load_config(AlignConfig, conf / "align.yaml")
-    assert cfg.aligner["name"] == "ctc_segmentation" and cfg.aligner["model"] == "exp/ctc"
+    # the model is stage 3's, which s2st.sh passes (s2s align --ctc_exp): the config leaves it out
+    assert cfg.aligner["name"] == "ctc_segmentation" and "model" not in cfg.aligner
     assert load_config(AlignConfig, conf / "align_uniform.yaml").aligner["name"] == "uniform"
     assert set(registry.infos("aligner")) >= {"ctc_segmentation", "uniform", "ctm"}

@@ -168,7 +168,7 @@ def test_every_config_verb_takes_trailing_dotted_overrides_the_same_way(verb, ca
     assert dict(_leaves(yaml.safe_load(capsys.readouterr().out)))[key] == want
     # a word that is no KEY=VALUE is refused with the same message by every verb
     assert main([*argv, "not_an_override"]) == 2
-    assert "'not_an_override' is not a config override" in capsys.readouterr().err
+    assert "override 'not_an_override' must look like key.subkey=value" in capsys.readouterr().err
 
 
 def test_overrides_taken_by_a_list_option_are_handed_back(tmp_path):

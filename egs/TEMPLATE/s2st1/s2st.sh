@@ -278,6 +278,8 @@ exp_tag=${expdir}/s2st_${tag}
 # empty) whatever the score config names.
 asr_exp=${asr_import:-${asr_conf:+${expdir}/asr_${tgt_lang}}}
 launch="${s2s} launch --ngpu ${ngpu} --nproc ${nproc} --"
+# The LLM that stage 8 starts from: stage 7's, when it runs (else the train config names a pretrained one)
+lm_model=${pretrain_conf:+${expdir}/lm/model}
 
 log "Running: $0$(printf ' %q' ${orig_args[@]+"${orig_args[@]}"})"
 
@@ -375,12 +377,12 @@ if in_range 4; then
     log "Stage 4: unit extraction (${units_conf}): k-means fit into ${expdir}/units, labels for ${all_sets}"
     # shellcheck disable=SC2046,SC2086  # word lists
     if stage_begin "${expdir}/units/.done.stage4" --stage 4 --config units_conf="${units_conf}" \
-            $(overrides_of units_conf "${units_args}") --opt langs="${langs}" \
+            $(overrides_of units_conf "${units_args}") --path ctc_exp="${expdir}/ctc" --opt langs="${langs}" \
             $(set_inputs 2 ${train_sets}) --input_if_used "${expdir}/ctc/.done.stage3" --on_change refuse \
             --clean "${expdir}/units"; then
         # shellcheck disable=SC2086
         run ${train_cmd} "${expdir}/units/logs/fit.log" ${s2s} units fit --config "${units_conf}" \
-            --dirs ${train_dirs} --lang ${langs} --exp "${expdir}/units" ${units_args}
+            --dirs ${train_dirs} --lang ${langs} --exp "${expdir}/units" --ctc_exp "${expdir}/ctc" ${units_args}
         stage_end "${expdir}/units/.done.stage4"
     fi
     for dset in ${all_sets}; do
@@ -420,14 +422,15 @@ if in_range 5; then
         for dset in ${all_sets}; do
             # shellcheck disable=SC2046  # word lists
             stage_begin "${dumpdir}/${dset}/.done.stage5.${name}" --stage 5 --config align_conf="${conf}" \
-                $(overrides_of align_conf "${align_args}") --opt tgt_lang="${tgt_lang}" --input "${dumpdir}/${dset}/.done.stage2" \
-                --input_if_used "${expdir}/ctc/.done.stage3" --clean "${dumpdir}/${dset}" || continue
+                $(overrides_of align_conf "${align_args}") --path ctc_exp="${expdir}/ctc" --opt tgt_lang="${tgt_lang}" \
+                --input "${dumpdir}/${dset}/.done.stage2" --input_if_used "${expdir}/ctc/.done.stage3" --clean "${dumpdir}/${dset}" || continue
             # shellcheck disable=SC2086
             run ${infer_cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/${name}.JOB.log" ${s2s} align --config "${conf}" \
-                --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" --nj "${nj}" --job JOB ${align_args}
+                --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" --ctc_exp "${expdir}/ctc" --nj "${nj}" \
+                --job JOB ${align_args}
             # shellcheck disable=SC2086
             run ${s2s} align --config "${conf}" --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" \
-                --nj "${nj}" --merge ${align_args}
+                --ctc_exp "${expdir}/ctc" --nj "${nj}" --merge ${align_args}
             stage_end "${dumpdir}/${dset}/.done.stage5.${name}"
         done
     done
@@ -469,7 +472,7 @@ if in_range 8; then
     current_stage=8
     log "Stage 8: S2ST training (${train_conf}${train_args:+ ${train_args}}) into ${exp_tag}; log: ${exp_tag}/train.log"
     # shellcheck disable=SC2207  # word lists
-    train_spec=($(overrides_of train_conf "${train_args}"))
+    train_spec=($(overrides_of train_conf "${lm_model:+llm.path=${lm_model}} ${train_args}"))
     for name in ${align_names}; do
         # shellcheck disable=SC2086,SC2207
         train_spec+=($(set_inputs "5.${name}" ${train_sets} ${valid_sets}))
@@ -478,12 +481,12 @@ if in_range 8; then
     if stage_begin "${exp_tag}/.done.stage8" --stage 8 --config train_conf="${train_conf}" ${train_spec[@]+"${train_spec[@]}"} \
             --input "${expdir}/vocab/.done.stage6" $(set_inputs 4 ${train_sets} ${valid_sets}) \
             --input_if_used "${expdir}/lm/.done.stage7" --on_change refuse --clean "${exp_tag}"; then
-        # the sets of run.sh replace the config's data.train and data.valid (--train_args come after and win);
-        # the marker's key holds them through the sets' input markers
+        # the paths the recipe knows: the vocabulary, the sets (data.train, data.valid) and stage 7's LLM
+        # (--train_args come after and win); the marker's key holds them through its input markers
         # shellcheck disable=SC2086
         run ${train_cmd} "${exp_tag}/logs/launch.log" ${launch} s2s train --config "${train_conf}" \
             --exp "${exp_tag}" --vocab "${expdir}/vocab/vocab.yaml" "data.train=[${train_dirs// /,}]" \
-            "data.valid=[${valid_dirs// /,}]" ${train_args}
+            "data.valid=[${valid_dirs// /,}]" ${lm_model:+"llm.path=${lm_model}"} ${train_args}
         stage_end "${exp_tag}/.done.stage8"
     fi
 fi

@@ -501,7 +501,10 @@ def test_every_stage_passes_its_overrides_to_its_verb_and_records_them_in_its_ma
         assert given and all(f"a.{opt}=1 top=x" in cmd for cmd in given if "--merge" not in cmd), (opt, given)
         if marker:
             record = yaml.safe_load((r / marker).read_text())
-            assert record["configs"][conf] == {"a": {opt: 1}, "top": "x"}, opt
+            # stage 8 also gets stage 7's LLM from s2st.sh (the config does not name it), recorded alike
+            extra = {"llm": {"path": "exp/lm/model"}} if opt == "train_args" else {}
+            assert record["configs"][conf] == {"a": {opt: 1}, "top": "x", **extra}, opt
+    assert all("llm.path=exp/lm/model a.train_args=1" in cmd for _, what, cmd in calls if " s2s train " in cmd)
     # a changed override reruns a stage that derives its output (decoding) ...
     args[args.index("--decode_args") + 1] = "a.decode_args=2 top=x"
     p, calls = run_fake(r, *args)

@@ -266,10 +266,7 @@ class CTCSegmentationAligner:
         if unknown_chars not in ("fail", "skip"):
             raise ConfigError(f"aligner 'ctc_segmentation': unknown_chars must be 'fail' or 'skip', "
                               f"got {unknown_chars!r}")
-        if model is None:
-            raise ConfigError("aligner 'ctc_segmentation': no CTC model (key 'aligner.model'): give --ctc_exp DIR "
-                              "(s2st.sh passes stage 3's exp/ctc) or the override aligner.model=DIR")
-        if not isinstance(model, (str, dict)) and not hasattr(model, "log_posteriors"):
+        if model is not None and not isinstance(model, (str, dict)) and not hasattr(model, "log_posteriors"):
             raise ConfigError(f"aligner 'ctc_segmentation': model must be an exp dir or a mapping "
                               f"language -> exp dir, got {model!r}")
         self.model_spec = model
@@ -283,6 +280,9 @@ class CTCSegmentationAligner:
         if not 0 <= gap_split <= 1:
             raise ConfigError(f"aligner 'ctc_segmentation': gap_split must be in [0, 1], got {gap_split}")
         self.gap_split = float(gap_split)
+        if model is None:
+            raise ConfigError("aligner 'ctc_segmentation': no CTC model (key 'aligner.model'): give --ctc_exp DIR "
+                              "(s2st.sh passes stage 3's exp/ctc) or the override aligner.model=DIR")
         self.window = None if window is None else float(window)
         self.window_overlap = float(window_overlap)
         self._cache: dict[str, Any] = {}

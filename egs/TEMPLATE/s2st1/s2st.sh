@@ -316,7 +316,8 @@ if in_range 2; then
             continue
         fi
         # shellcheck disable=SC2206  # the overrides are words
-        fmt_args=("${datadir}/${dset}" "${dumpdir}/${dset}" --config "${format_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" ${pipes_opt:+"${pipes_opt}"} ${format_args})
+        fmt_args=("${datadir}/${dset}" "${dumpdir}/${dset}" --config "${format_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}"
+            ${pipes_opt:+"${pipes_opt}"} ${format_args})
         # shellcheck disable=SC2086  # ${cmd}, ${s2s} and ${fs_opt} hold several words
         run ${cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/format.JOB.log" ${s2s} data format "${fmt_args[@]}" ${fs_opt} --job JOB
         # shellcheck disable=SC2086
@@ -353,7 +354,8 @@ if in_range 3; then
         ctc_spec=(--opt ctc_import="${ctc_import}")
     else
         # shellcheck disable=SC2086,SC2207
-        ctc_spec=(--config ctc_conf="${ctc_conf}" $(overrides_of ctc_conf "${ctc_args}") $(set_inputs 2 ${train_sets} ${valid_sets}))
+        ctc_spec=(--config ctc_conf="${ctc_conf}" $(overrides_of ctc_conf "${ctc_args}")
+            $(set_inputs 2 ${train_sets} ${valid_sets}))
     fi
     if ! stage_begin "${expdir}/ctc/.done.stage3" --stage 3 "${ctc_spec[@]}" --on_change refuse --clean "${expdir}/ctc"; then
         log "Stage 3: ${expdir}/ctc done before, skipped"
@@ -423,7 +425,8 @@ if in_range 5; then
             # shellcheck disable=SC2046  # word lists
             stage_begin "${dumpdir}/${dset}/.done.stage5.${name}" --stage 5 --config align_conf="${conf}" \
                 $(overrides_of align_conf "${align_args}") --path ctc_exp="${expdir}/ctc" --opt tgt_lang="${tgt_lang}" \
-                --input "${dumpdir}/${dset}/.done.stage2" --input_if_used "${expdir}/ctc/.done.stage3" --clean "${dumpdir}/${dset}" || continue
+                --input "${dumpdir}/${dset}/.done.stage2" --input_if_used "${expdir}/ctc/.done.stage3" \
+                --clean "${dumpdir}/${dset}" || continue
             # shellcheck disable=SC2086
             run ${infer_cmd} JOB=1:"${nj}" "${dumpdir}/${dset}/logs/${name}.JOB.log" ${s2s} align --config "${conf}" \
                 --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" --ctc_exp "${expdir}/ctc" --nj "${nj}" \
@@ -460,7 +463,8 @@ if in_range 7 && [ -n "${pretrain_conf}" ]; then
     log "Stage 7: text pretraining (${pretrain_conf}) into ${expdir}/lm; log: ${expdir}/lm/train.log"
     # shellcheck disable=SC2046  # word lists
     if stage_begin "${expdir}/lm/.done.stage7" --stage 7 --config pretrain_conf="${pretrain_conf}" \
-            $(overrides_of pretrain_conf "${pretrain_args}") --input "${expdir}/vocab/.done.stage6" --on_change refuse --clean "${expdir}/lm"; then
+            $(overrides_of pretrain_conf "${pretrain_args}") --input "${expdir}/vocab/.done.stage6" --on_change refuse \
+            --clean "${expdir}/lm"; then
         # shellcheck disable=SC2086
         run ${train_cmd} "${expdir}/lm/logs/launch.log" ${launch} s2s pretrain-text --config "${pretrain_conf}" \
             --vocab "${expdir}/vocab/vocab.yaml" --exp "${expdir}/lm" ${pretrain_args}

@@ -121,6 +121,51 @@ def apply_overrides(cfg: dict[str, Any], overrides: Iterable[str]) -> dict[str, 
     return cfg
 
 
+#: the paths a recipe knows and passes to a stage's verb (``s2s units fit --ctc_exp exp/ctc``): name -> meaning
+RECIPE_PATHS = {"ctc_exp": "the stage-3 CTC model's exp dir (s2s ctc train / s2s ctc import)"}
+
+
+def fill_recipe_paths(data: Any, paths: Mapping[str, str | None]) -> Any:
+    """Give the component blocks of a loaded config the recipe's paths their plugins ask for, in place.
+
+    A plugin class declares ``recipe_paths = {"<its argument>": "<a name of RECIPE_PATHS>"}`` (the
+    ``ctc_kmeans`` tokenizer: ``{"exp_dir": "ctc_exp"}``); every block ``{name: ..., ...}`` of
+    ``data``, at any depth, whose plugin declares an argument the block does not set gets the
+    recipe's path for it (paths that are ``None`` or empty are not given). So a stage config names
+    models and hyperparameters, and the recipe names the paths once; a block that sets the
+    argument keeps its value. Returns ``data``.
+    """
+    paths = {k: v for k, v in paths.items() if v}
+    if not paths:
+        return data
+    if isinstance(data, list):
+        for item in data:
+            fill_recipe_paths(item, paths)
+        return data
+    if not isinstance(data, dict):
+        return data
+    if isinstance(data.get("name"), str):
+        for arg, path_name in _declared_paths(data["name"]).items():
+            if arg not in data and path_name in paths:
+                data[arg] = paths[path_name]
+    for value in data.values():
+        fill_recipe_paths(value, paths)
+    return data
+
+
+def _declared_paths(name: str) -> dict[str, str]:
+    """The ``recipe_paths`` of every registered plugin called ``name`` (of any kind)."""
+    from s2s_plugin.hookspecs import KINDS
+    from s2s_plugin.registry import get_registry
+
+    declared: dict[str, str] = {}
+    for kind in KINDS:
+        info = get_registry().infos(kind).get(name)
+        if info is not None:
+            declared.update(getattr(info.cls, "recipe_paths", None) or {})
+    return declared
+
+
 def component(kind: str, default: Mapping[str, Any] | None = None, optional: bool = False,
               build_check: bool = False) -> Any:
     """A dataclass field holding a plugin block ``{name: ..., **kwargs}`` of ``kind``.

@@ -85,6 +85,8 @@ class StageSpec:
         options: option name -> value as the recipe passes it.
         configs: name -> config file ("" or None: no config).
         overrides: ``NAME.KEY.SUBKEY`` -> value (YAML) set in config NAME; an empty value is not given.
+        paths: recipe paths the stage's verb gets (``ctc_exp`` -> ``exp/ctc``), filled into every config's
+            blocks whose plugins take them, as the verb fills them (``s2s_plugin.config.fill_recipe_paths``).
         data: dirs whose top-level files the stage reads (their digests go into the key).
         inputs: markers of input stages that must exist (their keys go into the key).
         inputs_if_used: markers that are inputs only when a config names their directory.
@@ -94,6 +96,7 @@ class StageSpec:
     options: dict[str, str] = field(default_factory=dict)
     configs: dict[str, str | None] = field(default_factory=dict)
     overrides: dict[str, str] = field(default_factory=dict)
+    paths: dict[str, str] = field(default_factory=dict)
     data: list[str] = field(default_factory=list)
     inputs: list[str] = field(default_factory=list)
     inputs_if_used: list[str] = field(default_factory=list)
@@ -127,8 +130,8 @@ def producing_stage(marker: PathLike) -> int | None:
 
 
 def _configs(spec: StageSpec) -> dict[str, Any]:
-    """The configs of ``spec``, parsed, with its overrides applied."""
-    from s2s_plugin.config import load_yaml
+    """The configs of ``spec``, parsed, with its overrides and recipe paths applied."""
+    from s2s_plugin.config import fill_recipe_paths, load_yaml
 
     configs = {}
     for name, path in sorted(spec.configs.items()):
@@ -149,6 +152,8 @@ def _configs(spec: StageSpec) -> dict[str, Any]:
                 node[k] = {}
             node = node[k]
         node[last] = yaml.safe_load(value)
+    for config in configs.values():
+        fill_recipe_paths(config, spec.paths)
     return configs
 
 

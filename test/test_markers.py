@@ -130,6 +130,24 @@ def test_an_input_if_used_counts_only_when_a_config_names_its_dir(work):
     assert make_record(used)["inputs"] == {"exp/ctc/.done.stage3": "k3"}
 
 
+def test_recipe_paths_reach_the_blocks_that_read_them_and_make_their_stage_an_input(work, registry):
+    # the recipe's configs leave stage 3's model out: s2st.sh gives it to the verb and to the marker (--path)
+    (work / "conf" / "units.yaml").write_text("tokenizer: {name: ctc_kmeans, layer: 2}\n")
+    (work / "conf" / "mfcc.yaml").write_text("tokenizer: {name: mfcc_kmeans}\n")
+    used = StageSpec(stage=4, configs={"units_conf": "conf/units.yaml"}, paths={"ctc_exp": "exp/ctc"},
+                     inputs_if_used=["exp/ctc/.done.stage3"])
+    with pytest.raises(StageError, match="needs exp/ctc/.done.stage3"):
+        make_record(used)
+    (work / "exp" / "ctc").mkdir(parents=True)
+    (work / "exp" / "ctc" / ".done.stage3").write_text("key: k3\n")
+    record = make_record(used)
+    assert record["inputs"] == {"exp/ctc/.done.stage3": "k3"}
+    assert record["configs"]["units_conf"]["tokenizer"] == {"name": "ctc_kmeans", "layer": 2, "exp_dir": "exp/ctc"}
+    unused = StageSpec(stage=4, configs={"units_conf": "conf/mfcc.yaml"}, paths={"ctc_exp": "exp/ctc"},
+                       inputs_if_used=["exp/ctc/.done.stage3"])
+    assert make_record(unused)["inputs"] == {} and "exp_dir" not in make_record(unused)["configs"]["units_conf"]
+
+
 def test_begin_removes_orphan_temp_files_only_under_clean_dirs(work):
     out = work / "dump" / "train"
     (out / "audio").mkdir(parents=True)

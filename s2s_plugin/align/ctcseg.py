@@ -235,7 +235,8 @@ class CTCSegmentationAligner:
 
     Args:
         model: the CTC model's exp dir (``s2s ctc train`` / ``s2s ctc import``), a mapping
-            language -> exp dir, or a loaded model (implementing ``s2s_plugin.protocols.CTCModel``).
+            language -> exp dir, or a loaded model (implementing ``s2s_plugin.protocols.CTCModel``);
+            a recipe passes its stage-3 exp dir (``s2s align --ctc_exp``, see ``recipe_paths``).
         boundary: ``separator`` or ``midpoint``.
         time_offset: seconds added to every time (a model's constant latency, negative to move earlier).
         unknown_chars: ``fail`` (the utterance is reported and left out) or ``skip`` (align the
@@ -252,7 +253,10 @@ class CTCSegmentationAligner:
 
     name: ClassVar[str] = "ctc_segmentation"
 
-    def __init__(self, model: Any = "exp/ctc", boundary: str = "separator", time_offset: float = 0.0,
+    #: the recipe's stage-3 model is this plugin's model (``s2s_plugin.config.fill_recipe_paths``)
+    recipe_paths: ClassVar[dict[str, str]] = {"model": "ctc_exp"}
+
+    def __init__(self, model: Any = None, boundary: str = "separator", time_offset: float = 0.0,
                  unknown_chars: str = "fail", vad_db: float | None = 35.0, vad_max_shift: float = 0.3,
                  device: str = "cpu", window: float | None = 60.0, window_overlap: float = 10.0,
                  gap_split: float = 0.5) -> None:
@@ -262,7 +266,7 @@ class CTCSegmentationAligner:
         if unknown_chars not in ("fail", "skip"):
             raise ConfigError(f"aligner 'ctc_segmentation': unknown_chars must be 'fail' or 'skip', "
                               f"got {unknown_chars!r}")
-        if not isinstance(model, (str, dict)) and not hasattr(model, "log_posteriors"):
+        if model is not None and not isinstance(model, (str, dict)) and not hasattr(model, "log_posteriors"):
             raise ConfigError(f"aligner 'ctc_segmentation': model must be an exp dir or a mapping "
                               f"language -> exp dir, got {model!r}")
         self.model_spec = model
@@ -276,6 +280,9 @@ class CTCSegmentationAligner:
         if not 0 <= gap_split <= 1:
             raise ConfigError(f"aligner 'ctc_segmentation': gap_split must be in [0, 1], got {gap_split}")
         self.gap_split = float(gap_split)
+        if model is None:
+            raise ConfigError("aligner 'ctc_segmentation': no CTC model (key 'aligner.model'): give --ctc_exp DIR "
+                              "(s2st.sh passes stage 3's exp/ctc) or the override aligner.model=DIR")
         self.window = None if window is None else float(window)
         self.window_overlap = float(window_overlap)
         self._cache: dict[str, Any] = {}

@@ -173,7 +173,7 @@ def read_model_type(exp_dir: PathLike) -> tuple[str, dict]:
     path = exp_dir / "config.yaml"
     if not path.is_file():
         raise DataError(f"{exp_dir}: not a CTC model dir (no config.yaml); train one with `s2s ctc train "
-                        f"--exp {exp_dir}` or import one with `s2s ctc import --from DIR --type espnet|hf "
+                        f"--exp {exp_dir}` or import one with `s2s ctc import --from DIR "
                         f"--exp {exp_dir}`")
     cfg = load_yaml(path)
     kind = cfg.get("type", "s2s")

@@ -1,7 +1,7 @@
 """Imported CTC models: an ESPnet ASR model dir, or a transformers wav2vec2 / w2v-BERT CTC dir.
 
-    s2s ctc import --from /models/espnet_asr --type espnet --exp exp/ctc
-    s2s ctc import --from /models/w2v-bert-2.0-ctc --type hf --exp exp/ctc
+    s2s ctc import --from /models/espnet_asr --exp exp/ctc       # ESPnet: config.yaml + *.pth
+    s2s ctc import --from /models/w2v-bert-2.0-ctc --exp exp/ctc  # transformers: config.json
 
 The import loads the model once to check it, measures its output frame rate
 and writes ``exp/<tag>/config.yaml`` (the type and the absolute paths of the
@@ -480,13 +480,45 @@ def _find_stats_file(src: Path, config: Path, args: dict) -> Path | None:
                     f"copy it into {src}")
 
 
-def import_ctc_model(src: PathLike, kind: str, exp_dir: PathLike, model_file: str | None = None,
+#: what marks each kind of model dir: an ESPnet ASR dir holds config.yaml and .pth weights (at its top or
+#: below, as in ESPnet's packed exp dirs), a transformers dir holds config.json at its top
+MODEL_DIR_KINDS = {"espnet": "config.yaml and *.pth weights (ESPnet)",
+                   "hf": "config.json (transformers, e.g. a *ForCTC model saved with save_pretrained)"}
+
+
+def detect_model_type(src: PathLike) -> str:
+    """What ``src`` holds, from its files: ``espnet`` or ``hf`` (see :data:`MODEL_DIR_KINDS`).
+
+    Raises:
+        DataError: ``src`` is no dir, looks like neither kind, or like both (naming the files that
+            say so, and ``--type`` that settles it).
+    """
+    src = Path(src)
+    if not src.is_dir():
+        raise DataError(f"{src}: model dir not found")
+    found = {"espnet": [p for p in (next(src.glob("**/config.yaml"), None), next(src.glob("**/*.pth"), None))
+                        if p is not None],
+             "hf": [src / "config.json"] if (src / "config.json").is_file() else []}
+    kinds = [k for k in ("espnet", "hf") if len(found[k]) == (2 if k == "espnet" else 1)]
+    if len(kinds) == 1:
+        return kinds[0]
+    what = "; ".join(f"{k}: {v}" for k, v in MODEL_DIR_KINDS.items())
+    if not kinds:
+        seen = ", ".join(sorted(p.name for p in src.iterdir())[:8]) or "nothing"
+        raise DataError(f"{src}: neither an ESPnet ASR dir nor a transformers CTC model dir (it holds {seen}); "
+                        f"expected {what}")
+    files = ", ".join(str(p.relative_to(src)) for k in kinds for p in found[k])
+    raise DataError(f"{src}: looks like both an ESPnet ASR dir and a transformers model dir ({files}); "
+                    "say which with --type espnet or --type hf")
+
+
+def import_ctc_model(src: PathLike, kind: str | None, exp_dir: PathLike, model_file: str | None = None,
                      device: str = "cpu") -> dict:
     """Check an external CTC model and describe it in ``exp_dir`` (config.yaml, tokens.txt).
 
     Args:
         src: the ESPnet model dir or transformers dir.
-        kind: ``espnet`` or ``hf``.
+        kind: ``espnet`` or ``hf``; ``None`` tells them apart by their files (:func:`detect_model_type`).
         exp_dir: the exp dir to write.
         model_file: the ESPnet weights inside ``src`` when it holds several .pth files.
 
@@ -502,6 +534,7 @@ def import_ctc_model(src: PathLike, kind: str, exp_dir: PathLike, model_file: st
     src = Path(src).resolve()
     if not src.is_dir():
         raise DataError(f"{src}: model dir not found")
+    kind = kind or detect_model_type(src)
     exp_dir = Path(exp_dir)
     if kind == "espnet":
         config, weights, args = _find_espnet_files(src, model_file)

@@ -109,14 +109,15 @@ class CtcASR:
         asr.transcribe([wave], 16000)          # ['the black cat eats']
 
     Args:
-        exp_dir: the CTC model's exp dir (what :func:`s2s_plugin.asr.ctc.load_ctc_model` reads).
+        exp_dir: the CTC model's exp dir (what :func:`s2s_plugin.asr.ctc.load_ctc_model` reads); s2st.sh
+            passes the one it trains at stage 11 (or ``--asr_import``), so a recipe's config leaves it out.
         device: ``cpu``, ``cuda`` or ``auto``.
     """
 
     name = "ctc"
 
-    def __init__(self, exp_dir: str, device: str = "cpu") -> None:
-        self.exp_dir, self.device = Path(exp_dir), device
+    def __init__(self, exp_dir: str | None = None, device: str = "cpu") -> None:
+        self.exp_dir, self.device = Path(exp_dir) if exp_dir else None, device
         self._model: Any = None
 
     def __repr__(self) -> str:
@@ -124,6 +125,10 @@ class CtcASR:
 
     def _load(self) -> Any:
         if self._model is None:
+            if self.exp_dir is None:
+                raise ConfigError("asr 'ctc': no CTC model dir (key 'asr.exp_dir'): give the override "
+                                  "asr.exp_dir=DIR (s2st.sh passes the scoring ASR of stage 11, exp/asr_<tgt_lang>, "
+                                  "or --asr_import)")
             if not self.exp_dir.is_dir():
                 raise ConfigError(
                     f"asr 'ctc': no CTC model at {self.exp_dir}. Train the scoring ASR on reference "

@@ -1,7 +1,7 @@
 """Word alignment of a dump dir into CTM (recipe stage 5).
 
-    s2s align --config conf/align.yaml --dir dump/train_fr                     # both languages
-    s2s align --config conf/align.yaml --dir dump/train_fr --nj 4 --cmd utils/run.pl   # 4 jobs, then the merge
+    s2s align --config conf/align.yaml --dir dump/train_fr --ctc_exp exp/ctc   # both languages
+    s2s align --config conf/align.yaml --dir dump/train_fr --ctc_exp exp/ctc --nj 4 --cmd utils/run.pl  # 4 jobs, merged
     s2s align --config conf/align.yaml --dir dump/train_fr --lang fr --nj 4 --job 2
     s2s align --config conf/align.yaml --dir dump/train_fr --lang fr --nj 4 --merge
     s2s align --config conf/align_uniform.yaml --dir dump/test_fr --out align_uniform
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from s2s_plugin.bin._args import add_job_arguments, job_mode
+from s2s_plugin.bin._args import add_job_arguments, add_overrides, add_recipe_path, job_mode, verb_config
 
 COMMAND = "align"
 HELP = "align the words of a data set to its audio, into CTM (stage 5)"
@@ -26,8 +26,8 @@ CONFIG_SCHEMAS = {"": "s2s_plugin.align.stage:AlignConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                        help="config overrides, e.g. aligner.model=exp/ctc2 max_fail_ratio=0.1")
+    add_overrides(parser, "aligner.model=exp/ctc2 max_fail_ratio=0.1")
+    add_recipe_path(parser, "ctc_exp")
     parser.add_argument("--config", required=True, help="YAML with an 'aligner' block (conf/align.yaml)")
     parser.add_argument("--dir", required=True, help="the dump dir of one set, e.g. dump/train_fr")
     parser.add_argument("--lang", nargs="+", default=None,
@@ -38,15 +38,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from s2s_plugin.align.stage import AlignConfig, align_set
-    from s2s_plugin.config import load_config
+    from s2s_plugin.align.stage import align_set
     from s2s_plugin.data.datadir import DataDir
     from s2s_plugin.errors import ConfigError
 
-    for lang in args.lang or []:
-        if "=" in lang:
-            raise ConfigError(f"--lang got '{lang}', an override: give overrides before --lang")
-    cfg = load_config(AlignConfig, args.config, args.overrides)
+    cfg = verb_config(args)
     mode = job_mode(args)
     if not args.out or "/" in args.out:
         raise ConfigError(f"--out must be a plain name, got {args.out!r}")

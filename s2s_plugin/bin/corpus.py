@@ -25,11 +25,12 @@ CONFIG_SCHEMAS = {"mini": "s2s_plugin.corpora.mini.config:MiniCorpusConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from s2s_plugin.bin._args import add_overrides
+
     sub = parser.add_subparsers(dest="corpus", metavar="CORPUS", required=True)
     m = sub.add_parser("mini", help="the embedded synthetic corpus: fr/es/pt -> en, espeak-ng speech",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    m.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="config overrides, e.g. sources.pt.train=50 text.train=5000")
+    add_overrides(m, "sources.pt.train=50 text.train=5000")
     m.add_argument("--config", required=True, help="the corpus config (egs/mini_s2st/s2st1/conf/corpus.yaml)")
     m.add_argument("--out", default="data", help="output dir: one subdir per set, and lm_text/ (default: data)")
     m.add_argument("--nj", type=int, default=1, help="synthesis processes (default: 1)")
@@ -39,13 +40,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from s2s_plugin.corpora.mini.build import build_corpus
+    from s2s_plugin.bin._args import take_overrides
     from s2s_plugin.corpora.mini.config import load_mini_config
 
-    cfg = load_mini_config(args.config, args.overrides, seed=args.seed)
+    cfg = load_mini_config(args.config, take_overrides(args))  # --seed is one of them (config_overrides)
     build_corpus(cfg, args.out, nj=args.nj, overwrite=args.overwrite)
     return 0
 
 
 def config_overrides(args: argparse.Namespace) -> list[str]:
-    """Overrides the command's own options make (``--seed``), for ``--print_config``."""
+    """Overrides the command's own options make (``--seed``): they win over the config and its overrides."""
     return [f"seed={args.seed}"] if getattr(args, "seed", None) is not None else []

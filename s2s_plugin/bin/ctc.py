@@ -3,20 +3,23 @@
     s2s ctc train --config conf/ctc.yaml --exp exp/ctc \\
         --train_dirs dump/train_fr dump/train_es --valid_dirs dump/dev_fr dump/dev_es [key=value ...]
     s2s ctc eval --exp exp/ctc --dirs dump/dev_fr dump/dev_es [--sides src tgt] [--langs fr]
-    s2s ctc import --from /models/espnet_asr --type espnet --exp exp/ctc [--model_file valid.acc.ave.pth]
-    s2s ctc import --from /models/w2v-bert-ctc --type hf --exp exp/ctc
+    s2s ctc import --from /models/espnet_asr --exp exp/ctc [--model_file valid.acc.ave.pth]
+    s2s ctc import --from /models/w2v-bert-ctc --exp exp/ctc [--type hf]
 
 `train` writes exp/<tag>/{model.pth,config.yaml,tokens.txt,train.log,scores.json,run.sh,tensorboard/,
 checkpoints/} and resumes from checkpoints/last.ckpt when run again; through `s2s launch` it runs as
 several DDP processes (`s2s launch --ngpu 0 --nproc 2 -- s2s ctc train ...`: gloo on the CPU).
 `eval` prints the CER per set and language and writes exp/<tag>/eval/<set>/hyp.<lang> and
 exp/<tag>/eval/cer.json. `import` checks an ESPnet ASR model dir or a transformers *ForCTC dir and
-makes exp/<tag> point at it, so every later stage uses it like a trained one.
+makes exp/<tag> point at it, so every later stage uses it like a trained one; which of the two --from
+holds is read from its files (config.yaml and *.pth: ESPnet; config.json: transformers), or --type.
 """
 from __future__ import annotations
 
 import argparse
 import shlex
+
+from s2s_plugin.bin._args import add_overrides, verb_config
 
 COMMAND = "ctc"
 HELP = "train, score or import the CTC model that aligns words and feeds units (stage 3)"
@@ -29,7 +32,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     t = sub.add_parser("train", help="train a CTC model on characters or BPE pieces (token_type)",
                        description="Train (or resume) the in-recipe CTC model; see s2s_plugin/asr/train.py.")
-    t.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. max_epoch=5")
+    add_overrides(t, "max_epoch=5")
     t.add_argument("--config", help="YAML with the CTCTrainConfig keys (defaults when omitted)")
     t.add_argument("--train_dirs", nargs="+", required=True, help="training sets (dump/<set>)")
     t.add_argument("--valid_dirs", nargs="*", default=[], help="sets scored after every epoch")
@@ -50,8 +53,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     i = sub.add_parser("import", help="use an ESPnet or transformers CTC model as the stage-3 model")
     i.add_argument("--from", dest="source", required=True, help="the model dir")
-    i.add_argument("--type", dest="kind", required=True, choices=["espnet", "hf"],
-                   help="what --from holds: an ESPnet ASR exp dir or a transformers CTC model dir")
+    i.add_argument("--type", dest="kind", default=None, choices=["espnet", "hf"],
+                   help="what --from holds: an ESPnet ASR exp dir or a transformers CTC model dir (default: "
+                        "told from its files: config.yaml and *.pth for ESPnet, config.json for transformers)")
     i.add_argument("--exp", required=True, help="the exp dir to write, e.g. exp/ctc")
     i.add_argument("--model_file", default=None, help="ESPnet: the .pth inside --from when it holds several")
     i.add_argument("--device", default="cpu", help="where to load it for the check")
@@ -76,12 +80,13 @@ def _check_dirs(**lists: list[str]) -> None:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from s2s_plugin.asr.train import CTCTrainConfig, CTCTrainer, format_cer_table
-    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
+    from s2s_plugin.asr.train import CTCTrainer, format_cer_table
+    from s2s_plugin.errors import ConfigError
 
-    _check_dirs(train_dirs=args.train_dirs, valid_dirs=args.valid_dirs)
-    data = apply_overrides(load_yaml(args.config) if args.config else {}, args.overrides)
-    cfg = from_dict(CTCTrainConfig, data, where=args.config or "ctc config")
+    cfg = verb_config(args)
+    if not args.train_dirs:
+        raise ConfigError("--train_dirs: give at least one dump/<set> directory")
+    args.valid_dirs = args.valid_dirs or []
     command = shlex.join(["s2s", "ctc", "train"] + (["--config", args.config] if args.config else [])
                          + ["--train_dirs", *args.train_dirs]
                          + (["--valid_dirs", *args.valid_dirs] if args.valid_dirs else [])
@@ -123,6 +128,6 @@ def _import(args: argparse.Namespace) -> int:
     from s2s_plugin.asr.imported import import_ctc_model
 
     cfg = import_ctc_model(args.source, args.kind, args.exp, args.model_file, args.device)
-    print(f"imported {args.kind} model {cfg['source']} into {args.exp}: {cfg['vocab_size']} tokens, "
+    print(f"imported {cfg['type']} model {cfg['source']} into {args.exp}: {cfg['vocab_size']} tokens, "
           f"{cfg['frame_rate']:g} frames/s, {cfg['num_layers']} layers")
     return 0

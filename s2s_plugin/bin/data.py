@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 
-from s2s_plugin.bin._args import add_job_arguments, job_mode
+from s2s_plugin.bin._args import add_job_arguments, add_overrides, job_mode, verb_config
 
 COMMAND = "data"
 HELP = "validate a data directory; resample, filter and dump its audio (stage 2)"
@@ -65,8 +65,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                        description=_FORMAT_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     f.add_argument("data_dir", metavar="DATA_DIR", help="data/<set>: the Kaldi-style data dir to read")
     f.add_argument("dump_dir", metavar="DUMP_DIR", help="dump/<set>: where the formatted audio and lists go")
-    f.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="config overrides, e.g. max_duration=30")
+    add_overrides(f, "max_duration=30")
     f.add_argument("--config", help="YAML with the FormatConfig keys (defaults when omitted)")
     f.add_argument("--fs", type=int, help="output sample rate; overrides the config's fs")
     f.add_argument("--tgt_lang", default="en", help="target language; the other one is the source")
@@ -91,17 +90,14 @@ def _validate(args: argparse.Namespace) -> int:
 
 
 def _format(args: argparse.Namespace) -> int:
-    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
-    from s2s_plugin.data.format import FormatConfig, format_datadir
+    from s2s_plugin.data.format import format_datadir
 
-    data = load_yaml(args.config) if args.config else {}
-    overrides = list(args.overrides) + ([f"fs={args.fs}"] if args.fs is not None else [])
-    cfg = from_dict(FormatConfig, apply_overrides(data, overrides), where=args.config or "format config")
+    cfg = verb_config(args)  # --fs is the config's fs (config_overrides)
     format_datadir(args.data_dir, args.dump_dir, cfg, tgt_lang=args.tgt_lang, allow_pipes=args.allow_pipes,
                    mode=job_mode(args))
     return 0
 
 
 def config_overrides(args: argparse.Namespace) -> list[str]:
-    """Overrides the command's own options make (``--fs``), for ``--print_config``."""
+    """Overrides the command's own options make (``--fs``): they win over the config and its overrides."""
     return [f"fs={args.fs}"] if getattr(args, "fs", None) is not None else []

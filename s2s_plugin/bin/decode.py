@@ -23,7 +23,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from s2s_plugin.bin._args import add_job_arguments, job_mode
+from s2s_plugin.bin._args import add_job_arguments, add_overrides, job_mode, verb_config
 
 COMMAND = "decode"
 HELP = "stage 9: decode source units to T_src, T_tgt and target units"
@@ -36,20 +36,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dir", type=Path, required=True, help="dump/<set> with units.<src>")
     parser.add_argument("--out", type=Path, required=True, help="output dir, e.g. exp/<tag>/decode_<set>")
     parser.add_argument("--config", type=Path, default=None, help="YAML of DecodeConfig keys")
-    parser.add_argument("overrides", nargs="*", help="config overrides, e.g. num_beams=4")
+    add_overrides(parser, "num_beams=4")
     parser.add_argument("--tgt_lang", default="en", help="target language of the sets (default: en)")
     add_job_arguments(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
-    from s2s_plugin.decode.generate import DecodeConfig
     from s2s_plugin.decode.stage import decode_set
 
     mode = job_mode(args)
     cfg = None
     if not mode.merge or args.config or args.overrides:  # a merge checks the settings only when given them
-        data = apply_overrides(load_yaml(args.config) if args.config else {}, args.overrides)
-        cfg = from_dict(DecodeConfig, data, where=str(args.config or "decode config"))
+        cfg = verb_config(args)
     decode_set(args.model_dir, args.dir, args.out, cfg, args.tgt_lang, mode)
     return 0

@@ -83,15 +83,10 @@ def print_config(args: argparse.Namespace) -> int:
     """``--print_config``: load the verb's config as the verb would, print it resolved, run nothing."""
     import yaml
 
-    from s2s_plugin.config import apply_overrides, from_dict, load_yaml, resolved_dict
+    from s2s_plugin.bin._args import verb_config
+    from s2s_plugin.config import resolved_dict
 
-    module_name, _, cls_name = args._schema.partition(":")
-    schema = getattr(importlib.import_module(module_name), cls_name)
-    extra = getattr(args._module, "config_overrides", lambda a: [])(args)
-    overrides = [o for o in getattr(args, "overrides", []) or [] if "=" in str(o)] + extra
-    config = getattr(args, "config", None)
-    data = apply_overrides(load_yaml(config) if config else {}, overrides)
-    cfg = from_dict(schema, data, where=str(config or f"{args.command} config"))
+    cfg = verb_config(args)
     sys.stdout.write(yaml.safe_dump(resolved_dict(cfg), sort_keys=False, allow_unicode=True))
     return 0
 

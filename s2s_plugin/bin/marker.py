@@ -1,7 +1,7 @@
 """The done markers of the recipe stages (s2st.sh calls these around each stage).
 
     s2s marker begin MARKER --stage N [--opt NAME=VALUE ...] [--config NAME=FILE ...]
-        [--override NAME.KEY=VALUE ...] [--data DIR ...]
+        [--override NAME.KEY=VALUE ...] [--path NAME=DIR ...] [--data DIR ...]
         [--input MARKER ...] [--input_if_used MARKER ...] [--on_change rerun|refuse] [--force true|false]
         [--clean DIR ...] [--run_cmd CMD]            # prints skip, or run and the record
     echo "$record" | s2s marker end MARKER           # the stage completed: write its marker
@@ -41,6 +41,9 @@ def _spec_arguments(p: argparse.ArgumentParser) -> None:
                    help="a config of the stage (parsed; an empty FILE: none)")
     p.add_argument("--override", action="append", default=[], metavar="NAME.KEY=VALUE",
                    help="a value set in config NAME (an empty VALUE: not given)")
+    p.add_argument("--path", action="append", default=[], metavar="NAME=DIR",
+                   help="a path the recipe passes to the stage's verb (e.g. ctc_exp=exp/ctc), given to the config "
+                        "blocks whose plugins take it, as the verb does (s2s_plugin.config.fill_recipe_paths)")
     p.add_argument("--data", action="append", default=[], metavar="DIR",
                    help="a data dir whose top-level files the stage reads")
     p.add_argument("--input", action="append", default=[], metavar="MARKER",
@@ -76,7 +79,8 @@ def _spec(args: argparse.Namespace):
 
     return StageSpec(stage=args.stage, options=_pairs(args.opt, "--opt"),
                      configs=_pairs(args.config, "--config"),
-                     overrides=_pairs(args.override, "--override"), data=args.data, inputs=args.input,
+                     overrides=_pairs(args.override, "--override"), paths=_pairs(args.path, "--path"),
+                     data=args.data, inputs=args.input,
                      inputs_if_used=args.input_if_used)
 
 

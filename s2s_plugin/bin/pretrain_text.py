@@ -15,6 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from s2s_plugin.bin._args import add_overrides, verb_config
+
 COMMAND = "pretrain-text"
 HELP = "stage 7: pretrain the embedded LLM on the text-only corpus (monolingual + translation pairs)"
 #: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
@@ -22,7 +24,7 @@ CONFIG_SCHEMAS = {"": "s2s_plugin.train.schema:PretrainTextConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. optim.lr=1e-3")
+    add_overrides(parser, "optim.lr=1e-3")
     parser.add_argument("--config", required=True, type=Path, help="conf/pretrain_text.yaml")
     parser.add_argument("--exp", required=True, type=Path, help="experiment dir, e.g. exp/lm")
     parser.add_argument("--vocab", default=None, help="vocabulary (default: the config's 'vocab')")
@@ -35,12 +37,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from s2s_plugin.train.cli import run_training
-    from s2s_plugin.train.schema import PretrainTextConfig
 
-    run_training(PretrainTextConfig, args, COMMAND)
+    # --vocab is the config's 'vocab' key (config_overrides): exp/config.yaml records what ran
+    run_training(verb_config(args), args, COMMAND)
     return 0
 
 
 def config_overrides(args: argparse.Namespace) -> list[str]:
-    """Overrides the command's own options make (``--vocab``), for ``--print_config``."""
+    """Overrides the command's own options make (``--vocab``): they win over the config and its overrides."""
     return [f"vocab={args.vocab}"] if getattr(args, "vocab", None) else []

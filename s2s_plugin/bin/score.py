@@ -24,6 +24,8 @@ import argparse
 import shlex
 from pathlib import Path
 
+from s2s_plugin.bin._args import add_overrides, verb_config
+
 COMMAND = "score"
 HELP = "stage 11: ASR-BLEU, BLEU, WER, toplines, RESULTS.md, plots and a listening page"
 #: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
@@ -36,8 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sets", nargs="+", required=True, help="sets to score, e.g. test_fr test_es")
     parser.add_argument("--ref_dump", type=Path, default=Path("dump"),
                         help="dump dir holding the reference sets (default: dump)")
-    parser.add_argument("overrides", nargs="*", help="dotted config overrides, e.g. vocoder_exp=exp/vocoder or "
-                        "asr_bleu_protocol=espnet (s2s, espnet or fairseq: whose ASR-BLEU text processing)")
+    add_overrides(parser, "vocoder_exp=exp/vocoder or asr_bleu_protocol=espnet (s2s, espnet or fairseq: whose "
+                          "ASR-BLEU text processing)")
 
 
 def command_line(args: argparse.Namespace) -> str:
@@ -48,13 +50,9 @@ def command_line(args: argparse.Namespace) -> str:
 
 
 def main(args: argparse.Namespace) -> int:
-    from s2s_plugin.config import load_config
-    from s2s_plugin.eval.score import ScoreConfig, run_stage
+    from s2s_plugin.eval.score import run_stage
 
-    # set names never hold '='; overrides typed after --sets land there
-    args.overrides = [*args.overrides, *(s for s in args.sets if "=" in s)]
-    args.sets = [s for s in args.sets if "=" not in s]
-    cfg = load_config(ScoreConfig, args.config, args.overrides)
+    cfg = verb_config(args)  # overrides typed after --sets land there; it hands them back
     result = run_stage(cfg, args.exp, args.sets, args.ref_dump, command_line(args))
     print((args.exp / "RESULTS.md").read_text(encoding="utf-8"), end="")
     print(f"ASR-BLEU protocol: {result['asr_bleu_protocol']['signature']}")

@@ -1,7 +1,8 @@
 """Print the training sequences the model is fed at a global step, modalities coloured.
 
-    s2s show-batch conf/train_scheduled.yaml --step 0 --n 3
-    s2s show-batch conf/train_scheduled.yaml --step 400 data.train=[dump/train_pt] --color always | less -R
+    s2s show-batch conf/train_scheduled.yaml --vocab exp/vocab/vocab.yaml data.train=[dump/train_fr] --step 0 --n 3
+    s2s show-batch conf/train_scheduled.yaml --vocab exp/vocab/vocab.yaml data.train=[dump/train_pt] --step 400 \\
+        --color always | less -R
 
 The batch shown is the one step STEP trains on (the first micro-batch of
 that optimiser step, as one process sees it with the config's seed), built
@@ -22,8 +23,10 @@ STYLE = {"text": "32", "unit": "36", "special": "33;1"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    from s2s_plugin.bin._args import add_overrides
+
     parser.add_argument("config", type=Path, help="a training config (conf/train_*.yaml)")
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    add_overrides(parser, "data.train=[dump/train_pt]")
     parser.add_argument("--step", type=int, default=0, help="global optimiser step (sets p and the batch)")
     parser.add_argument("--n", type=int, default=3, help="sequences to print")
     parser.add_argument("--vocab", default=None, help="vocabulary (default: the config's 'vocab')")
@@ -53,13 +56,16 @@ def main(args: argparse.Namespace) -> int:
     from s2s_plugin.llm.sequence import SEGMENTS
     from s2s_plugin.llm.vocab import Vocabulary
     from s2s_plugin.registry import get_registry
-    from s2s_plugin.train.schema import TrainConfig
+    from s2s_plugin.bin._args import take_overrides
+    from s2s_plugin.train.schema import TrainConfig, check_recipe_paths
     from s2s_plugin.train.datamodule import S2SDataModule, S2STTask
 
     if args.step < 0 or args.n < 1:
         raise ConfigError("--step must be >= 0 and --n >= 1")
-    cfg = load_config(TrainConfig, args.config, args.overrides)
-    vocab = Vocabulary.load(args.vocab or cfg.vocab)
+    overrides = take_overrides(args) + ([f"vocab={args.vocab}"] if args.vocab else [])
+    cfg = load_config(TrainConfig, args.config, overrides)
+    check_recipe_paths(cfg, str(args.config))  # the vocabulary and the sets, which a recipe's config leaves out
+    vocab = Vocabulary.load(cfg.vocab)
     sched = get_registry().build("interleave_scheduler", cfg.scheduler, f"{args.config}:scheduler")
     task = S2STTask(cfg.data, cfg.sequence, vocab)
     # the batches training plans: the same data module, sampler and seed, one process

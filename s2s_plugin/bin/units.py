@@ -1,7 +1,7 @@
 """Stage 4: fit a unit tokenizer, label every set with discrete units, report unit rates.
 
     s2s units fit --config conf/units.yaml --dirs dump/train_fr dump/train_es --lang fr es en \\
-        --exp exp/units [tokenizer.n_clusters=300 fit.share=0.5 ...]
+        --exp exp/units --ctc_exp exp/ctc [tokenizer.n_clusters=300 fit.share=0.5 ...]
 
     # label one set: in this process ...
     s2s units label --exp exp/units --dir dump/test_fr --lang fr en
@@ -42,7 +42,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from s2s_plugin.bin._args import add_job_arguments, job_mode
+from s2s_plugin.bin._args import add_job_arguments, add_overrides, add_recipe_path, job_mode, verb_config
 
 COMMAND = "units"
 HELP = "fit a unit tokenizer, write units.<lang> for every set, report unit rates (stage 4)"
@@ -55,7 +55,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     f = sub.add_parser("fit", help="fit the unit tokenizer's k-means on a portion of some sets",
                        description="Stream features of the config's fit portion into the tokenizer's k-means.")
-    f.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. tokenizer.n_clusters=64")
+    add_overrides(f, "tokenizer.n_clusters=64")
+    add_recipe_path(f, "ctc_exp")
     f.add_argument("--config", required=True, type=Path, help="YAML with the UnitsConfig keys (conf/units.yaml)")
     f.add_argument("--dirs", nargs="+", required=True, help="dump/<set> directories to fit on")
     f.add_argument("--lang", nargs="+", default=None, help="languages to fit on (default: all of each dir)")
@@ -87,7 +88,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                     "code. It is read only from the path given to --kmeans, with a reader that rebuilds only "
                     "sklearn k-means objects, numpy arrays and random states and refuses any other object; "
                     "--trust_pickle lifts that (docs/security.md).")
-    imp.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. tokenizer.layer=11")
+    add_overrides(imp, "tokenizer.layer=11")
+    add_recipe_path(imp, "ctc_exp")
     imp.add_argument("--kmeans", required=True, type=Path,
                      help="the peer's k-means file: a joblib/pickle sklearn k-means (.bin, .mdl, .pkl; a pickle, "
                           "read with a restricted reader that refuses objects other than k-means and numpy "
@@ -116,27 +118,15 @@ def main(args: argparse.Namespace) -> int:
     return args._units_main(args)
 
 
-def _move_overrides(args: argparse.Namespace) -> list[str]:
-    """``--lang fr en k=v`` reads ``k=v`` as a language; hand such words back as overrides."""
-    extra = []
-    for key in ("dirs", "lang"):
-        values = getattr(args, key, None)
-        if values:
-            extra += [v for v in values if "=" in v]
-            setattr(args, key, [v for v in values if "=" not in v] or None)
-    return list(getattr(args, "overrides", []) or []) + extra
-
-
 def _fit(args: argparse.Namespace) -> int:
-    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
     from s2s_plugin.errors import ConfigError
     from s2s_plugin.jobs import limit_threads, log_to
-    from s2s_plugin.units.stage import UnitsConfig, fit_units
+    from s2s_plugin.units.stage import fit_units
 
-    overrides = _move_overrides(args)
+    cfg = verb_config(args)  # overrides typed after --dirs or --lang land there; it hands them back
+    overrides = args.overrides
     if not args.dirs:
         raise ConfigError("--dirs: give at least one dump/<set> directory")
-    cfg = from_dict(UnitsConfig, apply_overrides(load_yaml(args.config), overrides), where=str(args.config))
     with limit_threads(args.num_threads), log_to(args.exp / "fit.log", getattr(args, "log_level", "INFO")):
         logging.getLogger(__name__).info("s2s units fit --config %s --dirs %s --lang %s --exp %s %s", args.config,
                                          " ".join(args.dirs), " ".join(args.lang or ["(all)"]), args.exp,
@@ -146,13 +136,11 @@ def _fit(args: argparse.Namespace) -> int:
 
 
 def _import(args: argparse.Namespace) -> int:
-    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
     from s2s_plugin.jobs import limit_threads, log_to
     from s2s_plugin.units.peer import import_kmeans
-    from s2s_plugin.units.stage import UnitsConfig
 
-    overrides = list(args.overrides or [])
-    cfg = from_dict(UnitsConfig, apply_overrides(load_yaml(args.config), overrides), where=str(args.config))
+    cfg = verb_config(args)
+    overrides = args.overrides
     with limit_threads(args.num_threads), log_to(args.exp / "import.log", getattr(args, "log_level", "INFO")):
         logging.getLogger(__name__).info("s2s units import --kmeans %s --config %s --exp %s%s %s", args.kmeans,
                                          args.config, args.exp, " --trust_pickle" if args.trust_pickle else "",

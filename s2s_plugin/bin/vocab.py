@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from s2s_plugin.bin._args import add_overrides, verb_config
+
 COMMAND = "vocab"
 HELP = "stage 6: build the joint vocabulary (BPE or a local HF tokenizer + specials + units)"
 #: the config schema of each subcommand that takes --config ("" is the verb itself), for --print_config
@@ -29,7 +31,7 @@ CONFIG_SCHEMAS = {"": "s2s_plugin.llm.vocab_stage:VocabConfig"}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. vocab_size=500")
+    add_overrides(parser, "vocab_size=500")
     parser.add_argument("--config", required=True, type=Path, help="conf/vocab.yaml")
     parser.add_argument("--exp", required=True, type=Path, help="output dir, e.g. exp/vocab")
     parser.add_argument("--text", nargs="+", required=True, type=Path,
@@ -54,10 +56,9 @@ def n_units_of(args: argparse.Namespace, cfg) -> int:
 
 
 def main(args: argparse.Namespace) -> int:
-    from s2s_plugin.config import load_config
-    from s2s_plugin.llm.vocab_stage import VocabConfig, build, read_texts, text_files
+    from s2s_plugin.llm.vocab_stage import build, read_texts, text_files
 
-    cfg = load_config(VocabConfig, args.config, args.overrides)
+    cfg = verb_config(args)
     texts = read_texts(text_files(args.text))
     build(cfg, texts, n_units_of(args, cfg), args.exp)
     return 0

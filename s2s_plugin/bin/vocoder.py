@@ -27,7 +27,7 @@ import contextlib
 import logging
 from pathlib import Path
 
-from s2s_plugin.bin._args import add_job_arguments, job_mode
+from s2s_plugin.bin._args import add_job_arguments, add_overrides, job_mode, verb_config
 
 COMMAND = "vocoder"
 HELP = "fit or import a vocoder; synthesise units into waveforms (stage 10)"
@@ -40,7 +40,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
     f = sub.add_parser("fit", help="fit (world, concat), train or import and check (unit_hifigan) the vocoder",
                        description="Fit the vocoder of --config on the --lang speech and units of --dirs.")
-    f.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides, e.g. vocoder.smooth_ms=20")
+    add_overrides(f, "vocoder.smooth_ms=20")
     f.add_argument("--config", required=True, type=Path, help="YAML with the VocoderConfig keys (conf/vocoder.yaml)")
     f.add_argument("--dirs", nargs="+", required=True, help="dump/<set> directories with wav.scp.<lang>, units.<lang>")
     f.add_argument("--lang", default="en", help="language of the speech to fit on (the target language)")
@@ -68,13 +68,14 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from s2s_plugin.config import apply_overrides, from_dict, load_yaml
+    from s2s_plugin.errors import ConfigError
     from s2s_plugin.jobs import limit_threads, log_to
-    from s2s_plugin.vocoder.stage import VocoderConfig, fit_vocoder
+    from s2s_plugin.vocoder.stage import fit_vocoder
 
-    overrides = list(args.overrides) + [d for d in args.dirs if "=" in d]
-    dirs = [d for d in args.dirs if "=" not in d]
-    cfg = from_dict(VocoderConfig, apply_overrides(load_yaml(args.config), overrides), where=str(args.config))
+    cfg = verb_config(args)  # overrides typed after --dirs land there; it hands them back
+    overrides, dirs = args.overrides, args.dirs
+    if not dirs:
+        raise ConfigError("--dirs: give at least one dump/<set> directory")
     with limit_threads(args.num_threads), log_to(args.exp / "fit.log"):
         logging.getLogger(__name__).info("s2s vocoder fit --config %s --dirs %s --lang %s --exp %s %s", args.config,
                                          " ".join(dirs), args.lang, args.exp, " ".join(overrides))

@@ -48,7 +48,8 @@ class HFDecoder:
                  gradient_checkpointing: bool = False, dtype: str = "float32") -> None:
         if (path is None) == (config is None):
             raise ConfigError("llm 'hf': give exactly one of 'path' (a local model directory) or "
-                              "'config' (a transformers config dict for random initialisation)")
+                              "'config' (a transformers config dict for random initialisation); at stage 8 "
+                              "s2st.sh passes stage 7's exp/lm/model as llm.path when it has a --pretrain_conf")
         if init_new not in ("mean", "normal"):
             raise ConfigError(f"llm 'hf': init_new must be 'mean' or 'normal', got {init_new!r}")
         if dtype not in ("float32", "bfloat16"):

@@ -1,4 +1,4 @@
-"""What ``s2s train`` and ``s2s pretrain-text`` share: config loading and the run."""
+"""What ``s2s train`` and ``s2s pretrain-text`` share: the run of their loaded config."""
 from __future__ import annotations
 
 import argparse
@@ -6,21 +6,18 @@ import sys
 from typing import Any
 
 
-def run_training(schema: type, args: argparse.Namespace, verb: str) -> Any:
-    """Load ``args.config`` strictly (with overrides), then fit in ``args.exp``.
+def run_training(cfg: Any, args: argparse.Namespace, verb: str) -> Any:
+    """Fit ``cfg`` (the verb's config, loaded by ``s2s_plugin.bin._args.verb_config``) in ``args.exp``.
 
     Returns:
         The final model directory (rank 0), else ``None``.
     """
     import torch
 
-    from s2s_plugin.config import load_config
     from s2s_plugin.train.run import Run
 
     if args.num_threads:
         torch.set_num_threads(args.num_threads)
-    # --vocab is the config's 'vocab' key: set it there, so exp/config.yaml records what ran
-    cfg = load_config(schema, args.config, [*args.overrides, *([f"vocab={args.vocab}"] if args.vocab else [])])
     command = [sys.executable, "-m", "s2s_plugin.bin.main", verb, "--config", str(args.config), "--exp",
                str(args.exp)]
     if args.vocab:

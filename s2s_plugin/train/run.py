@@ -47,7 +47,7 @@ from s2s_plugin.errors import ConfigError
 from s2s_plugin.llm.vocab import Vocabulary
 from s2s_plugin.registry import get_registry
 from s2s_plugin.safe_load import check_resume_checkpoint
-from s2s_plugin.train.schema import PretrainTextConfig, TrainConfig, describe
+from s2s_plugin.train.schema import PretrainTextConfig, TrainConfig, check_recipe_paths, describe
 
 logger = logging.getLogger(__name__)
 
@@ -127,8 +127,11 @@ class Run:
     def __init__(self, cfg: TrainConfig | PretrainTextConfig, exp_dir: str | Path, vocab_path: str | None = None,
                  command: Sequence[str] | None = None, callbacks: Sequence[Any] = (),
                  allow_changed_config: bool = False) -> None:
+        if vocab_path and cfg.vocab != str(vocab_path):  # exp/config.yaml records the vocabulary that ran
+            cfg = dataclasses.replace(cfg, vocab=str(vocab_path))
+        check_recipe_paths(cfg)
         self.cfg, self.exp = cfg, Path(exp_dir)
-        self.vocab_path = Path(vocab_path or cfg.vocab)
+        self.vocab_path = Path(cfg.vocab)
         self.command, self.extra_callbacks = command, list(callbacks)
         self.allow_changed_config = allow_changed_config
         if not self.vocab_path.is_file():

@@ -32,8 +32,9 @@ class DataConfig:
     """Where the S2ST examples come from and how they are batched.
 
     Attributes:
-        train: training dump dirs (``dump/train_fr``, ...); one source language each.
-        valid: validation dump dirs.
+        train: training dump dirs (``dump/train_fr``, ...); one source language each. s2st.sh passes
+            those of its ``--train_sets`` (``data.train=[...]``); a config leaves them out.
+        valid: validation dump dirs (s2st.sh: those of ``--valid_sets``).
         tgt_lang: the target language (the source language of a dir is the other ``units.*``).
         frame_rate: units per second; ``null``: read what stage 4 recorded next to the units.
         ctm: CTM file name pattern in each dump dir (``align.{lang}.ctm``; the uniform-alignment
@@ -49,7 +50,7 @@ class DataConfig:
         valid_p: the fixed text ratio of validation sequences (0: pure units, as at inference).
     """
 
-    train: list[str]
+    train: list[str] = field(default_factory=list)
     valid: list[str] = field(default_factory=list)
     tgt_lang: str = "en"
     frame_rate: float | None = None
@@ -63,8 +64,6 @@ class DataConfig:
     valid_p: float = 0.0
 
     def __post_init__(self) -> None:
-        if not self.train:
-            raise ConfigError("data.train: give at least one training dump dir")
         if "{lang}" not in self.ctm:
             raise ConfigError(f"data.ctm must contain '{{lang}}', got {self.ctm!r}")
         if self.max_tokens <= 0:
@@ -223,7 +222,7 @@ class TrainConfig:
     """Stage 8: S2ST training of an LLM decoder with scheduled interleaving.
 
     Attributes:
-        vocab: the joint vocabulary of stage 6.
+        vocab: the joint vocabulary of stage 6 (``--vocab``; s2st.sh passes it).
         llm: the decoder (plugin kind ``llm_decoder``), e.g. ``{name: hf, path: exp/lm/model}``.
         scheduler: the text ratio p over optimiser steps (plugin kind ``interleave_scheduler``).
         sequence: the chain-of-thought layout and interleaving switches (the paper's ablations).
@@ -236,7 +235,7 @@ class TrainConfig:
     scheduler: dict = component("interleave_scheduler", build_check=True)
     data: DataConfig
     trainer: TrainerConfig
-    vocab: str = "exp/vocab/vocab.yaml"
+    vocab: str | None = None
     sequence: SequenceConfig = field(default_factory=SequenceConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
 
@@ -250,7 +249,7 @@ class PretrainTextConfig:
     """Stage 7: text-only pretraining of the embedded recipe's small LLM.
 
     Attributes:
-        vocab: the joint vocabulary of stage 6 (its text tokens and specials are used; no units).
+        vocab: the joint vocabulary of stage 6 (its text tokens and specials are used; no units); ``--vocab``.
         llm: the decoder, usually ``{name: hf, config: {model_type: llama, ...}}`` (random init).
         text: the text-only corpus and batching.
         optim, trainer: as in stage 8.
@@ -259,8 +258,23 @@ class PretrainTextConfig:
     llm: dict = component("llm_decoder")
     text: TextDataConfig
     trainer: TrainerConfig
-    vocab: str = "exp/vocab/vocab.yaml"
+    vocab: str | None = None
     optim: OptimConfig = field(default_factory=OptimConfig)
+
+
+def check_recipe_paths(cfg: TrainConfig | PretrainTextConfig, where: str = "the config") -> None:
+    """Refuse a config that lacks the paths the recipe passes (configs leave them out: s2st.sh says them).
+
+    Raises:
+        ConfigError: naming the missing key and the option or override that sets it.
+    """
+    if not cfg.vocab:
+        raise ConfigError(f"{where}: no vocabulary (key 'vocab'): give --vocab exp/vocab/vocab.yaml (stage 6's "
+                          "output; s2st.sh passes it) or the override vocab=FILE")
+    if isinstance(cfg, TrainConfig) and not cfg.data.train:
+        raise ConfigError(f"{where}: no training data (key 'data.train'): give the override "
+                          "data.train=[dump/<set>,...] (s2st.sh passes the dump dirs of --train_sets, and of "
+                          "--valid_sets as data.valid)")
 
 
 def describe(cfg: Any) -> str:

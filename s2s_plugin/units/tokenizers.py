@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from s2s_plugin.errors import ConfigError
 from s2s_plugin.units.features import CtcLayerFeatures, HfFeatures, MfccFeatures, S3prlFeatures
 from s2s_plugin.units.kmeans import StreamingKMeans
 
@@ -101,19 +102,25 @@ class CtcKmeans(_FeatureKMeans):
 
     Example block::
 
-        tokenizer: {name: ctc_kmeans, exp_dir: exp/ctc, layer: 4, n_clusters: 300}
+        tokenizer: {name: ctc_kmeans, layer: 4, n_clusters: 300}   # exp_dir: s2s units fit --ctc_exp
 
     Args:
-        exp_dir: the CTC model's exp dir, loaded with ``s2s_plugin.asr.ctc.load_ctc_model``.
+        exp_dir: the CTC model's exp dir, loaded with ``s2s_plugin.asr.ctc.load_ctc_model``; a recipe
+            passes it (``--ctc_exp``, see ``recipe_paths``), so a recipe's config leaves it out.
         layer: the encoder block whose output is clustered (1-based, as ``layer_features`` counts).
         device: ``cpu``, ``cuda`` or ``auto``.
         n_clusters, batch_size, epochs, seed: the k-means.
     """
 
     name = "ctc_kmeans"
+    #: the recipe's stage-3 model is this plugin's exp_dir (``s2s_plugin.config.fill_recipe_paths``)
+    recipe_paths = {"exp_dir": "ctc_exp"}
 
-    def __init__(self, exp_dir: str, layer: int, device: str = "cpu", n_clusters: int = 2048,
+    def __init__(self, exp_dir: str | None = None, *, layer: int, device: str = "cpu", n_clusters: int = 2048,
                  batch_size: int = 10000, epochs: int = 1, seed: int = 0) -> None:
+        if not exp_dir:
+            raise ConfigError("ctc_kmeans: no CTC model (key 'tokenizer.exp_dir'): give --ctc_exp DIR (s2st.sh "
+                              "passes stage 3's exp/ctc) or the override tokenizer.exp_dir=DIR")
         self.extractor = CtcLayerFeatures(exp_dir, layer, device)
         self.kmeans = StreamingKMeans(n_clusters, batch_size, epochs, seed)
 

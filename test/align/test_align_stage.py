@@ -146,11 +146,39 @@ def test_ctc_segmentation_through_the_stage(make_dir, ctc_exp, tmp_path, capsys,
             "word 'eight' has characters not in the model vocabulary: 'g'\n") in report  # every such word
 
 
+def test_cmd_run_passes_its_overrides_and_ctc_exp_to_every_job(make_dir, ctc_exp, tmp_path, registry):
+    """--cmd runs the verb's own command line as each job: the jobs get the trailing override and --ctc_exp
+    (s2st.sh's --align_args and stage 3's model) and give what --job/--merge with them gives."""
+    import json
+    from pathlib import Path
+
+    run_pl = str(Path(__file__).resolve().parents[2] / "utils" / "run.pl")
+    d = make_dir(UTTS)
+    conf = write_conf(tmp_path / "align.yaml", {"name": "ctc_segmentation"})  # the model comes from --ctc_exp
+    call = ["align", "--config", str(conf), "--dir", str(d), "--lang", "fr", "--ctc_exp", str(ctc_exp), "--nj", "2"]
+    shift = "aligner.time_offset=0.05"
+    for j in (1, 2):
+        assert main([*call, "--out", "jobs", "--job", str(j), shift]) == 0
+    assert main([*call, "--out", "jobs", "--merge", shift]) == 0
+    assert main([*call, "--out", "cmd", "--cmd", run_pl, shift]) == 0
+    assert main([*call, "--out", "plain", "--cmd", run_pl]) == 0
+    ctm = (d / "cmd.fr.ctm").read_text()
+    assert ctm == (d / "jobs.fr.ctm").read_text() != (d / "plain.fr.ctm").read_text()  # the override counted
+    for j in (1, 2):
+        aligner = json.loads((d / "cmd.fr.split2" / str(j) / "done.json").read_text())["options"]["config"]["aligner"]
+        assert aligner["model"] == str(ctc_exp) and aligner["time_offset"] == 0.05
+        assert (d / "logs" / f"cmd.{j}.log").is_file()
+    # a merge without the jobs' override refuses them
+    with pytest.raises(DataError, match=r"cmd.fr.split2/1/done.json: job 1 ran with another config"):
+        main([*call, "--out", "cmd", "--merge", "--debug"])
+
+
 def test_recipe_align_configs_load(registry):
     from pathlib import Path
 
     conf = Path(__file__).resolve().parents[2] / "egs" / "mini_s2st" / "s2st1" / "conf"
     cfg = load_config(AlignConfig, conf / "align.yaml")
-    assert cfg.aligner["name"] == "ctc_segmentation" and cfg.aligner["model"] == "exp/ctc"
+    # the model is stage 3's, which s2st.sh passes (s2s align --ctc_exp): the config leaves it out
+    assert cfg.aligner["name"] == "ctc_segmentation" and "model" not in cfg.aligner
     assert load_config(AlignConfig, conf / "align_uniform.yaml").aligner["name"] == "uniform"
     assert set(registry.infos("aligner")) >= {"ctc_segmentation", "uniform", "ctm"}

@@ -10,7 +10,7 @@ import yaml
 from asr_testutils import ESPNET_DECODER, ESPNET_ENCODER, ESPNET_FRONTEND, FS, espeak, tiny_espnet_asr
 
 from s2s_plugin.asr.ctc import load_ctc_model
-from s2s_plugin.asr.imported import _only_upper
+from s2s_plugin.asr.imported import _only_upper, detect_model_type
 from s2s_plugin.bin.main import main
 from s2s_plugin.errors import ConfigError, DataError
 from s2s_plugin.protocols import CTCModel
@@ -48,8 +48,8 @@ def test_hf_import_and_api(hf_dir, tmp_path, capsys):
     from transformers import Wav2Vec2ForCTC
 
     exp = tmp_path / "exp_hf"
-    assert main(["ctc", "import", "--from", str(hf_dir), "--type", "hf", "--exp", str(exp)]) == 0
-    assert "50 frames/s, 2 layers" in capsys.readouterr().out
+    assert main(["ctc", "import", "--from", str(hf_dir), "--exp", str(exp)]) == 0  # told apart by config.json
+    assert "imported hf model" in (out := capsys.readouterr().out) and "50 frames/s, 2 layers" in out
     cfg = yaml.safe_load((exp / "config.yaml").read_text())
     assert cfg["type"] == "hf" and cfg["frame_rate"] == 50.0 and cfg["model_dir"] == str(hf_dir.resolve())
     model = load_ctc_model(exp)
@@ -96,8 +96,8 @@ def espnet_dir(tmp_path_factory):
 def test_espnet_import_and_api(espnet_dir, tmp_path, capsys):
     src, ref = espnet_dir
     exp = tmp_path / "exp_espnet"
-    assert main(["ctc", "import", "--from", str(src), "--type", "espnet", "--exp", str(exp)]) == 0
-    assert "25 frames/s, 2 layers" in capsys.readouterr().out
+    assert main(["ctc", "import", "--from", str(src), "--exp", str(exp)]) == 0  # config.yaml + *.pth: ESPnet
+    assert "imported espnet model" in (out := capsys.readouterr().out) and "25 frames/s, 2 layers" in out
     cfg = yaml.safe_load((exp / "config.yaml").read_text())
     assert cfg["stats_file"] == str((src / "feats_stats.npz").resolve())
     model = load_ctc_model(exp)
@@ -119,6 +119,30 @@ def test_import_errors(tmp_path, capsys):
     assert "expected ESPnet's config.yaml" in capsys.readouterr().err
     with pytest.raises(DataError, match="not a CTC model dir"):
         load_ctc_model(tmp_path / "empty")
+
+
+def test_import_tells_the_model_dir_kind_from_its_files(tmp_path, capsys):
+    espnet = tmp_path / "espnet"  # ESPnet's packed layout: exp/<asr>/config.yaml and its .pth
+    (espnet / "exp" / "asr_train").mkdir(parents=True)
+    (espnet / "exp" / "asr_train" / "config.yaml").write_text("token_list: [a]\n")
+    (espnet / "exp" / "asr_train" / "valid.acc.ave.pth").write_bytes(b"")
+    hf = tmp_path / "hf"
+    hf.mkdir()
+    (hf / "config.json").write_text("{}")
+    assert detect_model_type(espnet) == "espnet" and detect_model_type(hf) == "hf"
+    (tmp_path / "neither").mkdir()
+    (tmp_path / "neither" / "README").write_text("x")
+    with pytest.raises(DataError, match=r"neither\b.*\(it holds README\).*config.json") as e:
+        detect_model_type(tmp_path / "neither")
+    assert str(tmp_path / "neither") in str(e.value)
+    (espnet / "config.json").write_text("{}")
+    with pytest.raises(DataError, match="looks like both.*--type espnet or --type hf"):
+        detect_model_type(espnet)
+    # through the verb: the error names the dir; --type settles the ambiguity (then ESPnet's own checks run)
+    assert main(["ctc", "import", "--from", str(espnet), "--exp", str(tmp_path / "x")]) == 2
+    assert f"{espnet}: looks like both" in capsys.readouterr().err
+    assert main(["ctc", "import", "--from", str(espnet), "--type", "espnet", "--exp", str(tmp_path / "x")]) == 2
+    assert "looks like both" not in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("path", ["light", "espnet"])  # our reader of the CTC parts, or ESPnet's own loader

@@ -127,3 +127,61 @@ def test_print_config_fills_plugin_defaults_and_applies_overrides(capsys):
     # the step scheduler's constructor defaults the file does not set
     assert printed["scheduler"]["warmup_steps"] == 0 and printed["scheduler"]["hold_steps"] == 0
     assert not Path("never_made").exists()
+
+
+def _leaves(cfg: dict, prefix: str = ""):
+    """``(dotted key, value)`` of every leaf of a nested config."""
+    for k, v in cfg.items():
+        if isinstance(v, dict):
+            yield from _leaves(v, f"{prefix}{k}.")
+        else:
+            yield f"{prefix}{k}", v
+
+
+def _changed(value):
+    """Another value of the same type (for an override that must show in the printed config)."""
+    if isinstance(value, bool):
+        return not value
+    if isinstance(value, int):
+        return value + 1
+    if isinstance(value, float):
+        return value / 2 if value else 0.5
+    return f"{value}_x"
+
+
+@pytest.mark.parametrize("verb", sorted(RECIPE_CONF))
+def test_every_config_verb_takes_trailing_dotted_overrides_the_same_way(verb, capsys):
+    from pathlib import Path
+
+    import yaml
+
+    conf = Path(__file__).resolve().parents[2] / "egs" / "mini_s2st" / "s2st1" / "conf" / RECIPE_CONF[verb]
+    leaf = next(p for path, p in LEAVES if " ".join(path) == verb)
+    argv = [*verb.split(), *_required_args(leaf), "--config", str(conf), "--print_config"]
+    assert main(argv) == 0
+    printed = yaml.safe_load(capsys.readouterr().out)
+    # a number of the config, at any depth (a string may be a choice among names)
+    key, value = next((k, v) for k, v in _leaves(printed) if isinstance(v, (int, float)) and not isinstance(v, bool))
+    want = _changed(value)
+    # the override comes last, after whatever list option the verb has: the shared parser hands it back
+    assert main([*argv, f"{key}={want!r}"]) == 0
+    assert dict(_leaves(yaml.safe_load(capsys.readouterr().out)))[key] == want
+    # a word that is no KEY=VALUE is refused with the same message by every verb
+    assert main([*argv, "not_an_override"]) == 2
+    assert "override 'not_an_override' must look like key.subkey=value" in capsys.readouterr().err
+
+
+def test_overrides_taken_by_a_list_option_are_handed_back(tmp_path):
+    import argparse
+
+    from s2s_plugin.bin._args import take_overrides
+
+    existing = tmp_path / "a=b"  # a dir whose name holds '=' stays a dir
+    existing.mkdir()
+    argv = ["units", "fit", "--dirs", "dump/x", "fit.share=0.5", "--cmd", "run.pl", "tokenizer.layer=3"]
+    args = argparse.Namespace(dirs=["dump/x", str(existing), "fit.share=0.5"], lang=["fr", "k=v"],
+                              overrides=["tokenizer.layer=3"], _argv=list(argv))
+    assert take_overrides(args) == ["tokenizer.layer=3", "fit.share=0.5", "k=v"]
+    assert args.dirs == ["dump/x", str(existing)] and args.lang == ["fr"]
+    assert args._argv == argv  # the command line --cmd repeats per job keeps its overrides
+    assert args.overrides == ["tokenizer.layer=3", "fit.share=0.5", "k=v"]

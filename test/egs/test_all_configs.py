@@ -73,3 +73,71 @@ def test_a_wrong_key_in_any_of_them_is_caught(tmp_path, registry):
     bad.write_text((ROOT / "egs/mini_s2st/s2st1/conf/units.yaml").read_text() + "n_cluster: 3\n")
     with pytest.raises(ConfigError, match="unknown key 'n_cluster'"):
         from_dict(schema_of(bad), load_yaml(bad), where=str(bad))
+
+
+def _values(value, key=""):
+    """``(dotted key, value)`` of every leaf of a loaded YAML (list items as ``key[i]``)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield from _values(v, f"{key}.{k}" if key else str(k))
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _values(v, f"{key}[{i}]")
+    else:
+        yield key, value
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
+def test_no_config_names_a_path_the_recipe_passes(path):
+    """The recipe's own outputs (exp/..., dump/...) reach each stage from s2st.sh: the vocabulary, the sets,
+    stage 3's and 7's models, the scoring ASR and the vocoder. A config names models and hyperparameters."""
+    named = [f"{k}: {v}" for k, v in _values(load_yaml(path))
+             if isinstance(v, str) and v.startswith(("exp/", "dump/"))]
+    assert not named, f"{path} names paths that s2st.sh passes: {named}"
+    if fnmatch.fnmatch(path.name, "train_*.yaml") or fnmatch.fnmatch(path.name, "pretrain_text*.yaml"):
+        data = load_yaml(path)
+        assert "vocab" not in data and not {"train", "valid"} & set(data.get("data") or {}), path
+
+
+def test_the_paths_a_verb_is_given_reach_the_blocks_that_read_them(capsys, registry):
+    import yaml
+
+    from s2s_plugin.bin.main import main
+
+    conf = ROOT / "egs" / "mini_s2st" / "s2st1" / "conf"
+    units = ["units", "fit", "--config", str(conf / "units.yaml"), "--dirs", "d", "--exp", "e", "--print_config"]
+    assert main([*units, "--ctc_exp", "exp/ctc_b"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["tokenizer"]["exp_dir"] == "exp/ctc_b"
+    align = ["align", "--config", str(conf / "align.yaml"), "--dir", "d", "--ctc_exp", "exp/ctc_b", "--print_config"]
+    assert main(align) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["aligner"]["model"] == "exp/ctc_b"
+    # a block that names it keeps its own (one model per language, say), as an override does
+    assert main([*align, "aligner.model={fr: exp/ctc_fr}"]) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["aligner"]["model"] == {"fr": "exp/ctc_fr"}
+    # a plugin that reads no CTC model is given none
+    assert main([*units[:3], str(conf / "units_mfcc.yaml"), *units[4:], "--ctc_exp", "exp/ctc_b"]) == 0
+    assert "exp/ctc_b" not in capsys.readouterr().out
+
+
+def test_a_config_used_alone_names_the_missing_path_and_what_sets_it(registry):
+    from s2s_plugin.align.ctcseg import CTCSegmentationAligner
+    from s2s_plugin.asr.scorers import CtcASR
+    from s2s_plugin.errors import ConfigError
+    from s2s_plugin.train.schema import TrainConfig, check_recipe_paths
+    from s2s_plugin.units.tokenizers import CtcKmeans
+
+    conf = ROOT / "egs" / "mini_s2st" / "s2st1" / "conf" / "train_scheduled.yaml"
+    cfg = from_dict(TrainConfig, load_yaml(conf), where=str(conf))
+    with pytest.raises(ConfigError, match=r"no vocabulary \(key 'vocab'\): give --vocab .* or the override vocab="):
+        check_recipe_paths(cfg, str(conf))
+    cfg.vocab = "exp/vocab/vocab.yaml"
+    with pytest.raises(ConfigError, match=r"'data.train'\): give the override data.train=\[dump/<set>,...\]"):
+        check_recipe_paths(cfg, str(conf))
+    cfg.data.train = ["dump/train_fr"]
+    check_recipe_paths(cfg, str(conf))
+    with pytest.raises(ConfigError, match=r"'tokenizer.exp_dir'\): give --ctc_exp DIR .* tokenizer.exp_dir=DIR"):
+        CtcKmeans(layer=3)
+    with pytest.raises(ConfigError, match=r"'aligner.model'\): give --ctc_exp DIR .* aligner.model=DIR"):
+        CTCSegmentationAligner()
+    with pytest.raises(ConfigError, match=r"'asr.exp_dir'\): give the override asr.exp_dir=DIR"):
+        CtcASR().transcribe([], 16000)

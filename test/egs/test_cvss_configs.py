@@ -130,7 +130,8 @@ def test_units_are_the_papers_and_the_mhubert_alternative():
     assert load("tuning/vocoder_unit_hifigan.yaml").vocoder["format"] == "pwg"
     assert load("tuning/vocoder_unit_hifigan_import.yaml").vocoder["checkpoint"] == "downloads/unit_hifigan"
     aligner = load("tuning/align.yaml").aligner
-    assert (aligner["name"], aligner["model"]) == ("ctc_segmentation", "exp/ctc")  # what stage 3 imports into
+    # the model is what stage 3 imports into exp/ctc, which s2st.sh passes (s2s align --ctc_exp exp/ctc)
+    assert aligner["name"] == "ctc_segmentation" and "model" not in aligner
     assert load("tuning/align_uniform.yaml").aligner["name"] == "uniform"
     asr = load("tuning/score_whisper.yaml").asr
     assert asr["name"] == "whisper" and asr["path"] == "downloads/whisper-large-v3" and asr["language"] == "en"
@@ -233,17 +234,18 @@ def test_dry_run_prints_every_stage_with_the_tuning_configs(dry_run):
             "data validate data/test_pt --tgt_lang en"],
         2: ["data format data/train_pt dump/train_pt --config conf/format.yaml --tgt_lang en --nj 4 "
             "--cmd utils/run.pl"],
-        3: ["ctc import --from downloads/w2v-bert-2.0-ctc --type hf --exp exp/ctc"],
+        3: ["ctc import --from downloads/w2v-bert-2.0-ctc --exp exp/ctc"],
         # the vocoder needs only stage 4's units: it fits in the background from then on, stage 10 waits
-        4: ["units fit --config conf/tuning/units.yaml --dirs dump/train_pt --lang pt en --exp exp/units",
+        4: ["units fit --config conf/tuning/units.yaml --dirs dump/train_pt --lang pt en --exp exp/units "
+            "--ctc_exp exp/ctc",
             "units label --exp exp/units --dir dump/test_pt --nj 4 --cmd utils/run.pl",
             "(in the background: vocoder_fit) utils/run.pl exp/vocoder/logs/fit.log python -m s2s_plugin.bin.main "
             "vocoder fit --config conf/tuning/vocoder_unit_hifigan.yaml --dirs dump/train_pt --lang en "
             "--exp exp/vocoder"],
-        5: ["align --config conf/tuning/align.yaml --dir dump/train_pt --tgt_lang en --out align --nj 4 "
-            "--cmd utils/run.pl",
-            "align --config conf/tuning/align_uniform.yaml --dir dump/test_pt --tgt_lang en --out uniform --nj 4 "
-            "--cmd utils/run.pl"],
+        5: ["align --config conf/tuning/align.yaml --dir dump/train_pt --tgt_lang en --out align --ctc_exp exp/ctc "
+            "--nj 4 --cmd utils/run.pl",
+            "align --config conf/tuning/align_uniform.yaml --dir dump/test_pt --tgt_lang en --out uniform "
+            "--ctc_exp exp/ctc --nj 4 --cmd utils/run.pl"],
         6: ["vocab --config conf/tuning/vocab.yaml --exp exp/vocab --units_exp exp/units --text dump/train_pt"],
         8: ["launch --ngpu 1 --nproc 1 -- s2s train --config conf/tuning/train_scheduled.yaml "
             "--exp exp/s2st_pt_scheduled --vocab exp/vocab/vocab.yaml data.train=[dump/train_pt] "

@@ -478,3 +478,78 @@ def test_background_false_runs_everything_in_order(formatted_recipe):
     verbs = [verb(cmd) for _, what, cmd in calls if what == "start"]
     assert verbs.index("ctc train asr") > verbs.index("vocoder synth") > verbs.index("vocoder fit") > \
         verbs.index("decode")
+
+
+# --<stage>_args -> (the verb given them, the done marker that records them, its config's name)
+STAGE_ARGS = {"ctc_args": ("ctc train", "exp/ctc/.done.stage3", "ctc_conf"),
+              "units_args": ("units fit", "exp/units/.done.stage4", "units_conf"),
+              "align_args": ("align", "dump/train_xx/.done.stage5.align", "align_conf"),
+              "vocab_args": ("vocab", "exp/vocab/.done.stage6", "vocab_conf"),
+              "pretrain_args": ("pretrain-text", "exp/lm/.done.stage7", "pretrain_conf"),
+              "train_args": ("train", "exp/s2st_scheduled/.done.stage8", "train_conf"),
+              "decode_args": ("decode", "exp/s2st_scheduled/decode_test_xx/.done.stage9", "decode_conf"),
+              "vocoder_args": ("vocoder fit", "exp/vocoder/.done.stage10", "vocoder_conf"),
+              "asr_args": ("ctc train asr", "exp/asr_en/.done.stage11", "asr_conf"),
+              "score_args": ("score", None, "score_conf")}
+
+
+def test_every_stage_passes_its_overrides_to_its_verb_and_records_them_in_its_marker(formatted_recipe):
+    import yaml
+
+    r = formatted_recipe
+    (r / "conf" / "pretrain.yaml").write_text("{}\n")
+    args = ["--stage", "3", "--stop_stage", "11", "--pretrain_conf", "conf/pretrain.yaml"]
+    for opt in STAGE_ARGS:
+        args += [f"--{opt}", f"a.{opt}=1 top=x"]
+    p, calls = run_fake(r, *args)
+    assert p.returncode == 0, p.stderr
+    for opt, (name, marker, conf) in STAGE_ARGS.items():
+        given = [cmd for _, what, cmd in calls if what == "start"
+                 and (verb(cmd) == name or f"launch --ngpu 0 --nproc 1 -- s2s {name} " in cmd)]  # stages 7-8
+        # the sharded stages (5, 9) are one --cmd call each: the override is on it, so every job gets it
+        assert given and all(f"a.{opt}=1 top=x" in cmd for cmd in given), (opt, given)
+        assert all("--cmd " in cmd for cmd in given if name in ("align", "decode")), (opt, given)
+        if marker:
+            record = yaml.safe_load((r / marker).read_text())
+            # stage 8 also gets stage 7's LLM from s2st.sh (the config does not name it), recorded alike
+            extra = {"llm": {"path": "exp/lm/model"}} if opt == "train_args" else {}
+            assert record["configs"][conf] == {"a": {opt: 1}, "top": "x", **extra}, opt
+    assert all("llm.path=exp/lm/model a.train_args=1" in cmd for _, what, cmd in calls if " s2s train " in cmd)
+    # a changed override reruns a stage that derives its output (decoding) ...
+    args[args.index("--decode_args") + 1] = "a.decode_args=2 top=x"
+    p, calls = run_fake(r, *args)
+    assert p.returncode == 0, p.stderr
+    started = {verb(cmd) for _, what, cmd in calls if what == "start"}
+    assert "decode" in started and not started & {"units fit", "align", "vocab", "ctc train"}
+    # ... and stops one that trains a model, naming the changed key and how to force it
+    args[args.index("--units_args") + 1] = "a.units_args=5 top=x"
+    p, _ = run_fake(r, *args)
+    assert p.returncode != 0
+    assert "config units_conf.a.units_args: 1 -> 5" in p.stderr and "--force true" in p.stderr
+    # a word that is no KEY=VALUE is refused before any stage, naming the option
+    p, calls = run_fake(r, "--stage", "3", "--decode_args", "num_beams")
+    assert p.returncode == 1 and "--decode_args: 'num_beams' is not a KEY=VALUE override" in p.stderr and not calls
+
+
+def test_help_is_the_option_table_of_s2st_sh_and_nothing_documents_an_option_twice(tmp_path):
+    recipe = make_recipe(tmp_path)
+    p = sh(["./s2st.sh", "--help"], cwd=recipe)
+    assert p.returncode == 0, p.stderr
+    prose, _, rest = p.stdout.partition("\nOptions (")
+    table_help, _, current = rest.partition("\nCurrent values:\n")
+    source = (TEMPLATE / "s2st.sh").read_text()
+    # the table: the first block of "name=default  # description" lines (and indented comment lines)
+    table = re.search(r"^[a-z_]+=\S*\s+#.*?\n\n", source, re.S | re.M).group(0)
+    options = re.findall(r"^([a-z_]+)=(\S*)\s+# (.*)$", table, re.M)
+    assert len(options) >= 45 and {"stage", "ctc_import", "score_args", "python"} <= {o for o, _, _ in options}
+    entries = re.findall(r"^  --([a-z_]+) +(.*)$", table_help, re.M)
+    assert [name for name, _ in entries] == [o for o, _, _ in options]  # every option, in order, once
+    for (name, default, desc), (_, shown) in zip(options, entries):
+        assert shown.startswith(desc), name
+        assert re.search(rf"\[{re.escape(default) if default else re.escape(chr(34) * 2)}\]$",
+                         table_help.split(f"  --{name} ")[1].split("\n  --")[0].strip()), name
+    assert [line.split()[0] for line in current.splitlines()] == [f"--{o}" for o, _, _ in options]
+    # the prose names options but documents none: no "  --name ..." entry outside the table
+    assert not re.search(r"^\s+--[a-z_]+ ", prose, re.M)
+    for name, _, _ in options:  # and no other comment of the script describes an option again
+        assert len(re.findall(rf"^{name}=", source, re.M)) == 1, name

@@ -145,3 +145,44 @@ def test_missing_config_file_is_an_error(script, tmp_path):
     p = run(script, "--config", str(tmp_path / "nope.conf"))
     assert p.returncode == 1
     assert "nope.conf: no such file" in p.stderr
+
+
+TABLE_SCRIPT = f"""#!/usr/bin/env bash
+set -euo pipefail
+x=$(echo not an option)
+stage=1               # first stage
+langs="fr es"         # languages, e.g. "fr es"
+use_gpu=false         # true: on the GPU
+                      #   (a second line of use_gpu's description)
+bare=1
+
+after_the_table=2     # not an option of the table: a blank line ended it
+help_message="Usage: $0 [options]
+What the script does."
+. {ROOT}/utils/parse_options.sh
+echo "stage=$stage"
+"""
+
+
+def test_help_lists_the_option_table_of_the_script_with_defaults(tmp_path):
+    path = tmp_path / "table.sh"
+    path.write_text(TABLE_SCRIPT)
+    path.chmod(0o755)
+    p = run(path, "--stage", "4", "--help")
+    assert p.returncode == 0, p.stderr
+    prose, _, rest = p.stdout.partition("\nOptions (")
+    assert prose.strip().endswith("What the script does.")
+    table, _, current = rest.partition("\nCurrent values:\n")
+    lines = table.splitlines()[1:]
+    assert lines == ["  --stage    first stage [1]",  # the default, not the current 4
+                     '  --langs    languages, e.g. "fr es" ["fr es"]',
+                     "  --use_gpu  true: on the GPU",
+                     "               (a second line of use_gpu's description) [false]",
+                     "  --bare     (no description) [1]"]
+    assert current.splitlines()[:4] == ["  --stage 4", '  --langs "fr es"', "  --use_gpu false", "  --bare 1"]
+    assert "after_the_table" not in p.stdout and "--x" not in p.stdout
+
+
+def test_a_script_without_a_table_prints_its_help_message_only(script):
+    p = run(script, "--help")
+    assert p.returncode == 0 and "\nOptions (" not in p.stdout and "Current values:" in p.stdout

@@ -8,49 +8,68 @@
 # with; a rerun skips finished work. Run ./s2st.sh --help.
 set -euo pipefail
 
-stage=1               # first stage to run
-stop_stage=100        # last stage to run
-force=false           # true: rerun the selected stages even where their done markers are current
-nj=4                  # parallel jobs per set
-src_langs=""          # source languages, e.g. "fr es pt"
-tgt_lang=en           # target language
-train_sets=""         # training sets, e.g. "train_fr train_es"
-valid_sets=""         # validation sets
-test_sets=""          # evaluation sets
-datadir=data          # data/<set>: Kaldi-style dirs made by local/data.sh
-dumpdir=dump          # dump/<set>: formatted audio, units, alignments
-expdir=exp            # exp/<tag>: models, decodes, scores
-local_data_opts=""    # options passed to local/data.sh (word-split)
-fs=""                 # output sample rate; empty: the one in --format_conf
-no_pipes=false        # true: stages 1-2 refuse wav.scp pipe entries ("cmd |") instead of running them
-format_conf=conf/format.yaml
-ctc_conf=conf/ctc.yaml          # stage 3: train the CTC model with this config ...
-ctc_import=""                   # ... or import a model dir (ESPnet ASR or transformers *ForCTC)
-ctc_import_type=hf              # espnet | hf
-units_conf=conf/units.yaml      # stage 4
-align_conf=conf/align.yaml      # stage 5 (main alignments, align.<lang>.ctm)
-extra_align_confs=""            # stage 5: more "NAME:CONF" pairs written as NAME.<lang>.ctm (ablations)
-vocab_conf=conf/vocab.yaml      # stage 6
-vocab_text=""                   # stage 6: extra text for the tokenizer (e.g. data/lm_text/train)
-pretrain_conf=""                # stage 7: text pretraining config; empty: skipped (pretrained LLM)
-train_conf=conf/train_scheduled.yaml   # stage 8
-tag=""                          # experiment name: exp/<tag>; default: the train config's name
-train_args=""                   # stage 8: extra KEY=VALUE overrides (e.g. trainer.seed=2)
-ngpu=0                          # stage 7-8: GPUs (0: CPU)
-nproc=1                         # stage 7-8: processes when ngpu=0 (DDP over gloo)
-decode_conf=conf/decode.yaml    # stage 9
-vocoder_conf=conf/vocoder.yaml  # stage 10
-asr_conf=conf/asr_en.yaml       # stage 11: the scoring ASR, trained on reference target speech
-                                #   ("": none to train; the score config names a pretrained one, e.g. whisper)
-asr_import=""                   # stage 11: or a local ASR exp dir to score with (skips its training)
-score_conf=conf/score.yaml      # stage 11
-gpu_inference=false             # true: stage 4-5 jobs (features, alignment) go through ${decode_cmd}
-                                #   (a GPU each on a cluster), for configs with device: cuda
-background=true                 # true: work that needs nothing of the stages in between runs beside them:
-                                #   the scoring ASR (stage 11) trains from stage 3 on, the vocoder (stage 10)
-                                #   fits from stage 5 on; the stage that needs the result waits for it
-dry_run=false                   # true: print each stage's commands, run nothing
-python=python         # the Python with s2s_plugin installed
+# The option table: "name=default  # description", one block. utils/parse_options.sh reads these
+# lines both for the defaults and for --help, so each option is documented here only.
+# Each stage's --<stage>_args are dotted KEY=VALUE overrides of that stage's config, given to its
+# s2s verb after the paths this script passes, and recorded in its done marker.
+stage=1                # first stage to run
+stop_stage=100         # last stage to run
+force=false            # true: rerun the selected stages, even where their done markers are current
+nj=4                   # parallel jobs per set
+src_langs=""           # source languages, e.g. "fr es pt"
+tgt_lang=en            # target language
+train_sets=""          # training sets, e.g. "train_fr train_es" (data/<set>)
+valid_sets=""          # validation sets
+test_sets=""           # evaluation sets
+datadir=data           # data/<set>: Kaldi-style dirs made by local/data.sh
+dumpdir=dump           # dump/<set>: formatted audio, units, alignments
+expdir=exp             # exp/<tag>: models, decodes, scores
+local_data_opts=""     # options passed to local/data.sh (split into words)
+fs=""                  # output sample rate; empty: the fs of --format_conf
+no_pipes=false         # true: stages 1-2 refuse wav.scp pipe entries ("cmd |", run as in Kaldi) instead of
+                       #   running them: for data you do not trust, see docs/security.md
+format_conf=conf/format.yaml   # stage 2 config: audio formatting
+format_args=""         # stage 2 overrides, e.g. "max_duration=30"
+ctc_conf=conf/ctc.yaml # stage 3 config: train the CTC model into exp/ctc ...
+ctc_import=""          # ... or import this model dir instead (an ESPnet ASR dir or a transformers *ForCTC dir,
+                       #   told apart by their files)
+ctc_args=""            # stage 3 overrides of --ctc_conf, e.g. "max_epoch=5"
+units_conf=conf/units.yaml     # stage 4 config: the unit tokenizer and its k-means fit
+units_args=""          # stage 4 overrides, e.g. "tokenizer.n_clusters=500"
+align_conf=conf/align.yaml     # stage 5 config: the main alignments, align.<lang>.ctm
+align_args=""          # stage 5 overrides (of every alignment config), e.g. "max_fail_ratio=0.1"
+extra_align_confs=""   # stage 5: more "NAME:CONF" pairs written as NAME.<lang>.ctm (ablations),
+                       #   e.g. "uniform:conf/align_uniform.yaml"
+vocab_conf=conf/vocab.yaml     # stage 6 config: the vocabulary
+vocab_args=""          # stage 6 overrides, e.g. "vocab_size=500"
+vocab_text=""          # stage 6: more text dirs for the tokenizer (e.g. data/lm_text/train)
+pretrain_conf=""       # stage 7 config: text pretraining of the LLM into exp/lm; empty: stage 7 is
+                       #   skipped (the LLM of the training config is pretrained)
+pretrain_args=""       # stage 7 overrides, e.g. "trainer.max_steps=500"
+train_conf=conf/train_scheduled.yaml   # stage 8 config: S2ST training
+train_args=""          # stage 8 overrides, e.g. "trainer.seed=2"
+tag=""                 # experiment name: exp/s2st_<tag>; empty: the train config's name without train_
+ngpu=0                 # stages 7-8: GPUs (0: CPU)
+nproc=1                # stages 7-8: processes when --ngpu 0 (DDP over gloo)
+decode_conf=conf/decode.yaml   # stage 9 config: decoding
+decode_args=""         # stage 9 overrides, e.g. "num_beams=4"
+vocoder_conf=conf/vocoder.yaml # stage 10 config: the vocoder
+vocoder_args=""        # stage 10 overrides (of the fit), e.g. "max_utts=200"
+asr_conf=conf/asr_en.yaml      # stage 11 config of the scoring ASR, trained on reference target speech
+                       #   into exp/asr_<tgt_lang>; empty: none is trained, the score config's ASR
+                       #   is used as it is (a pretrained whisper or espnet dir)
+asr_import=""          # stage 11: score with this ASR exp dir instead of training one
+asr_args=""            # stage 11 overrides of --asr_conf, e.g. "max_epoch=5"
+score_conf=conf/score.yaml     # stage 11 config: scoring
+score_args=""          # stage 11 overrides of --score_conf, e.g. "listen_samples=10"
+gpu_inference=false    # true: stage 4-5 jobs (features, alignment) go through ${decode_cmd} (a GPU each on a
+                       #   cluster) instead of ${cmd}, for configs with device: cuda
+background=true        # true: work that needs nothing of the stages in between runs beside them, as a
+                       #   background job with its own log: the scoring ASR (stage 11) trains from stage 3
+                       #   on, the vocoder (stage 10) fits from stage 5 on; the stage that needs the
+                       #   result waits for it
+dry_run=false          # true: print each stage's commands, run nothing
+python=python          # the Python with s2s_plugin installed
 
 help_message="Usage: $0 [options]
 Runs the S2ST recipe stages from the recipe dir (usually through ./run.sh).
@@ -63,13 +82,16 @@ Stages:
   5  word alignment of both sides into align.<lang>.ctm (plus --extra_align_confs)
   6  vocabulary: text tokenizer + specials + units (exp/vocab)
   7  text-only pretraining of the LLM (exp/lm; only with --pretrain_conf)
-  8  S2ST training with the interleaving scheduler (exp/<tag>, through s2s launch)
+  8  S2ST training with the interleaving scheduler (exp/s2st_<tag>, through s2s launch)
   9  decoding of the test sets: S_src -> T_src -> T_tgt -> S_tgt
  10  vocoder: fit (exp/vocoder) and synthesis of the decoded units
  11  scoring: scoring ASR (exp/asr_<tgt>), ASR-BLEU, BLEU, WER, RESULTS.md, listening page
-Logs: ${datadir}/logs/data.log, ${dumpdir}/<set>/logs/, ${expdir}/<tag>/logs/.
-Done markers (${datadir}/.done.stage1, ${dumpdir}/<set>/.done.stage2, ${expdir}/ctc/.done.stage3, ...)
-are written last and hold a hash of the stage's options, configs and input stages' markers:
+Every stage's s2s verb is given the sets and the dirs of earlier stages (exp/ctc, exp/units,
+exp/vocab, exp/lm/model, ...) by this script: the configs say models and hyperparameters only.
+Logs: <datadir>/logs/data.log, <dumpdir>/<set>/logs/, <expdir>/<tag>/logs/.
+Done markers (<datadir>/.done.stage1, <dumpdir>/<set>/.done.stage2, <expdir>/ctc/.done.stage3, ...)
+are written last and hold a hash of the stage's options (its --<stage>_args included), configs and
+input stages' markers:
   - same options and inputs: the stage is skipped;
   - other options or inputs: stages 1, 2, 4 (labels), 5, 6, 9, 10 (synthesis) run again;
     stages that train or fit a model (3, 4's k-means fit, 7, 8, 10's vocoder fit, 11's ASR)
@@ -77,52 +99,6 @@ are written last and hold a hash of the stage's options, configs and input stage
   - a missing input marker (its stage did not complete) stops the stage, naming the command
     that completes it.
 --force true removes a stage's marker before its work starts, and reruns it.
-
-Options:
-  --stage N             first stage (default: ${stage})
-  --stop_stage N        last stage (default: ${stop_stage})
-  --force BOOL          rerun the selected stages, even where their markers are current (default: ${force})
-  --nj N                parallel jobs per set (default: ${nj})
-  --src_langs LIST      source languages (default: \"${src_langs}\")
-  --tgt_lang LANG       target language (default: ${tgt_lang})
-  --train_sets LIST     training sets (default: \"${train_sets}\")
-  --valid_sets LIST     validation sets (default: \"${valid_sets}\")
-  --test_sets LIST      test sets (default: \"${test_sets}\")
-  --datadir DIR         (default: ${datadir})
-  --dumpdir DIR         (default: ${dumpdir})
-  --expdir DIR          (default: ${expdir})
-  --local_data_opts STR options for local/data.sh (default: \"${local_data_opts}\")
-  --fs HZ               sample rate, overriding --format_conf's fs (default: the config's)
-  --no_pipes BOOL       refuse wav.scp pipe entries (\"cmd |\", run as in Kaldi) at stages 1-2: for data
-                        you do not trust, see docs/security.md (default: ${no_pipes})
-  --format_conf FILE    stage 2 config (default: ${format_conf})
-  --ctc_conf FILE       stage 3 config (default: ${ctc_conf})
-  --ctc_import DIR      import this CTC model dir instead of training (default: none)
-  --ctc_import_type T   espnet | hf (default: ${ctc_import_type})
-  --units_conf FILE     stage 4 config (default: ${units_conf})
-  --align_conf FILE     stage 5 config (default: ${align_conf})
-  --extra_align_confs L NAME:CONF pairs, e.g. \"uniform:conf/align_uniform.yaml\" (default: none)
-  --vocab_conf FILE     stage 6 config (default: ${vocab_conf})
-  --vocab_text LIST     extra text dirs for the tokenizer (default: \"${vocab_text}\")
-  --pretrain_conf FILE  stage 7 config; empty skips stage 7 (default: \"${pretrain_conf}\")
-  --train_conf FILE     stage 8 config (default: ${train_conf})
-  --tag NAME            experiment name (default: the train config's name without train_)
-  --train_args STR      stage 8 overrides, e.g. \"trainer.seed=2\" (default: none)
-  --ngpu N              GPUs for stages 7-8 (default: ${ngpu})
-  --nproc N             CPU processes for stages 7-8 when --ngpu 0 (default: ${nproc})
-  --decode_conf FILE    stage 9 config (default: ${decode_conf})
-  --vocoder_conf FILE   stage 10 config (default: ${vocoder_conf})
-  --asr_conf FILE       stage 11 scoring ASR config; empty: none is trained, the score config's ASR is
-                        used as it is (a pretrained whisper or espnet dir) (default: ${asr_conf})
-  --asr_import DIR      stage 11: score with this ASR exp dir instead of training one
-  --score_conf FILE     stage 11 config (default: ${score_conf})
-  --gpu_inference BOOL  run stage 4-5 jobs through \${decode_cmd} (a GPU each on Slurm) instead of
-                        \${cmd} (default: ${gpu_inference})
-  --background BOOL     train the scoring ASR beside stages 3-10 and fit the vocoder beside stages 5-9,
-                        each as a background job with its own log; stages 10 and 11 wait for them
-                        (default: ${background})
-  --dry_run BOOL        print each stage's commands without running them (default: ${dry_run})
-  --python PYTHON       (default: ${python})
 The job runner comes from ./cmd.sh (cmd_backend=local|slurm)."
 
 orig_args=("$@")
@@ -141,6 +117,16 @@ for dset in ${train_sets} ${valid_sets} ${test_sets}; do
     case " ${all_sets} " in *" ${dset} "*) ;; *) all_sets+="${all_sets:+ }${dset}" ;; esac
 done
 [ -n "${all_sets}" ] || die "no data sets: give --train_sets, --valid_sets and/or --test_sets"
+# Each stage's --<stage>_args: dotted KEY=VALUE overrides of its config, one word each
+for opt in format_args ctc_args units_args align_args vocab_args pretrain_args train_args decode_args vocoder_args \
+        asr_args score_args; do
+    for a in ${!opt}; do
+        [[ ${a} =~ ^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z0-9_]+)*= ]] \
+            || die "--${opt}: '${a}' is not a KEY=VALUE override (a dotted key of the stage's config, e.g. trainer.seed=2)"
+    done
+done
+[ -z "${ctc_import}" ] || [ -z "${ctc_args}" ] \
+    || die "--ctc_args '${ctc_args}' override --ctc_conf, which is not read with --ctc_import ${ctc_import}"
 s2s="${python} -m s2s_plugin.bin.main"
 fs_opt=${fs:+--fs ${fs}}
 pipes_opt=""; [ "${no_pipes}" = false ] || pipes_opt=--no_pipes
@@ -208,6 +194,8 @@ stage_needs() {
     # shellcheck disable=SC2086
     ${marker} needs --run_cmd "$(rerun_cmd)" "$@" || exit 2
 }
+# overrides_of CONF_NAME ARGS: --override options that put a stage's --<stage>_args into its marker's key
+overrides_of() { local a; for a in $2; do printf -- ' --override %s.%s' "$1" "${a}"; done; }
 # set_inputs STAGE[.NAME] SETS...: --input options for those sets' markers of that stage
 set_inputs() { local d; for d in "${@:2}"; do printf -- ' --input %s/%s/.done.stage%s' "${dumpdir}" "${d}" "$1"; done; }
 
@@ -290,6 +278,8 @@ exp_tag=${expdir}/s2st_${tag}
 # empty) whatever the score config names.
 asr_exp=${asr_import:-${asr_conf:+${expdir}/asr_${tgt_lang}}}
 launch="${s2s} launch --ngpu ${ngpu} --nproc ${nproc} --"
+# The LLM that stage 8 starts from: stage 7's, when it runs (else the train config names a pretrained one)
+lm_model=${pretrain_conf:+${expdir}/lm/model}
 
 log "Running: $0$(printf ' %q' ${orig_args[@]+"${orig_args[@]}"})"
 
@@ -318,16 +308,17 @@ if in_range 2; then
     log "Stage 2: audio formatting (${format_conf}${fs:+, fs=${fs}}) of ${all_sets} into ${dumpdir}, ${nj} jobs each"
     current_stage=2
     for dset in ${all_sets}; do
+        # shellcheck disable=SC2046  # word lists
         if ! stage_begin "${dumpdir}/${dset}/.done.stage2" --stage 2 --input "${datadir}/${dset}/.done.stage1" \
-                --config format_conf="${format_conf}" --override format_conf.fs="${fs}" --opt tgt_lang="${tgt_lang}" \
-                --clean "${dumpdir}/${dset}"; then
+                --config format_conf="${format_conf}" $(overrides_of format_conf "${format_args}") \
+                --override format_conf.fs="${fs}" --opt tgt_lang="${tgt_lang}" --clean "${dumpdir}/${dset}"; then
             log "Stage 2: ${dset} done before, skipped"
             continue
         fi
         # ${nj} jobs through ${cmd} (logs: dump/<set>/logs/format.<J>.log), then the merge (format.merge.log)
-        # shellcheck disable=SC2086  # ${s2s} and ${fs_opt} hold several words
+        # shellcheck disable=SC2086  # ${s2s}, ${fs_opt} and the overrides ${format_args} hold several words
         run ${s2s} data format "${datadir}/${dset}" "${dumpdir}/${dset}" --config "${format_conf}" \
-            --tgt_lang "${tgt_lang}" ${pipes_opt:+"${pipes_opt}"} ${fs_opt} --nj "${nj}" --cmd "${cmd}"
+            --tgt_lang "${tgt_lang}" ${pipes_opt:+"${pipes_opt}"} ${fs_opt} --nj "${nj}" --cmd "${cmd}" ${format_args}
         stage_end "${dumpdir}/${dset}/.done.stage2"
     done
 fi
@@ -342,9 +333,10 @@ langs="${src_langs} ${tgt_lang}"
 # beside stages 3-10 (one core; path.sh gives every job one thread).
 # shellcheck disable=SC2206  # ${train_cmd}, ${s2s} and the dir lists hold several words
 asr_train_cmd=(${train_cmd} "${asr_exp}/logs/ctc_train.log" ${s2s} ctc train --config "${asr_conf}" --exp "${asr_exp}"
-    --train_dirs ${train_dirs} --valid_dirs ${valid_dirs})
+    --train_dirs ${train_dirs} --valid_dirs ${valid_dirs} ${asr_args})
 # shellcheck disable=SC2086,SC2207  # word lists
-asr_spec=(--stage 11 --config asr_conf="${asr_conf}" $(set_inputs 2 ${train_sets} ${valid_sets}) --on_change refuse
+asr_spec=(--stage 11 --config asr_conf="${asr_conf}" $(overrides_of asr_conf "${asr_args}")
+    $(set_inputs 2 ${train_sets} ${valid_sets}) --on_change refuse
     --clean "${asr_exp}")
 asr_trains() { [ -z "${asr_import}" ] && [ -n "${asr_conf}" ]; }
 # shellcheck disable=SC2086
@@ -356,22 +348,23 @@ fi
 if in_range 3; then
     current_stage=3
     if [ -n "${ctc_import}" ]; then
-        ctc_spec=(--opt ctc_import="${ctc_import}" --opt ctc_import_type="${ctc_import_type}")
+        ctc_spec=(--opt ctc_import="${ctc_import}")
     else
         # shellcheck disable=SC2086,SC2207
-        ctc_spec=(--config ctc_conf="${ctc_conf}" $(set_inputs 2 ${train_sets} ${valid_sets}))
+        ctc_spec=(--config ctc_conf="${ctc_conf}" $(overrides_of ctc_conf "${ctc_args}")
+            $(set_inputs 2 ${train_sets} ${valid_sets}))
     fi
     if ! stage_begin "${expdir}/ctc/.done.stage3" --stage 3 "${ctc_spec[@]}" --on_change refuse --clean "${expdir}/ctc"; then
         log "Stage 3: ${expdir}/ctc done before, skipped"
     elif [ -n "${ctc_import}" ]; then
-        log "Stage 3: importing the CTC model ${ctc_import} (${ctc_import_type}) into ${expdir}/ctc"
-        run ${s2s} ctc import --from "${ctc_import}" --type "${ctc_import_type}" --exp "${expdir}/ctc"
+        log "Stage 3: importing the CTC model ${ctc_import} into ${expdir}/ctc"
+        run ${s2s} ctc import --from "${ctc_import}" --exp "${expdir}/ctc"
         stage_end "${expdir}/ctc/.done.stage3"
     else
         log "Stage 3: training the CTC model (${ctc_conf}) into ${expdir}/ctc; log: ${expdir}/ctc/train.log"
         # shellcheck disable=SC2086  # word lists
         run ${train_cmd} "${expdir}/ctc/logs/ctc_train.log" ${s2s} ctc train --config "${ctc_conf}" \
-            --exp "${expdir}/ctc" --train_dirs ${train_dirs} --valid_dirs ${valid_dirs}
+            --exp "${expdir}/ctc" --train_dirs ${train_dirs} --valid_dirs ${valid_dirs} ${ctc_args}
         # shellcheck disable=SC2086
         run ${s2s} ctc eval --exp "${expdir}/ctc" --dirs ${valid_dirs}
         stage_end "${expdir}/ctc/.done.stage3"
@@ -382,12 +375,13 @@ if in_range 4; then
     current_stage=4
     log "Stage 4: unit extraction (${units_conf}): k-means fit into ${expdir}/units, labels for ${all_sets}"
     # shellcheck disable=SC2046,SC2086  # word lists
-    if stage_begin "${expdir}/units/.done.stage4" --stage 4 --config units_conf="${units_conf}" --opt langs="${langs}" \
+    if stage_begin "${expdir}/units/.done.stage4" --stage 4 --config units_conf="${units_conf}" \
+            $(overrides_of units_conf "${units_args}") --path ctc_exp="${expdir}/ctc" --opt langs="${langs}" \
             $(set_inputs 2 ${train_sets}) --input_if_used "${expdir}/ctc/.done.stage3" --on_change refuse \
             --clean "${expdir}/units"; then
         # shellcheck disable=SC2086
         run ${train_cmd} "${expdir}/units/logs/fit.log" ${s2s} units fit --config "${units_conf}" \
-            --dirs ${train_dirs} --lang ${langs} --exp "${expdir}/units"
+            --dirs ${train_dirs} --lang ${langs} --exp "${expdir}/units" --ctc_exp "${expdir}/ctc" ${units_args}
         stage_end "${expdir}/units/.done.stage4"
     fi
     for dset in ${all_sets}; do
@@ -405,9 +399,10 @@ fi
 # --background true it fits beside stages 5-9.
 # shellcheck disable=SC2206  # ${train_cmd}, ${s2s} and the dir list hold several words
 vocoder_fit_cmd=(${train_cmd} "${expdir}/vocoder/logs/fit.log" ${s2s} vocoder fit --config "${vocoder_conf}"
-    --dirs ${train_dirs} --lang "${tgt_lang}" --exp "${expdir}/vocoder")
+    --dirs ${train_dirs} --lang "${tgt_lang}" --exp "${expdir}/vocoder" ${vocoder_args})
 # shellcheck disable=SC2086,SC2207
-vocoder_spec=(--stage 10 --config vocoder_conf="${vocoder_conf}" --opt tgt_lang="${tgt_lang}"
+vocoder_spec=(--stage 10 --config vocoder_conf="${vocoder_conf}" $(overrides_of vocoder_conf "${vocoder_args}")
+    --opt tgt_lang="${tgt_lang}"
     $(set_inputs 4 ${train_sets}) --on_change refuse --clean "${expdir}/vocoder")
 # shellcheck disable=SC2086
 if [ "${background}" = true ] && in_range 10 && [ "${stage}" -lt 10 ] && sets_done 4 ${train_sets} \
@@ -422,12 +417,14 @@ if in_range 5; then
         name=${pair%%:*}
         conf=${pair#*:}
         for dset in ${all_sets}; do
+            # shellcheck disable=SC2046  # word lists
             stage_begin "${dumpdir}/${dset}/.done.stage5.${name}" --stage 5 --config align_conf="${conf}" \
-                --opt tgt_lang="${tgt_lang}" --input "${dumpdir}/${dset}/.done.stage2" \
-                --input_if_used "${expdir}/ctc/.done.stage3" --clean "${dumpdir}/${dset}" || continue
+                $(overrides_of align_conf "${align_args}") --path ctc_exp="${expdir}/ctc" --opt tgt_lang="${tgt_lang}" \
+                --input "${dumpdir}/${dset}/.done.stage2" --input_if_used "${expdir}/ctc/.done.stage3" \
+                --clean "${dumpdir}/${dset}" || continue
             # shellcheck disable=SC2086
             run ${s2s} align --config "${conf}" --dir "${dumpdir}/${dset}" --tgt_lang "${tgt_lang}" --out "${name}" \
-                --nj "${nj}" --cmd "${infer_cmd}"
+                --ctc_exp "${expdir}/ctc" --nj "${nj}" --cmd "${infer_cmd}" ${align_args}
             stage_end "${dumpdir}/${dset}/.done.stage5.${name}"
         done
     done
@@ -442,11 +439,12 @@ if in_range 6; then
     for d in ${vocab_text}; do vocab_data+=(--data "${d}"); done
     # shellcheck disable=SC2046,SC2086
     if stage_begin "${expdir}/vocab/.done.stage6" --stage 6 --config vocab_conf="${vocab_conf}" \
+            $(overrides_of vocab_conf "${vocab_args}") \
             --input "${expdir}/units/.done.stage4" $(set_inputs 2 ${train_sets}) ${vocab_data[@]+"${vocab_data[@]}"} \
             --clean "${expdir}/vocab"; then
         # shellcheck disable=SC2086
         run ${s2s} vocab --config "${vocab_conf}" --exp "${expdir}/vocab" --units_exp "${expdir}/units" \
-            --text ${train_dirs} ${vocab_text}
+            --text ${train_dirs} ${vocab_text} ${vocab_args}
         stage_end "${expdir}/vocab/.done.stage6"
     fi
 fi
@@ -454,11 +452,13 @@ fi
 if in_range 7 && [ -n "${pretrain_conf}" ]; then
     current_stage=7
     log "Stage 7: text pretraining (${pretrain_conf}) into ${expdir}/lm; log: ${expdir}/lm/train.log"
+    # shellcheck disable=SC2046  # word lists
     if stage_begin "${expdir}/lm/.done.stage7" --stage 7 --config pretrain_conf="${pretrain_conf}" \
-            --input "${expdir}/vocab/.done.stage6" --on_change refuse --clean "${expdir}/lm"; then
+            $(overrides_of pretrain_conf "${pretrain_args}") --input "${expdir}/vocab/.done.stage6" --on_change refuse \
+            --clean "${expdir}/lm"; then
         # shellcheck disable=SC2086
         run ${train_cmd} "${expdir}/lm/logs/launch.log" ${launch} s2s pretrain-text --config "${pretrain_conf}" \
-            --vocab "${expdir}/vocab/vocab.yaml" --exp "${expdir}/lm"
+            --vocab "${expdir}/vocab/vocab.yaml" --exp "${expdir}/lm" ${pretrain_args}
         stage_end "${expdir}/lm/.done.stage7"
     fi
 fi
@@ -466,8 +466,8 @@ fi
 if in_range 8; then
     current_stage=8
     log "Stage 8: S2ST training (${train_conf}${train_args:+ ${train_args}}) into ${exp_tag}; log: ${exp_tag}/train.log"
-    train_spec=()
-    for a in ${train_args}; do train_spec+=(--override "train_conf.${a}"); done
+    # shellcheck disable=SC2207  # word lists
+    train_spec=($(overrides_of train_conf "${lm_model:+llm.path=${lm_model}} ${train_args}"))
     for name in ${align_names}; do
         # shellcheck disable=SC2086,SC2207
         train_spec+=($(set_inputs "5.${name}" ${train_sets} ${valid_sets}))
@@ -476,12 +476,12 @@ if in_range 8; then
     if stage_begin "${exp_tag}/.done.stage8" --stage 8 --config train_conf="${train_conf}" ${train_spec[@]+"${train_spec[@]}"} \
             --input "${expdir}/vocab/.done.stage6" $(set_inputs 4 ${train_sets} ${valid_sets}) \
             --input_if_used "${expdir}/lm/.done.stage7" --on_change refuse --clean "${exp_tag}"; then
-        # the sets of run.sh replace the config's data.train and data.valid (--train_args come after and win);
-        # the marker's key holds them through the sets' input markers
+        # the paths the recipe knows: the vocabulary, the sets (data.train, data.valid) and stage 7's LLM
+        # (--train_args come after and win); the marker's key holds them through its input markers
         # shellcheck disable=SC2086
         run ${train_cmd} "${exp_tag}/logs/launch.log" ${launch} s2s train --config "${train_conf}" \
             --exp "${exp_tag}" --vocab "${expdir}/vocab/vocab.yaml" "data.train=[${train_dirs// /,}]" \
-            "data.valid=[${valid_dirs// /,}]" ${train_args}
+            "data.valid=[${valid_dirs// /,}]" ${lm_model:+"llm.path=${lm_model}"} ${train_args}
         stage_end "${exp_tag}/.done.stage8"
     fi
 fi
@@ -491,12 +491,14 @@ if in_range 9; then
     log "Stage 9: decoding (${decode_conf}) of ${test_sets} with ${exp_tag}/model"
     for dset in ${test_sets}; do
         out=${exp_tag}/decode_${dset}
-        stage_begin "${out}/.done.stage9" --stage 9 --config decode_conf="${decode_conf}" --opt tgt_lang="${tgt_lang}" \
+        # shellcheck disable=SC2046  # word lists
+        stage_begin "${out}/.done.stage9" --stage 9 --config decode_conf="${decode_conf}" \
+            $(overrides_of decode_conf "${decode_args}") --opt tgt_lang="${tgt_lang}" \
             --input "${exp_tag}/.done.stage8" --input "${dumpdir}/${dset}/.done.stage2" \
             --input "${dumpdir}/${dset}/.done.stage4" --clean "${out}" || continue
         # shellcheck disable=SC2086
         run ${s2s} decode --model_dir "${exp_tag}/model" --dir "${dumpdir}/${dset}" --out "${out}" \
-            --config "${decode_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" --cmd "${decode_cmd}"
+            --config "${decode_conf}" --tgt_lang "${tgt_lang}" --nj "${nj}" --cmd "${decode_cmd}" ${decode_args}
         stage_end "${out}/.done.stage9"
     done
 fi
@@ -540,7 +542,7 @@ if in_range 11; then
     stage_needs --stage 11 ${score_inputs[@]+"${score_inputs[@]}"}
     # shellcheck disable=SC2086
     run ${s2s} score --config "${score_conf}" --exp "${exp_tag}" --sets ${test_sets} --ref_dump "${dumpdir}" \
-        ${asr_exp:+asr.exp_dir="${asr_exp}"} vocoder_exp="${expdir}/vocoder"
+        ${asr_exp:+asr.exp_dir="${asr_exp}"} vocoder_exp="${expdir}/vocoder" ${score_args}
     log "Stage 11: results in ${exp_tag}/RESULTS.md, listening page ${exp_tag}/listen/index.html"
 fi
 

@@ -91,11 +91,12 @@ file is not read." ;;
 run.sh's ctc_import); layer and n_clusters: the paper's (20, 2048); fit.max_hours caps the
 k-means fit; device: cuda, or cpu without a GPU (slow). The unit vocoder of conf/vocoder.yaml
 must have been trained on these units."
-            else echo "tokenizer.exp_dir: stage 3's model (exp/ctc); tokenizer.layer: at most
-encoder_conf.num_blocks of conf/ctc.yaml; n_clusters: more for more speech (300 here for
-~2 h); fit.share/fit.max_hours: how much of the training speech the k-means sees. Check
-the 's2s units stats' lines printed after stage 4."; fi ;;
-        align.yaml) echo "aligner.model: stage 3's model dir (exp/ctc). unknown_chars: fail stops on a character
+            else echo "The features come from stage 3's model, which s2st.sh passes (--ctc_exp exp/ctc);
+tokenizer.layer: at most encoder_conf.num_blocks of conf/ctc.yaml; n_clusters: more for
+more speech (300 here for ~2 h); fit.share/fit.max_hours: how much of the training speech
+the k-means sees. Check the 's2s units stats' lines printed after stage 4."; fi ;;
+        align.yaml) echo "The CTC model is stage 3's, which s2st.sh passes (--ctc_exp exp/ctc); aligner.model only
+for one model per language. unknown_chars: fail stops on a character
 the CTC model never saw; skip aligns around it (digits, punctuation, rare letters).
 time_offset was measured on the base corpus only: 0.0 unless you measure yours.
 max_fail_ratio: the share of utterances that may fail; dump/<set>/align.<lang>.report
@@ -112,9 +113,9 @@ path: <its dir> (egs/cvss/s2st1/conf/tuning/vocab.yaml)."; fi ;;
 data/lm_text/train/text.<src> that local/data.sh writes); text.tgt_lang: your target;
 llm.config: the model size; trainer.max_steps: until the dev loss flattens. With a
 pretrained LLM instead: pretrain_conf=\"\" in run.sh, llm.path in conf/train_scheduled.yaml." ;;
-        train_scheduled.yaml) echo "data.train and data.valid are replaced by the dump dirs of run.sh's train_sets and
-valid_sets (s2st.sh passes them); data.tgt_lang: your target. llm.path: stage 7's
-exp/lm/model or a pretrained LLM dir. The schedule: p falls from p_init by decrement every
+        train_scheduled.yaml) echo "s2st.sh passes the paths: stage 6's vocabulary, the dump dirs of run.sh's train_sets
+and valid_sets (data.train, data.valid) and, with a pretrain_conf, stage 7's LLM
+(llm.path); data.tgt_lang: your target. Without stage 7: llm.path: a pretrained LLM dir. The schedule: p falls from p_init by decrement every
 'every' steps; scale 'every' with trainer.max_steps (p = 0 at 60% of the run here).
 optim.lr for your model size. Check the dev loss in exp/<tag>/train.log." ;;
         decode.yaml) echo "max_text_tokens: above the token length of your longest test sentence; max_unit_ratio
@@ -132,8 +133,9 @@ With a pretrained ASR instead (Whisper): asr_conf=\"\" in run.sh and asr: in con
         score.yaml)
             if [ "${base}" = cvss ]; then echo "asr.path: the Whisper dir under downloads/; asr.language and tgt_lang: your target;
 asr.device cpu (dtype float32) without a GPU; normalization to match your references."
-            else echo "asr.exp_dir: stage 11's scoring ASR (exp/asr_<tgt>, from conf/asr_<tgt>.yaml); tgt_lang:
-your target; normalization to match your references; listen_samples per test set."; fi ;;
+            else echo "The scoring ASR is stage 11's (exp/asr_<tgt>, from conf/asr_<tgt>.yaml), which s2st.sh
+passes (asr.exp_dir); tgt_lang: your target; normalization to match your references;
+listen_samples per test set."; fi ;;
     esac
 }
 

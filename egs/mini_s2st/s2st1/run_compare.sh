@@ -17,10 +17,10 @@
 #   ./run_compare.sh --systems "baseline scheduled" --seeds "1 2" --ablations ""
 set -euo pipefail
 
-systems="baseline scheduled constant"             # conf/train_<system>.yaml, each with ${seeds}
+systems="baseline scheduled constant"             # conf/train_<system>.yaml, each with --seeds
 seeds="1 2 3"                                     # trainer.seed of each run (it seeds every random choice)
-ablations="input_only output_only mask uniform"   # conf/train_<name>.yaml, each with ${ablation_seeds}
-ablation_seeds="1 2"
+ablations="input_only output_only mask uniform"   # conf/train_<name>.yaml, each with --ablation_seeds
+ablation_seeds="1 2"                              # trainer.seed of each ablation run
 jobs=2                 # runs side by side; each gets nproc = 2 / jobs training processes (at least 1)
 results=RESULTS.md     # the replication report (s2s compare --results)
 bootstrap=1000         # bootstrap resamples of the test utterances
@@ -29,16 +29,7 @@ help_message="Usage: $0 [options]
 Runs stages 8-11 of ./run.sh for every system and seed (exp/s2st_<system>_seed<N>),
 up to --jobs at a time, each logging to exp/compare/logs/<system>_seed<N>.log;
 then s2s compare (--results, exp/compare/table.md) and s2s similarity.
-Run ./run.sh (all stages) first: the runs share its data, LM, vocoder and scoring ASR.
-Options:
-  --systems \"${systems}\"
-  --seeds \"${seeds}\"
-  --ablations \"${ablations}\"
-  --ablation_seeds \"${ablation_seeds}\"
-  --jobs ${jobs}
-  --results ${results}
-  --bootstrap ${bootstrap}
-  --run_opts \"${run_opts}\"   more ./run.sh options for every run"
+Run ./run.sh (all stages) first: the runs share its data, LM, vocoder and scoring ASR."
 
 . utils/log.sh
 . utils/parse_options.sh

@@ -17,15 +17,7 @@ nj=4                # processes reading audio headers
 datadir=data        # where <split>_<src>/ go
 
 help_message="Usage: $0 [options]
-Prepares data/{train,dev,test}_<src> from Common Voice 4 and CVSS (locations: db.sh).
-Options:
-  --src_lang LIST     source language(s), e.g. \"fr\" or \"fr de\" (default: ${src_lang})
-  --version c|t       CVSS-C or CVSS-T (default: ${version})
-  --test_subset N     random test utterances to keep, 0 for all (default: ${test_subset})
-  --seed N            seed of the test subset (default: ${seed})
-  --max_missing SHARE largest share of broken entries per split (default: ${max_missing})
-  --nj N              processes reading audio headers (default: ${nj})
-  --datadir DIR       output dir (default: ${datadir})"
+Prepares data/{train,dev,test}_<src> from Common Voice 4 and CVSS (locations: db.sh)."
 
 . utils/log.sh
 . utils/parse_options.sh

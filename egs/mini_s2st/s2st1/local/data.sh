@@ -16,19 +16,13 @@ set -euo pipefail
 
 corpus_config=conf/corpus.yaml  # the corpus config (sizes, voices, seed)
 nj=2                            # synthesis processes
-seed=""                         # empty: the config's seed
+seed=""                         # replaces the config's seed; empty: the config's
 overwrite=false                 # true: rebuild the sets that exist
-datadir=data                    # where the sets go
+datadir=data                    # output dir: where the sets go
 
 help_message="Usage: $0 [options] [key=value ...]
 Makes the synthetic fr/es/pt -> en corpus (s2s corpus mini) in --datadir.
-Words key=value override the corpus config, e.g. sources.pt.train=50.
-Options:
-  --corpus_config FILE  corpus config (default: ${corpus_config})
-  --nj N                synthesis processes (default: ${nj})
-  --seed N              replaces the config's seed (default: the config's)
-  --overwrite BOOL      rebuild the sets that exist (default: ${overwrite})
-  --datadir DIR         output dir (default: ${datadir})"
+Words key=value override the corpus config, e.g. sources.pt.train=50."
 
 . utils/log.sh
 . utils/parse_options.sh

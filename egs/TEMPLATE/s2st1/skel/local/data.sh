@@ -15,7 +15,8 @@
 # files conf/pretrain_text.yaml lists (e.g. data/lm_text/{train,dev}/text.<lang>),
 # and vocab_text names their dir. egs/TEMPLATE/README.md has the details.
 # Typical shape:
-#   corpus_dir=/path/to/corpus           # options, overridable from run.sh
+#   corpus_dir=/path/to/corpus           # the corpus (an option: --corpus_dir DIR from run.sh)
+#   help_message="Usage: $0 [options]"   # --help adds every "name=default  # description" line above
 #   . utils/parse_options.sh
 #   for split in train dev test; do
 #       python local/prepare.py "${corpus_dir}" "${split}" "data/${split}_xx"

@@ -32,7 +32,8 @@ def test_plugins_table(capsys, registry):
     assert set(scheds) >= {"constant", "linear", "step", "cosine"}
     assert scheds["step"][2:4] == ["s2s_plugin", "0.1.0"]
     quality = {r[1]: r[4] for r in rows if r[0] == "quality_scorer"}
-    assert quality == {"utmos22_strong": "s2s_plugin.quality.utmos.Utmos22Strong",
+    assert quality == {"mcd_dtw": "s2s_plugin.quality.mcd.MelCepstralDistortion",
+                       "utmos22_strong": "s2s_plugin.quality.utmos.Utmos22Strong",
                        "wada_snr": "s2s_plugin.quality.wada.WadaSNR"}
 
 

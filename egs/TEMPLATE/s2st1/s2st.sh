@@ -98,7 +98,9 @@ input stages' markers:
     stop, naming what changed; --force true redoes them;
   - a missing input marker (its stage did not complete) stops the stage, naming the command
     that completes it.
---force true removes a stage's marker before its work starts, and reruns it.
+--force true removes a stage's marker before its work starts, and reruns it; a training stage
+forced or changed starts afresh (its checkpoints/ removed), while one rerun after a kill with
+the same options resumes from its checkpoints.
 The job runner comes from ./cmd.sh (cmd_backend=local|slurm)."
 
 orig_args=("$@")
@@ -337,7 +339,7 @@ asr_train_cmd=(${train_cmd} "${asr_exp}/logs/ctc_train.log" ${s2s} ctc train --c
 # shellcheck disable=SC2086,SC2207  # word lists
 asr_spec=(--stage 11 --config asr_conf="${asr_conf}" $(overrides_of asr_conf "${asr_args}")
     $(set_inputs 2 ${train_sets} ${valid_sets}) --on_change refuse
-    --clean "${asr_exp}")
+    --clean "${asr_exp}" --fresh "${asr_exp}/checkpoints")
 asr_trains() { [ -z "${asr_import}" ] && [ -n "${asr_conf}" ]; }
 # shellcheck disable=SC2086
 if [ "${background}" = true ] && in_range 11 && [ "${stage}" -lt 11 ] && asr_trains \
@@ -354,7 +356,8 @@ if in_range 3; then
         ctc_spec=(--config ctc_conf="${ctc_conf}" $(overrides_of ctc_conf "${ctc_args}")
             $(set_inputs 2 ${train_sets} ${valid_sets}))
     fi
-    if ! stage_begin "${expdir}/ctc/.done.stage3" --stage 3 "${ctc_spec[@]}" --on_change refuse --clean "${expdir}/ctc"; then
+    if ! stage_begin "${expdir}/ctc/.done.stage3" --stage 3 "${ctc_spec[@]}" --on_change refuse --clean "${expdir}/ctc" \
+            --fresh "${expdir}/ctc/checkpoints"; then
         log "Stage 3: ${expdir}/ctc done before, skipped"
     elif [ -n "${ctc_import}" ]; then
         log "Stage 3: importing the CTC model ${ctc_import} into ${expdir}/ctc"
@@ -403,7 +406,8 @@ vocoder_fit_cmd=(${train_cmd} "${expdir}/vocoder/logs/fit.log" ${s2s} vocoder fi
 # shellcheck disable=SC2086,SC2207
 vocoder_spec=(--stage 10 --config vocoder_conf="${vocoder_conf}" $(overrides_of vocoder_conf "${vocoder_args}")
     --opt tgt_lang="${tgt_lang}"
-    $(set_inputs 4 ${train_sets}) --on_change refuse --clean "${expdir}/vocoder")
+    $(set_inputs 4 ${train_sets}) --on_change refuse --clean "${expdir}/vocoder"
+    --fresh "${expdir}/vocoder/checkpoints")
 # shellcheck disable=SC2086
 if [ "${background}" = true ] && in_range 10 && [ "${stage}" -lt 10 ] && sets_done 4 ${train_sets} \
         && stage_begin "${expdir}/vocoder/.done.stage10" "${vocoder_spec[@]}"; then
@@ -455,7 +459,7 @@ if in_range 7 && [ -n "${pretrain_conf}" ]; then
     # shellcheck disable=SC2046  # word lists
     if stage_begin "${expdir}/lm/.done.stage7" --stage 7 --config pretrain_conf="${pretrain_conf}" \
             $(overrides_of pretrain_conf "${pretrain_args}") --input "${expdir}/vocab/.done.stage6" --on_change refuse \
-            --clean "${expdir}/lm"; then
+            --clean "${expdir}/lm" --fresh "${expdir}/lm/checkpoints"; then
         # shellcheck disable=SC2086
         run ${train_cmd} "${expdir}/lm/logs/launch.log" ${launch} s2s pretrain-text --config "${pretrain_conf}" \
             --vocab "${expdir}/vocab/vocab.yaml" --exp "${expdir}/lm" ${pretrain_args}
@@ -475,7 +479,8 @@ if in_range 8; then
     # shellcheck disable=SC2046,SC2086
     if stage_begin "${exp_tag}/.done.stage8" --stage 8 --config train_conf="${train_conf}" ${train_spec[@]+"${train_spec[@]}"} \
             --input "${expdir}/vocab/.done.stage6" $(set_inputs 4 ${train_sets} ${valid_sets}) \
-            --input_if_used "${expdir}/lm/.done.stage7" --on_change refuse --clean "${exp_tag}"; then
+            --input_if_used "${expdir}/lm/.done.stage7" --on_change refuse --clean "${exp_tag}" \
+            --fresh "${exp_tag}/checkpoints"; then
         # the paths the recipe knows: the vocabulary, the sets (data.train, data.valid) and stage 7's LLM
         # (--train_args come after and win); the marker's key holds them through its input markers
         # shellcheck disable=SC2086

@@ -140,13 +140,12 @@ def mcd_frames(hyp: np.ndarray, ref: np.ndarray) -> float:
 
 
 def resample(wave: np.ndarray, sr: int, new_sr: int) -> np.ndarray:
-    """``wave`` at ``new_sr`` (polyphase filtering; unchanged when the rates agree)."""
+    """``wave`` at ``new_sr`` as float64 for WORLD (stage 2's polyphase resampler; unchanged when the rates agree)."""
     if sr == new_sr:
         return np.asarray(wave, dtype=np.float64)
-    from scipy.signal import resample_poly
+    from s2s_plugin.data.format import resample as resample_poly
 
-    g = math.gcd(int(sr), int(new_sr))
-    return resample_poly(np.asarray(wave, dtype=np.float64), int(new_sr) // g, int(sr) // g)
+    return np.asarray(resample_poly(np.asarray(wave).reshape(-1), int(sr), int(new_sr)), dtype=np.float64)
 
 
 def analysable(wave: np.ndarray, sr: int) -> bool:

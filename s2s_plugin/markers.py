@@ -6,7 +6,6 @@
     # -> "skip", or "run" and the record (one line of JSON) that the shell keeps
     ...                                                   # the stage's work
     echo "$record" | s2s marker end dump/train_fr/.done.stage2   # the marker, written last
-    s2s marker needs --stage 11 --input exp/s2st_x/decode_test_fr/.done.stage10   # inputs only
 
 A marker is a small YAML file. Its ``key`` is the SHA-256 of what the stage
 ran with: its options (``--opt NAME=VALUE``), its configs (``--config
@@ -330,14 +329,5 @@ def end(marker: PathLike, record: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def needs(spec: StageSpec, run_cmd: str = "./run.sh") -> None:
-    """Check that the input markers of a stage without a marker of its own exist.
-
-    Raises:
-        StageError: a missing input, naming its stage and the command that completes it.
-    """
-    _check_inputs(spec, _configs(spec), run_cmd)
-
-
-__all__ = ["StageSpec", "begin", "end", "needs", "make_record", "changes", "marker_key", "read_marker",
+__all__ = ["StageSpec", "begin", "end", "make_record", "changes", "marker_key", "read_marker",
            "dir_digest", "producing_stage"]

@@ -1,4 +1,4 @@
-"""s2s_plugin.markers: what goes into a done marker's key, and begin/end/needs."""
+"""s2s_plugin.markers: what goes into a done marker's key, and begin/end."""
 from __future__ import annotations
 
 import io
@@ -10,7 +10,7 @@ import yaml
 
 from s2s_plugin.bin.main import main as s2s_main
 from s2s_plugin.errors import ConfigError, StageError
-from s2s_plugin.markers import StageSpec, begin, changes, end, make_record, needs, read_marker
+from s2s_plugin.markers import StageSpec, begin, changes, end, make_record, read_marker
 
 
 @pytest.fixture
@@ -114,7 +114,7 @@ def test_missing_input_names_the_stage_and_the_command(work):
                             "with:\n  cd /r && ./s2st.sh --nj 2 --stage 1 --stop_stage 1")
     assert not (work / "out").exists()  # nothing started
     with pytest.raises(StageError, match="needs dump/x/.done.stage5.align"):
-        needs(StageSpec(stage=8, inputs=["dump/x/.done.stage5.align"]))
+        begin(work / "exp" / ".done.stage8", StageSpec(stage=8, inputs=["dump/x/.done.stage5.align"]))
 
 
 def test_an_input_if_used_counts_only_when_a_config_names_its_dir(work):
@@ -184,8 +184,8 @@ def test_cli_begin_end_and_errors(work, capsys, monkeypatch):
     monkeypatch.setattr("sys.stdin", io.StringIO(""))
     assert s2s_main(["marker", "end", "out/.done.stage2"]) == 2
     assert "no record on standard input" in capsys.readouterr().err
-    assert s2s_main(["marker", "needs", "--stage", "4", "--input", "out/.done.stage2"]) == 2
-    assert "needs out/.done.stage2" in capsys.readouterr().err
+    assert s2s_main(["marker", "begin", "out4/.done.stage4", "--stage", "4", "--input", "out/.done.stage3"]) == 2
+    assert "needs out/.done.stage3" in capsys.readouterr().err
     assert s2s_main(["marker", "begin", "m", "--stage", "2", "--opt", "novalue"]) == 2
     assert "--opt takes NAME=VALUE" in capsys.readouterr().err
 

@@ -196,6 +196,24 @@ def load_ctc_model(exp_dir: PathLike, device: str = "cpu"):
         DataError: the dir is not a CTC model dir, or its files are missing.
     """
     kind, cfg = read_model_type(exp_dir)
+    if kind == "espnet":
+        return imported.EspnetCTCModel.from_exp(exp_dir, cfg, device)
+    if kind == "s2s" and cfg.get("encoder") != "hf":
+        return S2SCTCModel.load(exp_dir, device)
+    return imported.HFCTCModel(transformers_dir(exp_dir), cfg.get("frame_rate"), device)
+
+
+def transformers_dir(exp_dir: PathLike) -> Path:
+    """The ``save_pretrained`` dir of a CTC exp dir that holds a transformers model.
+
+    That is ``EXP/model`` of ``s2s ctc train`` with ``encoder: hf``, or the directory that
+    ``s2s ctc import`` imported a transformers model from.
+
+    Raises:
+        DataError: the exp dir holds another kind of model (the conformer, an ESPnet model),
+            or the transformers dir is missing.
+    """
+    kind, cfg = read_model_type(exp_dir)
     if kind == "s2s" and cfg.get("encoder") == "hf":
         from s2s_plugin.asr.hf_net import HF_MODEL_DIR
 
@@ -203,9 +221,13 @@ def load_ctc_model(exp_dir: PathLike, device: str = "cpu"):
         if not (model_dir / "config.json").is_file():
             raise DataError(f"{model_dir}: the trained model is not there; train with `s2s ctc train --exp "
                             f"{exp_dir}` (model/ is written after the first epoch)")
-        return imported.HFCTCModel(model_dir, device=device)
-    if kind == "s2s":
-        return S2SCTCModel.load(exp_dir, device)
-    if kind == "espnet":
-        return imported.EspnetCTCModel.from_exp(exp_dir, cfg, device)
-    return imported.HFCTCModel.from_exp(exp_dir, cfg, device)
+        return model_dir
+    if kind == "hf":
+        model_dir = Path(cfg.get("model_dir") or "")
+        if not model_dir.is_dir():
+            raise DataError(f"{exp_dir}/config.yaml: model_dir '{cfg.get('model_dir')}' not found; the "
+                            f"imported model was moved? Import it again with `s2s ctc import`")
+        return model_dir
+    what = "an ESPnet model" if kind == "espnet" else f"the toolkit's own encoder ({cfg.get('encoder', 'conformer')})"
+    raise DataError(f"{exp_dir}: holds {what}, not a transformers model; for its layers use the ctc_kmeans "
+                    f"tokenizer, or give a transformers model dir (model_dir)")

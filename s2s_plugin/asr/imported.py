@@ -331,13 +331,6 @@ class HFCTCModel:
         self.num_layers: int = int(self.model.config.num_hidden_layers)
         self.frame_rate: float = frame_rate or estimate_frame_rate(self.log_posteriors, self.sample_rate)
 
-    @classmethod
-    def from_exp(cls, exp_dir: PathLike, cfg: dict, device: str = "cpu") -> HFCTCModel:
-        if not Path(cfg.get("model_dir") or "").is_dir():
-            raise DataError(f"{exp_dir}/config.yaml: model_dir '{cfg.get('model_dir')}' not found; the "
-                            f"imported model was moved? Import it again with `s2s ctc import`")
-        return cls(cfg["model_dir"], cfg.get("frame_rate"), device)
-
     def word_ids(self, word: str) -> list[int]:
         """The word's token ids as the model emits them (characters, or the tokenizer's pieces).
 

@@ -5,7 +5,6 @@
         [--input MARKER ...] [--input_if_used MARKER ...] [--on_change rerun|refuse] [--force true|false]
         [--clean DIR ...] [--run_cmd CMD]            # prints skip, or run and the record
     echo "$record" | s2s marker end MARKER           # the stage completed: write its marker
-    s2s marker needs --stage N --input MARKER ...    # the inputs of a stage without a marker
 
 `begin` prints `skip` (the marker holds the key of these options and inputs),
 or `run` (the marker was removed, before any work; orphan temporary files
@@ -19,7 +18,7 @@ from __future__ import annotations
 import argparse
 
 COMMAND = "marker"
-HELP = "done markers of the recipe stages: begin (run or skip), end, needs"
+HELP = "done markers of the recipe stages: begin (run or skip), end"
 
 
 def _pairs(values: list[str], option: str) -> dict[str, str]:
@@ -70,8 +69,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     e = sub.add_parser("end", help="the stage completed: write its marker from the record begin printed "
                                    "(read from standard input)")
     e.add_argument("marker", metavar="MARKER", help="the done marker to write (the one begin was given)")
-    n = sub.add_parser("needs", help="check that the input markers of a stage exist")
-    _spec_arguments(n)
 
 
 def _spec(args: argparse.Namespace):
@@ -102,6 +99,4 @@ def main(args: argparse.Namespace) -> int:
             raise StageError(f"{args.marker}: no record on standard input; give it the second line "
                              f"`s2s marker begin` printed") from None
         markers.end(args.marker, record)
-    else:
-        markers.needs(_spec(args), args.run_cmd)
     return 0

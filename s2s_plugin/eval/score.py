@@ -146,8 +146,10 @@ class ScoreConfig:
 
 
 # -- reading ------------------------------------------------------------------
-def align_hyps(hyps: dict[str, str], ref_ids: list[str], path: Path, allow_missing: bool) -> tuple[list[str], int]:
-    """Hypotheses in reference order; missing ones are an error, or empty with ``allow_missing``.
+def align_hyps(hyps: dict[str, str], ref_ids: list[str], path: Path, allow_missing: bool, what: str = "hypothesis",
+               fix: str = "rerun the decoding, or set allow_missing=true to score them as empty") -> tuple[list[str], int]:
+    """Hypotheses in reference order; missing ones are an error (naming the missing ``what`` and
+    advising ``fix``), or empty with ``allow_missing``.
 
     Returns:
         The hypotheses and how many were missing.
@@ -161,17 +163,18 @@ def align_hyps(hyps: dict[str, str], ref_ids: list[str], path: Path, allow_missi
                         "is this the decode of another set?")
     missing = [u for u in ref_ids if u not in hyps]
     if missing and not allow_missing:
-        raise DataError(f"{path}: no hypothesis for utterance '{missing[0]}' ({len(missing)} of "
-                        f"{len(ref_ids)} missing); rerun the decoding, or set allow_missing=true to score "
-                        "them as empty")
+        raise DataError(f"{path}: no {what} for utterance '{missing[0]}' ({len(missing)} of "
+                        f"{len(ref_ids)} missing); {fix}")
     if missing:
         logger.warning("%s: %d of %d hypotheses missing, scored as empty", path, len(missing), len(ref_ids))
     return [hyps.get(u, "") for u in ref_ids], len(missing)
 
 
 def require_all(entries: dict, ref_ids: list[str], path: Path) -> None:
-    """Check that ``entries`` (e.g. a wav.scp) has every reference utterance and no other."""
-    align_hyps(dict.fromkeys(entries, ""), ref_ids, path, allow_missing=False)
+    """Check that ``entries`` (a reference set's wav.scp or units) has every reference utterance and no other."""
+    align_hyps(dict.fromkeys(entries, ""), ref_ids, path, allow_missing=False, what="entry",
+               fix=f"the reference set is incomplete: rerun the stage that writes {path.name} for "
+                   f"{path.parent} (stage 2 for wav.scp, stage 4 for units), or set toplines=false")
 
 
 def set_languages(ref_dir: Path, tgt_lang: str) -> str:

@@ -243,9 +243,7 @@ class TextTask:
         self.sp = {t: vocab.special(t) for t in ("<t_src>", "<t_tgt>", "<eos>")}
 
     def load(self, split: str) -> list[TextItem]:
-        if split == "train":
-            return load_text_corpus(self.text.mono, self.text.parallel)
-        return load_text_corpus(self.text.valid_mono, self.text.valid_parallel)
+        return load_text_corpus(*self.text.files("train" if split == "train" else "valid"))
 
     def build_one(self, item: TextItem) -> TokenSequence:
         v = self.vocab

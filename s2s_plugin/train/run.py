@@ -191,7 +191,7 @@ class Run:
             self.model_vocab = text_only(self.vocab)
             self.task: Any = TextTask(cfg.text, self.vocab)
             self.p_scheduler, self.batching, self.valid_p = None, cfg.text, 0.0
-            self.has_valid = bool(cfg.text.valid_mono or cfg.text.valid_parallel)
+            self.has_valid = any(cfg.text.files("valid"))
         else:
             self.model_vocab = self.vocab
             self.task = S2STTask(cfg.data, cfg.sequence, self.vocab)

@@ -19,6 +19,7 @@ The text pretraining config (stage 7) shares ``llm``, ``optim`` and
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from s2s_plugin.config import component
@@ -76,7 +77,16 @@ class DataConfig:
 class TextDataConfig:
     """The text-only corpus of stage 7 (Kaldi-style ``id words...`` files).
 
+    A recipe names its corpus dirs once (run.sh's ``lm_train_text`` and ``lm_valid_text``,
+    passed as ``text.train_dir`` and ``text.valid_dir``) and the config names languages:
+    ``pairs: [[fr, en]]`` reads ``<train_dir>/text.fr`` and ``<train_dir>/text.en`` (and the
+    same files of ``valid_dir`` for validation). Files outside such dirs can be listed
+    explicitly in ``mono``/``parallel``; both ways add up.
+
     Attributes:
+        pairs: ``[source_lang, target_lang]`` translation pairs read from ``train_dir`` / ``valid_dir``.
+        langs: monolingual languages read from ``train_dir`` / ``valid_dir``.
+        train_dir, valid_dir: dirs of ``text.<lang>`` files sharing ids; the recipe passes them.
         mono: monolingual ``text.<lang>`` files.
         parallel: ``[source_file, target_file]`` pairs with shared ids (translation pairs).
         valid_mono, valid_parallel: the same for validation.
@@ -85,6 +95,10 @@ class TextDataConfig:
         max_tokens, max_batch_size, bucketing, shuffle, max_len: as in the S2ST ``data`` block.
     """
 
+    pairs: list[list[str]] = field(default_factory=list)
+    langs: list[str] = field(default_factory=list)
+    train_dir: str | None = None
+    valid_dir: str | None = None
     mono: list[str] = field(default_factory=list)
     parallel: list[list[str]] = field(default_factory=list)
     valid_mono: list[str] = field(default_factory=list)
@@ -98,10 +112,33 @@ class TextDataConfig:
     max_len: int | None = None
 
     def __post_init__(self) -> None:
-        if not self.mono and not self.parallel:
-            raise ConfigError("text: give monolingual files (mono) and/or translation pairs (parallel)")
+        if not (self.mono or self.parallel or self.pairs or self.langs):
+            raise ConfigError("text: give languages (langs) and/or language pairs (pairs) of the recipe's text "
+                              "dirs, or files (mono, parallel)")
+        for pair in self.pairs:
+            if len(pair) != 2:
+                raise ConfigError(f"text.pairs: each entry must be [source_lang, target_lang], got {pair}")
         if self.max_tokens <= 0:
             raise ConfigError(f"text.max_tokens must be > 0, got {self.max_tokens}")
+
+    def files(self, split: str) -> tuple[list[str], list[list[str]]]:
+        """The monolingual files and translation-pair files of ``split`` (``train`` or ``valid``).
+
+        Raises:
+            ConfigError: ``pairs``/``langs`` are given but the split's dir is not (training only:
+                without ``valid_dir`` there is no validation from the dirs).
+        """
+        mono, parallel = (self.mono, self.parallel) if split == "train" else (self.valid_mono, self.valid_parallel)
+        directory = self.train_dir if split == "train" else self.valid_dir
+        if not (self.pairs or self.langs) or (split != "train" and not directory):
+            return list(mono), [list(p) for p in parallel]
+        if not directory:
+            raise ConfigError("text.pairs/text.langs name languages of the recipe's text corpus, but no dir holds "
+                              "them: give text.train_dir=DIR (a dir of text.<lang> files; s2st.sh passes run.sh's "
+                              "lm_train_text, and lm_valid_text as text.valid_dir)")
+        base = Path(directory)
+        return ([str(base / f"text.{lang}") for lang in self.langs] + list(mono),
+                [[str(base / f"text.{s}"), str(base / f"text.{t}")] for s, t in self.pairs] + [list(p) for p in parallel])
 
 
 @dataclass
@@ -271,6 +308,8 @@ def check_recipe_paths(cfg: TrainConfig | PretrainTextConfig, where: str = "the 
     if not cfg.vocab:
         raise ConfigError(f"{where}: no vocabulary (key 'vocab'): give --vocab exp/vocab/vocab.yaml (stage 6's "
                           "output; s2st.sh passes it) or the override vocab=FILE")
+    if isinstance(cfg, PretrainTextConfig):
+        cfg.text.files("train")  # pairs/langs without text.train_dir: the error says what to give
     if isinstance(cfg, TrainConfig) and not cfg.data.train:
         raise ConfigError(f"{where}: no training data (key 'data.train'): give the override "
                           "data.train=[dump/<set>,...] (s2st.sh passes the dump dirs of --train_sets, and of "

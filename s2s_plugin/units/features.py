@@ -372,7 +372,9 @@ class HfFeatures:
 
     Args:
         model_dir: the local directory with ``config.json``, weights and ``preprocessor_config.json``
-            (transformers 4) or ``processor_config.json`` (transformers 5).
+            (transformers 4) or ``processor_config.json`` (transformers 5); or a stage-3 CTC exp
+            dir that holds a transformers model (``s2s ctc train`` with ``encoder: hf``, or
+            ``s2s ctc import`` of a transformers dir), whose model is then used.
         layer: index into ``hidden_states`` (0 = before the first transformer layer).
         device: ``cpu`` or ``cuda[:N]``.
         frame_rate: frames per second, when it cannot be read from the model's config.
@@ -385,12 +387,16 @@ class HfFeatures:
         if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
             raise ConfigError(f"hf_kmeans: extract_batch_size must be an integer >= 1, got {batch_size!r}")
         self.batch_size = batch_size
+        if not (self.model_dir / "config.json").is_file() and (self.model_dir / "config.yaml").is_file():
+            from s2s_plugin.asr.ctc import transformers_dir  # a stage-3 exp dir: its transformers model
+
+            self.model_dir = transformers_dir(self.model_dir)
         if not (self.model_dir / "config.json").is_file():
             raise ConfigError(
                 f"hf_kmeans: {self.model_dir / 'config.json'} not found (the model's config). Put the model "
                 f"directory written by save_pretrained (e.g. `huggingface-cli download facebook/w2v-bert-2.0 "
                 f"--local-dir {self.model_dir}` on a machine with network) at {self.model_dir}, or set "
-                f"tokenizer.model_dir=DIR")
+                f"tokenizer.model_dir=DIR; a recipe passes stage 3's exp dir (--ctc_exp): run stage 3 first")
         read_feature_extractor_config(self.model_dir)  # fail now on a directory without one
         self._model = self._extractor = None
         self.mode = ""  # how batches run, set on load: "padded", "conv per utterance" or "one by one"

@@ -159,7 +159,10 @@ class HfKmeans(_FeatureKMeans):
 
     Args:
         model_dir: directory written by ``save_pretrained`` by transformers 4 or 5 (config, weights,
-            and the feature extractor's settings in ``preprocessor_config.json`` or ``processor_config.json``).
+            and the feature extractor's settings in ``preprocessor_config.json`` or ``processor_config.json``),
+            or a stage-3 CTC exp dir holding a transformers model. A block that leaves it out gets the
+            recipe's stage-3 model (``--ctc_exp``, see ``recipe_paths``): the paper's units come from
+            the CTC model that also aligns, named once by the recipe.
         layer: index into ``hidden_states`` (0 = before the first transformer layer).
         device: ``cpu`` or ``cuda``.
         frame_rate: frames per second, only for models whose config does not tell it.
@@ -169,9 +172,15 @@ class HfKmeans(_FeatureKMeans):
     """
 
     name = "hf_kmeans"
+    #: without its own model_dir, the recipe's stage-3 model (``s2s_plugin.config.fill_recipe_paths``)
+    recipe_paths = {"model_dir": "ctc_exp"}
 
-    def __init__(self, model_dir: str, layer: int, device: str = "cpu", frame_rate: float | None = None,
-                 extract_batch_size: int = 16, n_clusters: int = 2048, batch_size: int = 10000, epochs: int = 1,
-                 seed: int = 0) -> None:
+    def __init__(self, model_dir: str | None = None, *, layer: int, device: str = "cpu",
+                 frame_rate: float | None = None, extract_batch_size: int = 16, n_clusters: int = 2048,
+                 batch_size: int = 10000, epochs: int = 1, seed: int = 0) -> None:
+        if not model_dir:
+            raise ConfigError("hf_kmeans: no model (key 'tokenizer.model_dir'): give a transformers model dir, or "
+                              "--ctc_exp DIR (s2st.sh passes stage 3's exp/ctc, a transformers CTC model trained "
+                              "or imported there)")
         self.extractor = HfFeatures(model_dir, layer, device, frame_rate, extract_batch_size)
         self.kmeans = StreamingKMeans(n_clusters, batch_size, epochs, seed)

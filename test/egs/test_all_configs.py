@@ -89,10 +89,11 @@ def _values(value, key=""):
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: str(p.relative_to(ROOT)))
 def test_no_config_names_a_path_the_recipe_passes(path):
-    """The recipe's own outputs (exp/..., dump/...) reach each stage from s2st.sh: the vocabulary, the sets,
-    stage 3's and 7's models, the scoring ASR and the vocoder. A config names models and hyperparameters."""
+    """The recipe's own dirs (data/..., exp/..., dump/...) reach each stage from s2st.sh: the vocabulary, the
+    sets, stage 7's text corpus, stage 3's and 7's models, the scoring ASR and the vocoder. A config names
+    models and hyperparameters."""
     named = [f"{k}: {v}" for k, v in _values(load_yaml(path))
-             if isinstance(v, str) and v.startswith(("exp/", "dump/"))]
+             if isinstance(v, str) and v.startswith(("data/", "exp/", "dump/"))]
     assert not named, f"{path} names paths that s2st.sh passes: {named}"
     if fnmatch.fnmatch(path.name, "train_*.yaml") or fnmatch.fnmatch(path.name, "pretrain_text*.yaml"):
         data = load_yaml(path)
@@ -114,6 +115,11 @@ def test_the_paths_a_verb_is_given_reach_the_blocks_that_read_them(capsys, regis
     # a block that names it keeps its own (one model per language, say), as an override does
     assert main([*align, "aligner.model={fr: exp/ctc_fr}"]) == 0
     assert yaml.safe_load(capsys.readouterr().out)["aligner"]["model"] == {"fr": "exp/ctc_fr"}
+    # the paper's units (cvss, hf_kmeans) come from the same stage-3 model
+    cvss = ["units", "fit", "--config", str(ROOT / "egs" / "cvss" / "s2st1" / "conf" / "tuning" / "units.yaml"),
+            "--dirs", "d", "--exp", "e", "--print_config", "--ctc_exp", "exp/ctc_b"]
+    assert main(cvss) == 0
+    assert yaml.safe_load(capsys.readouterr().out)["tokenizer"]["model_dir"] == "exp/ctc_b"
     # a plugin that reads no CTC model is given none
     assert main([*units[:3], str(conf / "units_mfcc.yaml"), *units[4:], "--ctc_exp", "exp/ctc_b"]) == 0
     assert "exp/ctc_b" not in capsys.readouterr().out

@@ -87,9 +87,12 @@ def test_config_loads_strictly_and_its_plugins_validate_without_models(path, reg
 def test_validation_did_not_need_the_models(registry, tmp_path, monkeypatch):
     """Validating needs no model; building the w2v-BERT tokenizer does, and says what to put where."""
     monkeypatch.chdir(tmp_path)
+    from s2s_plugin.config import fill_recipe_paths
+
     cfg = load("tuning/units.yaml")
-    with pytest.raises(ConfigError, match=r"hf_kmeans: downloads/w2v-bert-2.0-ctc/config.json not found"):
-        registry.build("unit_tokenizer", cfg.tokenizer)
+    tokenizer = fill_recipe_paths(dict(cfg.tokenizer), {"ctc_exp": "exp/ctc"})  # as s2st.sh's --ctc_exp gives it
+    with pytest.raises(ConfigError, match=r"hf_kmeans: exp/ctc/config.json not found .* run stage 3 first"):
+        registry.build("unit_tokenizer", tokenizer)
     quality = load("tuning/score_whisper.yaml").quality
     assert quality["name"] == "utmos22_strong"
     with pytest.raises(ConfigError, match=r"quality.checkpoint \(conf/score.yaml\): downloads/"

@@ -272,3 +272,29 @@ def test_a_missing_input_marker_stops_the_stage_naming_the_command(recipe):
     assert "Stage 4 failed" in log
     rc, log, _ = run(r, 2, 2)
     assert rc == 0, log
+
+
+def test_force_trains_a_training_stage_afresh_and_a_killed_one_resumes(recipe):
+    """Stage 3 (a training stage): --force true trains a new model, it does not resume the old run's
+    checkpoints (whose steps are all done) and export the old model as the new one."""
+    r = recipe
+    tiny = ("--ctc_args", "max_epoch=2 warmup_steps=2 max_valid_utts=2 encoder_conf.output_size=16 "
+                          "encoder_conf.attention_heads=2 encoder_conf.linear_units=32 encoder_conf.num_blocks=1",
+            "--valid_sets", "train_xx")
+    run_ok(r, 2, 2)
+    run_ok(r, 3, 3, *tiny)
+    ckpts, train_log = r / "exp" / "ctc" / "checkpoints", r / "exp" / "ctc" / "train.log"
+    assert (ckpts / "last.ckpt").is_file() and "resuming from" not in train_log.read_text()
+    (ckpts / "old-run.txt").write_text("the finished run's resume state\n")
+    log = run_ok(r, 3, 3, *tiny)
+    assert "Stage 3: exp/ctc done before, skipped" in log and (ckpts / "old-run.txt").is_file()
+    log = run_ok(r, 3, 3, *tiny, "--force", "true")
+    assert "done before" not in log and not (ckpts / "old-run.txt").exists()
+    assert (ckpts / "last.ckpt").is_file() and "resuming from" not in train_log.read_text()
+    # a run killed after its first epoch's checkpoint, rerun with the same options, resumes it
+    (r / "exp" / "ctc" / ".done.stage3").unlink()
+    (ckpts / "last.ckpt").unlink()
+    rc, log, killed = run(r, 3, 3, *tiny, kill_when=lambda rr: (ckpts / "last.ckpt").is_file())
+    assert killed and rc != 0, log
+    log = run_ok(r, 3, 3, *tiny)
+    assert "resuming from" in train_log.read_text() and (r / "exp" / "ctc" / ".done.stage3").is_file()

@@ -88,7 +88,8 @@ RUN_SH_EDITS = [
     ('valid_sets="dev_xx"', f'valid_sets="{" ".join(SETS["dev"])}"'),
     ('test_sets="test_xx"', f'test_sets="{" ".join(SETS["test"])}"'),
     ("nj=4 ", "nj=1 "),
-    ('vocab_text=""', "vocab_text=data/lm_text/train"),
+    ('lm_train_text=""', "lm_train_text=data/lm_text/train"),
+    ('lm_valid_text=""', "lm_valid_text=data/lm_text/dev"),
 ]
 
 # conf/<name>.yaml -> the dotted keys that make it tiny: test_mini_recipe_e2e's, with fewer steps
@@ -122,9 +123,7 @@ def edit_recipe(recipe: Path) -> None:
     (recipe / "run.sh").write_text(run_sh)
     conf = recipe / "conf" / "pretrain_text.yaml"
     cfg = yaml.safe_load(conf.read_text())
-    for key, split in (("parallel", "train"), ("valid_parallel", "dev")):
-        cfg["text"][key] = [[f"data/lm_text/{split}/text.{lang}", f"data/lm_text/{split}/text.en"]
-                            for lang in SRC_LANGS]
+    cfg["text"]["pairs"] = [[lang, "en"] for lang in SRC_LANGS]
     conf.write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 

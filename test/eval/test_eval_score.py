@@ -235,3 +235,15 @@ def test_recipe_score_configs_load(registry, conf):
 
 def test_recipe_score_configs_exist():
     assert RECIPE_CONFIGS, "egs/*/s2st1/conf/score.yaml"
+
+
+def test_an_incomplete_reference_set_names_the_stage_that_writes_it(tmp_path):
+    from s2s_plugin.errors import DataError
+    from s2s_plugin.eval.score import require_all
+
+    path = tmp_path / "dump" / "test_fr" / "units.en"
+    require_all({"a": "1", "b": "2"}, ["a", "b"], path)
+    with pytest.raises(DataError, match=r"test_fr/units.en: no entry for utterance 'b' \(1 of 2 missing\); the "
+                                        r"reference set is incomplete: rerun the stage that writes units.en for "
+                                        r".*dump/test_fr \(stage 2 for wav.scp, stage 4 for units\)"):
+        require_all({"a": "1"}, ["a", "b"], path)

@@ -28,7 +28,29 @@ def test_train_configs_load(path, registry):
 @pytest.mark.parametrize("path", sorted(ROOT.glob("egs/*/s2st1/conf/pretrain_text.yaml")), ids=str)
 def test_pretrain_configs_load(path, registry):
     cfg = load_config(PretrainTextConfig, path)
-    assert cfg.text.parallel and cfg.llm["name"] == "hf"
+    assert cfg.text.pairs and not cfg.text.parallel and cfg.llm["name"] == "hf"  # the recipe names the dirs
+    with pytest.raises(ConfigError, match="text.train_dir=DIR .*lm_train_text"):
+        cfg.text.files("train")
+    ran = load_config(PretrainTextConfig, path, ["text.train_dir=data/lm_text/train"])
+    assert ran.text.files("train")[1][0] == ["data/lm_text/train/text.fr", "data/lm_text/train/text.en"]
+
+
+def test_text_corpus_files_from_the_recipe_dirs_and_the_config():
+    from s2s_plugin.train.schema import TextDataConfig
+
+    text = TextDataConfig(pairs=[["fr", "en"], ["pt", "en"]], langs=["es"], train_dir="lm/train", valid_dir="lm/dev",
+                          mono=["extra/text.fr"], valid_parallel=[["x/text.fr", "x/text.en"]])
+    assert text.files("train") == (["lm/train/text.es", "extra/text.fr"],
+                                   [["lm/train/text.fr", "lm/train/text.en"], ["lm/train/text.pt", "lm/train/text.en"]])
+    assert text.files("valid") == (["lm/dev/text.es"], [["lm/dev/text.fr", "lm/dev/text.en"],
+                                                        ["lm/dev/text.pt", "lm/dev/text.en"], ["x/text.fr", "x/text.en"]])
+    # no valid_dir: validation only from the files the config lists; files alone need no dir
+    assert TextDataConfig(pairs=[["fr", "en"]], train_dir="t").files("valid") == ([], [])
+    assert TextDataConfig(parallel=[["a.fr", "a.en"]]).files("train") == ([], [["a.fr", "a.en"]])
+    with pytest.raises(ConfigError, match=r"\[source_lang, target_lang\]"):
+        TextDataConfig(pairs=[["fr"]])
+    with pytest.raises(ConfigError, match="give languages"):
+        TextDataConfig()
 
 
 @pytest.mark.parametrize("path", sorted(ROOT.glob("egs/*/s2st1/conf/vocab.yaml")), ids=str)

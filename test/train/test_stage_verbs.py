@@ -63,8 +63,8 @@ def test_pretrain_text_then_stage8_builds_on_it(tmp_path, lm_text, vocab_path, c
 
     tiny = yaml.safe_load((RECIPE_CONF / "train_tiny.yaml").read_text())["llm"]["config"]
     over = ["vocab=not/this/one.yaml", "llm.config=" + yaml.safe_dump(tiny, default_flow_style=True).strip(),
-            f"text.parallel=[[{lm_text}/train/text.fr, {lm_text}/train/text.en]]",
-            f"text.valid_parallel=[[{lm_text}/dev/text.fr, {lm_text}/dev/text.en]]", "text.max_tokens=300",
+            "text.pairs=[[fr, en]]", f"text.train_dir={lm_text}/train", f"text.valid_dir={lm_text}/dev",
+            "text.max_tokens=300",
             "trainer.max_steps=4", "trainer.val_check_interval=2", "trainer.save_every=2",
             "trainer.num_sanity_val_steps=0", "trainer.log_every_n_steps=1"]
     code, _, err = run(capsys, "pretrain-text", "--config", RECIPE_CONF / "pretrain_text.yaml", "--exp",

@@ -325,3 +325,22 @@ def test_s3prl_checkpoint_with_a_planted_payload_is_refused_and_never_run(s3prl_
     assert f"{path}: refused to load this s3prl_kmeans hubert_local checkpoint" in str(e.value)
     assert not marker.exists()
     assert payload_is_live(path, marker)  # the planted file does run when read without the guard
+
+
+def test_hf_kmeans_reads_the_transformers_model_of_a_stage3_exp_dir(tmp_path):
+    """The recipe passes stage 3's exp/ctc (--ctc_exp): an imported transformers model is read from there."""
+    from s2s_plugin.asr.imported import import_ctc_model
+    from s2s_plugin.config import save_resolved
+
+    save_w2v2(tmp_path / "m", layout="installed")
+    import_ctc_model(tmp_path / "m", "hf", tmp_path / "ctc")
+    tok = HfKmeans(model_dir=str(tmp_path / "ctc"), layer=1, n_clusters=4, batch_size=32)
+    assert tok.extractor.model_dir == (tmp_path / "m").resolve()
+    direct = HfKmeans(model_dir=str(tmp_path / "m"), layer=1, n_clusters=4, batch_size=32)
+    np.testing.assert_array_equal(tok.extractor(WAVES[0], 16000), direct.extractor(WAVES[0], 16000))
+    save_resolved({"type": "s2s", "encoder": "conformer"}, tmp_path / "conformer")  # the toolkit's own CTC model
+    with pytest.raises(DataError, match=r"conformer: holds the toolkit's own encoder \(conformer\), not a "
+                                        r"transformers model; for its layers use the ctc_kmeans tokenizer"):
+        HfKmeans(model_dir=str(tmp_path / "conformer"), layer=1)
+    with pytest.raises(ConfigError, match=r"hf_kmeans: no model .* --ctc_exp DIR"):
+        HfKmeans(layer=1)

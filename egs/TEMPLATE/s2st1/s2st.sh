@@ -42,7 +42,9 @@ extra_align_confs=""   # stage 5: more "NAME:CONF" pairs written as NAME.<lang>.
                        #   e.g. "uniform:conf/align_uniform.yaml"
 vocab_conf=conf/vocab.yaml     # stage 6 config: the vocabulary
 vocab_args=""          # stage 6 overrides, e.g. "vocab_size=500"
-vocab_text=""          # stage 6: more text dirs for the tokenizer (e.g. data/lm_text/train)
+lm_train_text=""       # stages 6-7: a dir of text-only text.<lang> files sharing ids (e.g. data/lm_text/train):
+                       #   the tokenizer learns it, stage 7 pretrains on it (text.train_dir)
+lm_valid_text=""       # stage 7: its validation dir (e.g. data/lm_text/dev; text.valid_dir)
 pretrain_conf=""       # stage 7 config: text pretraining of the LLM into exp/lm; empty: stage 7 is
                        #   skipped (the LLM of the training config is pretrained)
 pretrain_args=""       # stage 7 overrides, e.g. "trainer.max_steps=500"
@@ -189,12 +191,6 @@ stage_end() {
     # shellcheck disable=SC2086
     printf '%s\n' "${stage_record[$1]}" | ${marker} end "$1"
     unset "stage_record[$1]"
-}
-# stage_needs ARGS...: stop unless the input markers of a stage without a marker of its own exist
-stage_needs() {
-    [ "${dry_run}" = false ] || return 0
-    # shellcheck disable=SC2086
-    ${marker} needs --run_cmd "$(rerun_cmd)" "$@" || exit 2
 }
 # overrides_of CONF_NAME ARGS: --override options that put a stage's --<stage>_args into its marker's key
 overrides_of() { local a; for a in $2; do printf -- ' --override %s.%s' "$1" "${a}"; done; }
@@ -440,7 +436,7 @@ if in_range 6; then
     current_stage=6
     log "Stage 6: vocabulary (${vocab_conf}) into ${expdir}/vocab"
     vocab_data=()
-    for d in ${vocab_text}; do vocab_data+=(--data "${d}"); done
+    [ -z "${lm_train_text}" ] || vocab_data+=(--data "${lm_train_text}")
     # shellcheck disable=SC2046,SC2086
     if stage_begin "${expdir}/vocab/.done.stage6" --stage 6 --config vocab_conf="${vocab_conf}" \
             $(overrides_of vocab_conf "${vocab_args}") \
@@ -448,7 +444,7 @@ if in_range 6; then
             --clean "${expdir}/vocab"; then
         # shellcheck disable=SC2086
         run ${s2s} vocab --config "${vocab_conf}" --exp "${expdir}/vocab" --units_exp "${expdir}/units" \
-            --text ${train_dirs} ${vocab_text} ${vocab_args}
+            --text ${train_dirs} ${lm_train_text} ${vocab_args}
         stage_end "${expdir}/vocab/.done.stage6"
     fi
 fi
@@ -456,13 +452,19 @@ fi
 if in_range 7 && [ -n "${pretrain_conf}" ]; then
     current_stage=7
     log "Stage 7: text pretraining (${pretrain_conf}) into ${expdir}/lm; log: ${expdir}/lm/train.log"
+    # the text corpus dirs, as the config's text.train_dir / text.valid_dir (--pretrain_args come after and win)
+    lm_text=()
+    [ -z "${lm_train_text}" ] || lm_text+=("text.train_dir=${lm_train_text}")
+    [ -z "${lm_valid_text}" ] || lm_text+=("text.valid_dir=${lm_valid_text}")
     # shellcheck disable=SC2046  # word lists
     if stage_begin "${expdir}/lm/.done.stage7" --stage 7 --config pretrain_conf="${pretrain_conf}" \
             $(overrides_of pretrain_conf "${pretrain_args}") --input "${expdir}/vocab/.done.stage6" --on_change refuse \
+            --opt lm_train_text="${lm_train_text}" --opt lm_valid_text="${lm_valid_text}" \
+            ${lm_train_text:+--data "${lm_train_text}"} ${lm_valid_text:+--data "${lm_valid_text}"} \
             --clean "${expdir}/lm" --fresh "${expdir}/lm/checkpoints"; then
         # shellcheck disable=SC2086
         run ${train_cmd} "${expdir}/lm/logs/launch.log" ${launch} s2s pretrain-text --config "${pretrain_conf}" \
-            --vocab "${expdir}/vocab/vocab.yaml" --exp "${expdir}/lm" ${pretrain_args}
+            --vocab "${expdir}/vocab/vocab.yaml" --exp "${expdir}/lm" ${lm_text[@]+"${lm_text[@]}"} ${pretrain_args}
         stage_end "${expdir}/lm/.done.stage7"
     fi
 fi
@@ -544,11 +546,18 @@ if in_range 11; then
     for dset in ${test_sets}; do
         score_inputs+=(--input "${exp_tag}/decode_${dset}/.done.stage9" --input "${exp_tag}/decode_${dset}/.done.stage10")
     done
-    stage_needs --stage 11 ${score_inputs[@]+"${score_inputs[@]}"}
-    # shellcheck disable=SC2086
-    run ${s2s} score --config "${score_conf}" --exp "${exp_tag}" --sets ${test_sets} --ref_dump "${dumpdir}" \
-        ${asr_exp:+asr.exp_dir="${asr_exp}"} vocoder_exp="${expdir}/vocoder" ${score_args}
-    log "Stage 11: results in ${exp_tag}/RESULTS.md, listening page ${exp_tag}/listen/index.html"
+    # shellcheck disable=SC2046,SC2086  # word lists
+    if stage_begin "${exp_tag}/.done.stage11" --stage 11 --config score_conf="${score_conf}" \
+            $(overrides_of score_conf "${score_args}") --opt asr_exp="${asr_exp}" --opt test_sets="${test_sets}" \
+            $(set_inputs 2 ${test_sets}) ${score_inputs[@]+"${score_inputs[@]}"}; then
+        # shellcheck disable=SC2086
+        run ${s2s} score --config "${score_conf}" --exp "${exp_tag}" --sets ${test_sets} --ref_dump "${dumpdir}" \
+            ${asr_exp:+asr.exp_dir="${asr_exp}"} vocoder_exp="${expdir}/vocoder" ${score_args}
+        stage_end "${exp_tag}/.done.stage11"
+        log "Stage 11: results in ${exp_tag}/RESULTS.md, listening page ${exp_tag}/listen/index.html"
+    else
+        log "Stage 11: ${exp_tag} scored before with these options and inputs (${exp_tag}/RESULTS.md), skipped"
+    fi
 fi
 
 current_stage=""

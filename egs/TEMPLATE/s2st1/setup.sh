@@ -87,8 +87,8 @@ language), max_epoch, encoder_conf; check the dev CER that stage 3 prints. To im
 model instead (ESPnet ASR dir or transformers *ForCTC): ctc_import= in run.sh, and this
 file is not read." ;;
         units.yaml)
-            if [ "${base}" = cvss ]; then echo "tokenizer.model_dir: the transformers CTC model under downloads/ (the same as
-run.sh's ctc_import); layer and n_clusters: the paper's (20, 2048); fit.max_hours caps the
+            if [ "${base}" = cvss ]; then echo "The features come from stage 3's transformers CTC model (run.sh's ctc_import), which
+s2st.sh passes (--ctc_exp exp/ctc); layer and n_clusters: the paper's (20, 2048); fit.max_hours caps the
 k-means fit; device: cuda, or cpu without a GPU (slow). The unit vocoder of conf/vocoder.yaml
 must have been trained on these units."
             else echo "The features come from stage 3's model, which s2st.sh passes (--ctc_exp exp/ctc);
@@ -105,12 +105,13 @@ lists them (s2s align-report summarises)." ;;
             if [ "${base}" = cvss ]; then echo "path: the LLM dir under downloads/ (the same as llm.path in conf/train_scheduled.yaml);
 langs: the <lang_xx> tokens: your source languages and the target."
             else echo "A sentencepiece BPE trained on the transcripts of run.sh's train_sets and the dirs of
-run.sh's vocab_text; vocab_size to your text (a soft limit); langs: [] takes the
+run.sh's lm_train_text; vocab_size to your text (a soft limit); langs: [] takes the
 languages of those files. With a pretrained LLM use its tokenizer instead: tokenizer: hf,
 path: <its dir> (egs/cvss/s2st1/conf/tuning/vocab.yaml)."; fi ;;
-        pretrain_text.yaml) echo "Stage 7 trains the small LLM on text: text.parallel and text.valid_parallel list
-[source file, target file] pairs of YOUR languages (Kaldi text files sharing ids, e.g.
-data/lm_text/train/text.<src> that local/data.sh writes); text.tgt_lang: your target;
+        pretrain_text.yaml) echo "Stage 7 trains the small LLM on text: text.pairs lists [source, target] language
+pairs of YOUR corpus, read as <dir>/text.<lang> (Kaldi text files sharing ids) from run.sh's
+lm_train_text and lm_valid_text dirs (e.g. data/lm_text/{train,dev}, which local/data.sh
+writes); text.tgt_lang: your target;
 llm.config: the model size; trainer.max_steps: until the dev loss flattens. With a
 pretrained LLM instead: pretrain_conf=\"\" in run.sh, llm.path in conf/train_scheduled.yaml." ;;
         train_scheduled.yaml) echo "s2st.sh passes the paths: stage 6's vocabulary, the dump dirs of run.sh's train_sets

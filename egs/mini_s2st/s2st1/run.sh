@@ -19,7 +19,8 @@ nj=2                          # jobs per set: the embedded setting has 2 CPU cor
 nproc=2                       # stages 7-8: 2 DDP processes (gloo) of one thread each; measured against
                               # 1 process with 1 or 2 threads by bench/train_procs.py (recipe README)
 pretrain_conf=conf/pretrain_text.yaml   # stage 7: this recipe pretrains its own small text LLM
-vocab_text=data/lm_text/train           # stage 6: the tokenizer also learns the text-only corpus
+lm_train_text=data/lm_text/train        # stages 6-7: the text-only corpus (local/data.sh writes it): the
+lm_valid_text=data/lm_text/dev          #   tokenizer learns it, stage 7 pretrains on it
 extra_align_confs="uniform:conf/align_uniform.yaml"   # stage 5: uniform spans for the ablation
 train_conf=conf/train_scheduled.yaml    # stage 8: the paper's method (see run_compare.sh for the others)
 
@@ -34,7 +35,8 @@ train_conf=conf/train_scheduled.yaml    # stage 8: the paper's method (see run_c
     --format_conf "${format_conf}" \
     --local_data_opts "${local_data_opts}" \
     --pretrain_conf "${pretrain_conf}" \
-    --vocab_text "${vocab_text}" \
+    --lm_train_text "${lm_train_text}" \
+    --lm_valid_text "${lm_valid_text}" \
     --extra_align_confs "${extra_align_confs}" \
     --train_conf "${train_conf}" \
     "$@"

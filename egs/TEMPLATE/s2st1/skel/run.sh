@@ -32,7 +32,9 @@ ctc_import="@CTC_IMPORT@"
 units_conf=conf/units.yaml              # stage 4: units
 align_conf=conf/align.yaml              # stage 5: word alignment
 vocab_conf=conf/vocab.yaml              # stage 6: vocabulary
-vocab_text=""                           # stage 6: more text dirs for the tokenizer (e.g. data/lm_text/train)
+lm_train_text=""                        # stages 6-7: a text-only dir of text.<lang> files (e.g. data/lm_text/train):
+                                        #   the tokenizer learns it; stage 7 pretrains on it
+lm_valid_text=""                        # stage 7: its validation dir (e.g. data/lm_text/dev)
 pretrain_conf="@PRETRAIN_CONF@"
 train_conf=conf/train_scheduled.yaml    # stage 8: S2ST training
 decode_conf=conf/decode.yaml            # stage 9: decoding
@@ -56,7 +58,8 @@ score_conf=conf/score.yaml              # stage 11: scoring
     --units_conf "${units_conf}" \
     --align_conf "${align_conf}" \
     --vocab_conf "${vocab_conf}" \
-    --vocab_text "${vocab_text}" \
+    --lm_train_text "${lm_train_text}" \
+    --lm_valid_text "${lm_valid_text}" \
     --pretrain_conf "${pretrain_conf}" \
     --train_conf "${train_conf}" \
     --decode_conf "${decode_conf}" \

@@ -12,8 +12,8 @@
 #   data/<set>/segments       optional: utt recording start end (seconds)
 # sorted by utterance id (LC_ALL=C sort), source and target sharing ids, no
 # empty transcripts. If run.sh sets pretrain_conf (stage 7), also the text-only
-# files conf/pretrain_text.yaml lists (e.g. data/lm_text/{train,dev}/text.<lang>),
-# and vocab_text names their dir. egs/TEMPLATE/README.md has the details.
+# files data/lm_text/{train,dev}/text.<lang> (run.sh's lm_train_text and lm_valid_text
+# name the dirs; conf/pretrain_text.yaml the language pairs). egs/TEMPLATE/README.md has the details.
 # Typical shape:
 #   corpus_dir=/path/to/corpus           # the corpus (an option: --corpus_dir DIR from run.sh)
 #   help_message="Usage: $0 [options]"   # --help adds every "name=default  # description" line above

@@ -41,8 +41,21 @@ def cer(refs: list[str], hyps: list[str]) -> float:
     return float(jiwer.cer(refs, hyps))
 
 
-def cer_table(items: Sequence[Item], hyps: dict[int, str]) -> dict:
-    """CER per set and language, and per language over all sets (items without a hypothesis are left out)."""
+def wer(refs: list[str], hyps: list[str]) -> float:
+    """Word error rate (words split on spaces), over a whole list."""
+    import jiwer
+
+    if not refs:
+        return float("nan")
+    return float(jiwer.wer(refs, hyps))
+
+
+def cer_table(items: Sequence[Item], hyps: dict[int, str], name: str = "cer",
+              rate: Callable[[list[str], list[str]], float] = cer) -> dict:
+    """CER per set and language, and per language over all sets (items without a hypothesis are left out).
+
+    ``name="wer", rate=wer`` gives the same table of word error rates (keys ``wer``, ``wer_by_lang``).
+    """
     by_set: dict[str, dict[str, tuple[list, list]]] = {}
     by_lang: dict[str, tuple[list, list]] = {}
     for i, it in enumerate(items):
@@ -52,8 +65,8 @@ def cer_table(items: Sequence[Item], hyps: dict[int, str]) -> dict:
                           by_lang.setdefault(it.lang, ([], []))):
             refs.append(it.text)
             out.append(hyps[i])
-    return {"cer": {s: {lang: round(cer(*v), 4) for lang, v in d.items()} for s, d in by_set.items()},
-            "cer_by_lang": {lang: round(cer(*v), 4) for lang, v in by_lang.items()}}
+    return {name: {s: {lang: round(rate(*v), 4) for lang, v in d.items()} for s, d in by_set.items()},
+            f"{name}_by_lang": {lang: round(rate(*v), 4) for lang, v in by_lang.items()}}
 
 
 class CTCModule(L.LightningModule):

@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from s2s_plugin.asr.data import Item, first_per_group, list_items, load_wave, min_frames_needed, subsample
-from s2s_plugin.asr.module import cer, cer_table
+from s2s_plugin.asr.module import cer, cer_table, wer
 from s2s_plugin.config import to_dict
 from s2s_plugin.data.io import PathLike, atomic_write
 from s2s_plugin.errors import ConfigError, DataError
@@ -534,7 +534,7 @@ def _valid_summary(record: dict) -> str:
 
 def evaluate(model, dirs: list[PathLike], sides: list[str], langs: list[str] | None, tgt_lang: str,
              out_dir: PathLike | None = None, max_utts: int | None = None) -> dict:
-    """Transcribe ``dirs`` with any CTC model and score CER per set and language.
+    """Transcribe ``dirs`` with any CTC model and score CER and WER (greedy, no LM) per set and language.
 
     Writes ``out_dir/<set>/hyp.<lang>`` (Kaldi text) and ``out_dir/cer.json`` when ``out_dir`` is given.
     """
@@ -548,7 +548,7 @@ def evaluate(model, dirs: list[PathLike], sides: list[str], langs: list[str] | N
     hyps: dict[int, str] = {}
     for i, it in enumerate(tqdm(items, desc="ctc eval", unit="utt", mininterval=_progress_interval())):
         hyps[i] = model.transcribe([load_wave(it, model.sample_rate)], model.sample_rate)[0]
-    table = cer_table(items, hyps)
+    table = {**cer_table(items, hyps), **cer_table(items, hyps, "wer", wer)}
     table["utterances"] = len(items)
     if out_dir is not None:
         out_dir = Path(out_dir)
@@ -563,12 +563,13 @@ def evaluate(model, dirs: list[PathLike], sides: list[str], langs: list[str] | N
 
 
 def format_cer_table(table: dict) -> str:
-    """A small text table: CER per set and language, then per language."""
-    rows = [("set", "lang", "CER %")]
+    """A small text table: CER (and WER, when the table has it) per set and language, then per language."""
+    names = ["cer"] + (["wer"] if "wer" in table else [])
+    rows = [("set", "lang", *(f"{n.upper()} %" for n in names))]
     for s, d in sorted(table["cer"].items()):
-        for lang, v in sorted(d.items()):
-            rows.append((s, lang, f"{100 * v:.2f}"))
-    for lang, v in sorted(table["cer_by_lang"].items()):
-        rows.append(("(all)", lang, f"{100 * v:.2f}"))
-    widths = [max(len(r[c]) for r in rows) for c in range(3)]
+        for lang in sorted(d):
+            rows.append((s, lang, *(f"{100 * table[n][s][lang]:.2f}" for n in names)))
+    for lang in sorted(table["cer_by_lang"]):
+        rows.append(("(all)", lang, *(f"{100 * table[f'{n}_by_lang'][lang]:.2f}" for n in names)))
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
     return "\n".join("  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in rows)

@@ -85,6 +85,38 @@ def test_output_lengths_match_the_feature_extractor_and_model():
             assert hs.shape[1] == int(hlens[0]) == int(net.output_lengths(speech.shape[1])), (conf["model_type"], n)
 
 
+@pytest.mark.parametrize("conf", [TINY_W2VBERT, TINY_W2V2], ids=["w2vbert", "wav2vec2"])
+def test_a_built_encoder_gets_pytorch_init_unless_hf_init_transformers(conf):
+    """transformers draws linear layers from N(0, 0.02) with zero biases and convolutions Kaiming-normal;
+    hf_init: torch (the default) draws them uniform in +-1/sqrt(fan_in), weights and biases."""
+    from s2s_plugin.asr.hf_net import build_hf_net
+
+    def draws(net):
+        layers = [(n, m) for n, m in net.model.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d))]
+        return [(n, m, m.weight[0].numel(), m.weight.detach(), m.bias) for n, m in layers
+                if not torch.nn.utils.parametrize.is_parametrized(m)]
+
+    torch.manual_seed(0)
+    built = draws(build_hf_net(hf_cfg(hf_config=conf), 10))
+    assert len(built) > 10
+    for _, m, fan_in, w, bias in built:
+        bound = fan_in ** -0.5
+        assert float(w.abs().max()) <= bound, m
+        if w.numel() >= 256:  # enough draws to tell the spread: uniform's std is bound / sqrt(3)
+            assert abs(float(w.std()) - bound / 3 ** 0.5) < 0.15 * bound / 3 ** 0.5, m
+        if bias is not None:
+            assert float(bias.detach().abs().max()) > 0, m
+    torch.manual_seed(0)
+    kept = draws(build_hf_net(hf_cfg(hf_config=conf, hf_init="transformers"), 10))
+    in_layers = [(m, w, b) for n, m, _, w, b in kept if ".layers." in n and isinstance(m, torch.nn.Linear)]
+    assert in_layers and all(abs(float(w.std()) - 0.02) < 0.004 for _, w, _ in in_layers)
+    assert all(float(b.detach().abs().max()) == 0 for _, _, b in in_layers if b is not None)
+    with pytest.raises(ConfigError, match="hf_init must be one of torch, transformers, got 'xavier'"):
+        hf_cfg(hf_init="xavier")
+    with pytest.raises(ConfigError, match="hf_init apply to encoder: hf only"):
+        CTCTrainConfig(hf_init="transformers")
+
+
 def test_export_is_read_as_an_imported_model_by_stages_4_and_5(learned, tmp_path):
     from transformers import AutoModelForCTC, AutoProcessor
 

@@ -328,8 +328,12 @@ def test_two_process_gloo_ddp_equals_one_process(tmp_path):
     valid = write_set(tmp_path / "dev_fr", {"s3_g": ("le loup la lune", "a wolf the moon")}, pad_to=n)
     no_noise = {"mask_time_prob": 0.0, "layerdrop": 0.0, "final_dropout": 0.0, "hidden_dropout": 0.0,
                 "conformer_conv_dropout": 0.0}
-    conf = {**TRAIN, "encoder": "hf", "hf_config": TINY_W2VBERT, "hf_conf": no_noise, "freeze_layers": 1,
-            "max_epoch": 2, "batch_frames": 320, "max_batch_size": 4}
+    # transformers' init: its attention key biases start at 0 and stay near it. With PyTorch's (hf_init: torch) they
+    # drift apart between the two sum orders without changing anything: a key bias adds the same q.b to every
+    # score of a query, which the softmax ignores, so its gradient is rounding noise that Adam scales up to lr-sized
+    # steps, and that noise leaks into the query weights at 1e-5
+    conf = {**TRAIN, "encoder": "hf", "hf_config": TINY_W2VBERT, "hf_init": "transformers", "hf_conf": no_noise,
+            "freeze_layers": 1, "max_epoch": 2, "batch_frames": 320, "max_batch_size": 4}
     (tmp_path / "ctc.yaml").write_text(yaml.safe_dump(conf))
     _, one_scores = run(CTCTrainConfig(**conf), train, valid, tmp_path / "one")
     root = Path(__file__).resolve().parents[2]

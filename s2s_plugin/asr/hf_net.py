@@ -14,8 +14,8 @@
 directory of a pretrained model or of a ``*ForCTC`` model) or builds a randomly
 initialised one from ``hf_config`` (``{model_type: ..., <config keys>}``: the embedded
 recipe and tests, which may download nothing; ``hf_init: torch``, the default, gives its
-linear and convolution layers PyTorch's initialisation, :func:`torch_default_init`). The ``*ForCTC`` class follows the
-``model_type`` of its ``config.json``: ``wav2vec2-bert``, ``wav2vec2``, ``hubert`` or
+linear and convolution layers PyTorch's initialisation, :func:`torch_default_init`). The
+``*ForCTC`` class follows the ``model_type`` of its ``config.json``: ``wav2vec2-bert``, ``wav2vec2``, ``hubert`` or
 ``wavlm``. Its output layer is made anew for our vocabulary: ``vocab_size`` is the
 token list's length and the CTC blank is token 0 (the ``pad_token_id`` of
 transformers' CTC models). ``hf_conf`` overrides keys of the model's config:
@@ -171,8 +171,8 @@ def torch_default_init(model: torch.nn.Module) -> int:
     transformers initialises these models for loading pretrained weights into them: linear
     layers from N(0, 0.02) with zero biases, convolutions Kaiming-normal. Trained from
     scratch at the mini recipe's size, a w2v-BERT so initialised stayed on the CTC blank
-    plateau for 5 epochs (dev CER 86-92%), whatever the learning rate, SpecAugment or position
-    encoding; with PyTorch's own draws (uniform in +-1/sqrt(fan_in), weights and biases, as
+    plateau for 5 epochs (dev CER 86-92%), whatever the learning rate (5e-4, 2e-3), SpecAugment
+    or position encoding tried; with PyTorch's own draws (uniform in +-1/sqrt(fan_in), weights and biases, as
     the espnet2 conformer of conf/ctc.yaml gets) it learns (egs/mini_s2st/s2st1/README.md).
     Weight-normalised convolutions (the positional convolution of wav2vec 2.0) keep theirs.
 

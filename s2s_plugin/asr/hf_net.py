@@ -15,8 +15,8 @@ directory of a pretrained model or of a ``*ForCTC`` model) or builds a randomly
 initialised one from ``hf_config`` (``{model_type: ..., <config keys>}``: the embedded
 recipe and tests, which may download nothing; ``hf_init: torch``, the default, gives its
 linear and convolution layers PyTorch's initialisation, :func:`torch_default_init`). The
-``*ForCTC`` class follows the ``model_type`` of its ``config.json``: ``wav2vec2-bert``, ``wav2vec2``, ``hubert`` or
-``wavlm``. Its output layer is made anew for our vocabulary: ``vocab_size`` is the
+``*ForCTC`` class follows the ``model_type`` of its ``config.json``: ``wav2vec2-bert``,
+``wav2vec2``, ``hubert`` or ``wavlm``. Its output layer is made anew for our vocabulary: ``vocab_size`` is the
 token list's length and the CTC blank is token 0 (the ``pad_token_id`` of
 transformers' CTC models). ``hf_conf`` overrides keys of the model's config:
 SpecAugment (``mask_time_prob``, ``mask_time_length``, ``mask_feature_prob``, ...),

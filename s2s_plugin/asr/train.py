@@ -61,6 +61,7 @@ logger = logging.getLogger(__name__)
 SIDES = ("src", "tgt")
 DEVICES = {"auto": "auto", "cpu": "cpu", "cuda": "gpu", "gpu": "gpu"}
 TOKEN_TYPES = ("char", "bpe")
+HF_INITS = ("torch", "transformers")
 PRECISIONS = ("auto", "32-true", "bf16-mixed", "16-mixed", "bf16-true")
 #: keys that may change when a run is resumed (they change neither the data order nor the arithmetic)
 RESUMABLE_KEYS = ("max_epoch", "num_workers", "keep_checkpoints", "save_every_steps", "log_every_n_steps")
@@ -106,6 +107,10 @@ class CTCTrainConfig:
             ``*ForCTC`` model; its ``config.json`` model_type picks the class); never downloaded.
         hf_config: ``encoder: hf`` instead of ``hf_model``: a randomly initialised encoder built from
             ``{model_type: wav2vec2-bert|wav2vec2|hubert|wavlm, <its config keys>}`` (the embedded recipe).
+        hf_init: ``encoder: hf`` with ``hf_config``: ``torch`` draws the linear and convolution layers as PyTorch
+            does (uniform in +-1/sqrt(fan_in); a small encoder trained from scratch learns), ``transformers``
+            keeps the model class's own initialisation (N(0, 0.02) linear layers, made for loading pretrained
+            weights; at the mini recipe's size it stays on the CTC blank plateau).
         hf_conf: keys of the transformers config to override: SpecAugment (``mask_time_prob``,
             ``mask_time_length``, ``mask_feature_prob``, ...), dropouts, ``layerdrop`` (0 under DDP).
         freeze_feature_encoder: ``encoder: hf``: do not train the feature encoder (the convolutions of
@@ -151,6 +156,7 @@ class CTCTrainConfig:
     ctc_conf: dict = field(default_factory=dict)
     hf_model: str | None = None
     hf_config: dict | None = None
+    hf_init: str = "torch"
     hf_conf: dict = field(default_factory=dict)
     freeze_feature_encoder: bool = False
     freeze_layers: int = 0
@@ -203,7 +209,8 @@ class CTCTrainConfig:
     def _check_hf(self) -> None:
         if self.encoder != "hf":
             given = [k for k in ("hf_model", "hf_config") if getattr(self, k)] + \
-                [k for k in ("hf_conf", "freeze_feature_encoder", "freeze_layers") if getattr(self, k)]
+                [k for k in ("hf_conf", "freeze_feature_encoder", "freeze_layers") if getattr(self, k)] + \
+                (["hf_init"] if self.hf_init != "torch" else [])
             if given:
                 raise ConfigError(f"ctc config: {', '.join(given)} apply to encoder: hf only (encoder is "
                                   f"{self.encoder!r})")
@@ -212,6 +219,8 @@ class CTCTrainConfig:
             raise ConfigError("ctc config: encoder: hf needs either hf_model (a local save_pretrained dir, e.g. "
                               "downloads/w2v-bert-2.0) or hf_config (a randomly initialised encoder, {model_type: "
                               "wav2vec2-bert, ...}), not both and not neither")
+        if self.hf_init not in HF_INITS:
+            raise ConfigError(f"ctc config: hf_init must be one of {', '.join(HF_INITS)}, got {self.hf_init!r}")
         if self.specaug_conf:
             raise ConfigError("ctc config: specaug_conf is espnet's SpecAugment; with encoder: hf set the model's "
                               "own in hf_conf (mask_time_prob, mask_time_length, mask_feature_prob, ...)")

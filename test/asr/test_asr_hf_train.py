@@ -85,6 +85,38 @@ def test_output_lengths_match_the_feature_extractor_and_model():
             assert hs.shape[1] == int(hlens[0]) == int(net.output_lengths(speech.shape[1])), (conf["model_type"], n)
 
 
+@pytest.mark.parametrize("conf", [TINY_W2VBERT, TINY_W2V2], ids=["w2vbert", "wav2vec2"])
+def test_a_built_encoder_gets_pytorch_init_unless_hf_init_transformers(conf):
+    """transformers draws linear layers from N(0, 0.02) with zero biases and convolutions Kaiming-normal;
+    hf_init: torch (the default) draws them uniform in +-1/sqrt(fan_in), weights and biases."""
+    from s2s_plugin.asr.hf_net import build_hf_net
+
+    def draws(net):
+        layers = [(n, m) for n, m in net.model.named_modules() if isinstance(m, (torch.nn.Linear, torch.nn.Conv1d))]
+        return [(n, m, m.weight[0].numel(), m.weight.detach(), m.bias) for n, m in layers
+                if not torch.nn.utils.parametrize.is_parametrized(m)]
+
+    torch.manual_seed(0)
+    built = draws(build_hf_net(hf_cfg(hf_config=conf), 10))
+    assert len(built) > 10
+    for _, m, fan_in, w, bias in built:
+        bound = fan_in ** -0.5
+        assert float(w.abs().max()) <= bound, m
+        if w.numel() >= 256:  # enough draws to tell the spread: uniform's std is bound / sqrt(3)
+            assert abs(float(w.std()) - bound / 3 ** 0.5) < 0.15 * bound / 3 ** 0.5, m
+        if bias is not None:
+            assert float(bias.detach().abs().max()) > 0, m
+    torch.manual_seed(0)
+    kept = draws(build_hf_net(hf_cfg(hf_config=conf, hf_init="transformers"), 10))
+    in_layers = [(m, w, b) for n, m, _, w, b in kept if ".layers." in n and isinstance(m, torch.nn.Linear)]
+    assert in_layers and all(abs(float(w.std()) - 0.02) < 0.004 for _, w, _ in in_layers)
+    assert all(float(b.detach().abs().max()) == 0 for _, _, b in in_layers if b is not None)
+    with pytest.raises(ConfigError, match="hf_init must be one of torch, transformers, got 'xavier'"):
+        hf_cfg(hf_init="xavier")
+    with pytest.raises(ConfigError, match="hf_init apply to encoder: hf only"):
+        CTCTrainConfig(hf_init="transformers")
+
+
 def test_export_is_read_as_an_imported_model_by_stages_4_and_5(learned, tmp_path):
     from transformers import AutoModelForCTC, AutoProcessor
 
@@ -296,8 +328,12 @@ def test_two_process_gloo_ddp_equals_one_process(tmp_path):
     valid = write_set(tmp_path / "dev_fr", {"s3_g": ("le loup la lune", "a wolf the moon")}, pad_to=n)
     no_noise = {"mask_time_prob": 0.0, "layerdrop": 0.0, "final_dropout": 0.0, "hidden_dropout": 0.0,
                 "conformer_conv_dropout": 0.0}
-    conf = {**TRAIN, "encoder": "hf", "hf_config": TINY_W2VBERT, "hf_conf": no_noise, "freeze_layers": 1,
-            "max_epoch": 2, "batch_frames": 320, "max_batch_size": 4}
+    # transformers' init: its attention key biases start at 0 and stay near it. With PyTorch's (hf_init: torch) they
+    # drift apart between the two sum orders without changing anything: a key bias adds the same q.b to every
+    # score of a query, which the softmax ignores, so its gradient is rounding noise that Adam scales up to lr-sized
+    # steps, and that noise leaks into the query weights at 1e-5
+    conf = {**TRAIN, "encoder": "hf", "hf_config": TINY_W2VBERT, "hf_init": "transformers", "hf_conf": no_noise,
+            "freeze_layers": 1, "max_epoch": 2, "batch_frames": 320, "max_batch_size": 4}
     (tmp_path / "ctc.yaml").write_text(yaml.safe_dump(conf))
     _, one_scores = run(CTCTrainConfig(**conf), train, valid, tmp_path / "one")
     root = Path(__file__).resolve().parents[2]

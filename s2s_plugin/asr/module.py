@@ -32,29 +32,19 @@ from s2s_plugin.asr.data import Item
 logger = logging.getLogger(__name__)
 
 
-def cer(refs: list[str], hyps: list[str]) -> float:
-    """Character error rate (spaces count as characters), over a whole list."""
+def cer(refs: list[str], hyps: list[str], measure: str = "cer") -> float:
+    """Character error rate (spaces count as characters), over a whole list; ``measure="wer"``: word error rate."""
     import jiwer
 
     if not refs:
         return float("nan")
-    return float(jiwer.cer(refs, hyps))
+    return float(getattr(jiwer, measure)(refs, hyps))
 
 
-def wer(refs: list[str], hyps: list[str]) -> float:
-    """Word error rate (words split on spaces), over a whole list."""
-    import jiwer
-
-    if not refs:
-        return float("nan")
-    return float(jiwer.wer(refs, hyps))
-
-
-def cer_table(items: Sequence[Item], hyps: dict[int, str], name: str = "cer",
-              rate: Callable[[list[str], list[str]], float] = cer) -> dict:
+def cer_table(items: Sequence[Item], hyps: dict[int, str], measure: str = "cer") -> dict:
     """CER per set and language, and per language over all sets (items without a hypothesis are left out).
 
-    ``name="wer", rate=wer`` gives the same table of word error rates (keys ``wer``, ``wer_by_lang``).
+    ``measure="wer"`` gives the same table of word error rates (keys ``wer``, ``wer_by_lang``).
     """
     by_set: dict[str, dict[str, tuple[list, list]]] = {}
     by_lang: dict[str, tuple[list, list]] = {}
@@ -65,8 +55,8 @@ def cer_table(items: Sequence[Item], hyps: dict[int, str], name: str = "cer",
                           by_lang.setdefault(it.lang, ([], []))):
             refs.append(it.text)
             out.append(hyps[i])
-    return {name: {s: {lang: round(rate(*v), 4) for lang, v in d.items()} for s, d in by_set.items()},
-            f"{name}_by_lang": {lang: round(rate(*v), 4) for lang, v in by_lang.items()}}
+    return {measure: {s: {lang: round(cer(*v, measure), 4) for lang, v in d.items()} for s, d in by_set.items()},
+            f"{measure}_by_lang": {lang: round(cer(*v, measure), 4) for lang, v in by_lang.items()}}
 
 
 class CTCModule(L.LightningModule):

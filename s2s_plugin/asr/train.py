@@ -50,7 +50,7 @@ from pathlib import Path
 from typing import Any
 
 from s2s_plugin.asr.data import Item, first_per_group, list_items, load_wave, min_frames_needed, subsample
-from s2s_plugin.asr.module import cer, cer_table, wer
+from s2s_plugin.asr.module import cer, cer_table
 from s2s_plugin.config import to_dict
 from s2s_plugin.data.io import PathLike, atomic_write
 from s2s_plugin.errors import ConfigError, DataError
@@ -557,7 +557,7 @@ def evaluate(model, dirs: list[PathLike], sides: list[str], langs: list[str] | N
     hyps: dict[int, str] = {}
     for i, it in enumerate(tqdm(items, desc="ctc eval", unit="utt", mininterval=_progress_interval())):
         hyps[i] = model.transcribe([load_wave(it, model.sample_rate)], model.sample_rate)[0]
-    table = {**cer_table(items, hyps), **cer_table(items, hyps, "wer", wer)}
+    table = {**cer_table(items, hyps), **cer_table(items, hyps, "wer")}
     table["utterances"] = len(items)
     if out_dir is not None:
         out_dir = Path(out_dir)

@@ -193,13 +193,13 @@ def test_cli_eval_prints_cer_per_set_and_language(trained, tiny_sets, capsys):
 
 def test_error_tables_of_known_transcripts():
     from s2s_plugin.asr.data import Item
-    from s2s_plugin.asr.module import cer_table, wer
+    from s2s_plugin.asr.module import cer_table
     from s2s_plugin.asr.train import format_cer_table
 
     items = [Item(set="dev_fr", lang="fr", utt_id=f"u{i}", audio="", segment=None, text=t, num_samples=0)
              for i, t in enumerate(["le chat dort", "un chien"])]
     hyps = {0: "le chat dors", 1: "un chien"}     # 1 of 5 words wrong, 1 of 20 characters
-    table = {**cer_table(items, hyps), **cer_table(items, hyps, "wer", wer)}
+    table = {**cer_table(items, hyps), **cer_table(items, hyps, "wer")}
     assert table["wer"] == {"dev_fr": {"fr": 0.2}} and table["wer_by_lang"] == {"fr": 0.2}
     assert table["cer_by_lang"] == {"fr": 0.05}
     assert format_cer_table(table).splitlines()[1].split() == ["dev_fr", "fr", "5.00", "20.00"]
